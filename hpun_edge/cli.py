@@ -1,0 +1,153 @@
+"""`hpun-edge` command line: one entry point, a subcommand per stage.
+
+Errors that a user can fix (bad files, unknown names, missing folders) print one line and exit 2;
+batch commands go on past bad files and report them at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .data import DatasetError, ImageError, find_dataset, list_images, read_image, write_image
+from .variants import SCALES, UnknownModelError
+from .weights import WeightsError
+
+USER_ERRORS = (DatasetError, ImageError, UnknownModelError, WeightsError, FileNotFoundError, ValueError)
+
+
+# ----------------------------------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> int:
+    from .complexity import complexity
+    from .variants import VARIANTS
+
+    print(info_table([complexity(name, s) for name in VARIANTS for s in SCALES]))
+    for name, spec in VARIANTS.items():
+        print(f"{spec.title}: {spec.bias_policy}")
+    return 0
+
+
+def info_table(rows) -> str:
+    lines = [
+        "| model | scale | params | paper | diff | Multi-Adds (720p) | paper | diff |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    notes = []
+    for c in rows:
+        mark = ""
+        if c.note:
+            notes.append(c.note)
+            mark = f" [{len(notes)}]"
+        lines.append(
+            f"| {c.model} | x{c.scale} | {c.params / 1e3:.1f}K | {c.paper_params / 1e3:.0f}K | "
+            f"{c.params_diff_pct:+.2f}% | {c.multi_adds / 1e9:.2f}G | {c.paper_multi_adds / 1e9:.1f}G | "
+            f"{c.multi_adds_diff_pct:+.2f}%{mark} |"
+        )
+    lines += [f"[{i}] {n}" for i, n in enumerate(notes, 1)]
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------- degrade
+def cmd_degrade(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .imresize import degrade
+
+    in_dir, out_dir = Path(args.in_dir), Path(args.out_dir)
+    if not in_dir.is_dir():
+        raise DatasetError(f"{in_dir}: no such folder")
+    paths = list_images(in_dir)
+    if not paths:
+        raise DatasetError(f"{in_dir}: no image files in this folder")
+    skipped = []
+    for path in tqdm(paths, desc=f"degrade x{args.scale}", disable=len(paths) < 20):
+        try:
+            hr = read_image(path)
+            if hr.shape[0] < args.scale or hr.shape[1] < args.scale:
+                raise ImageError(f"{path}: image of {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {args.scale}")
+            write_image(out_dir / (path.stem + ".png"), degrade(hr, args.scale))
+        except ImageError as e:
+            skipped.append(str(e))
+    print(f"wrote {len(paths) - len(skipped)} LR images (x{args.scale}) to {out_dir}")
+    return report_skipped(skipped)
+
+
+def report_skipped(skipped: list[str]) -> int:
+    if not skipped:
+        return 0
+    print(f"skipped {len(skipped)} file(s):", file=sys.stderr)
+    for line in skipped:
+        print(f"  {line}", file=sys.stderr)
+    return 1
+
+
+# ----------------------------------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_dataset, resolve_upscaler, results_payload, write_json
+    from .inference import InferenceOptions
+
+    opts = InferenceOptions(tile=args.tile, overlap=args.overlap, self_ensemble=args.self_ensemble)
+    datasets = [find_dataset(d, args.data) for d in args.dataset]  # fail early on a missing set
+    results = []
+    for scale in args.scale:
+        label, upscaler = resolve_upscaler(args.model, scale, opts)
+        for ds in datasets:
+            results.append(evaluate_dataset(upscaler, ds, scale, model=label, progress=True))
+    print(eval_table(results))
+    skipped = [f"{s['error']}" for r in results for s in r.skipped]
+    if args.json:
+        write_json(args.json, results_payload(results, opts))
+        print(f"wrote {args.json}")
+    return report_skipped(sorted(set(skipped)))
+
+
+def eval_table(results) -> str:
+    lines = ["| model | scale | dataset | images | PSNR-Y (dB) | SSIM-Y |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r.model} | x{r.scale} | {r.dataset} | {len(r.images)} | {r.psnr_y:.2f} | {r.ssim_y:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from .training.cli import register as register_train
+
+    p = argparse.ArgumentParser(prog="hpun-edge", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("info", help="parameters and Multi-Adds of every variant beside the paper's")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("degrade", help="write MATLAB-bicubic LR PNGs for a folder of HR images")
+    s.add_argument("--scale", type=int, choices=SCALES, required=True)
+    s.add_argument("in_dir")
+    s.add_argument("out_dir")
+    s.set_defaults(func=cmd_degrade)
+
+    s = sub.add_parser("eval", help="PSNR/SSIM (Y) on benchmark sets, as the SR literature reports them")
+    s.add_argument("--model", required=True, help="bicubic, a model name (pretrained), or a .safetensors file")
+    s.add_argument("--scale", type=int, nargs="+", choices=SCALES, required=True)
+    s.add_argument("--dataset", nargs="+", default=["Set5", "Set14", "B100"], help="names under the data root, or folders")
+    s.add_argument("--data", default=None, help="data root (default: $HPUN_EDGE_DATA, ./data, ../shared/datasets)")
+    s.add_argument("--self-ensemble", action="store_true", help="average the 8 flips/rotations (the paper's '+')")
+    s.add_argument("--tile", type=int, default=None, help="LR tile size (default: whole image)")
+    s.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
+    s.add_argument("--json", default=None, help="write per-image and mean PSNR/SSIM here")
+    s.set_defaults(func=cmd_eval)
+
+    register_train(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        print(f"hpun-edge {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hpun-edge {args.command}: interrupted", file=sys.stderr)
+        return 130

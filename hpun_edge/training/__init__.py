@@ -1,0 +1,1 @@
+"""Training HPUN (issue 3): config, patch data, the loop, checkpoints."""
