@@ -110,7 +110,7 @@ def image_to_tensor(img: np.ndarray) -> torch.Tensor:
 
 def tensor_to_image(t: torch.Tensor) -> np.ndarray:
     """float (1, 3, H, W) -> uint8 H x W x 3, clipped and rounded as MATLAB's im2uint8 does."""
-    arr = t.detach().float().cpu().clamp_(0, 1).mul_(255).add_(0.5).floor_()
+    arr = t.detach().float().cpu().clamp(0, 1).mul_(255).add_(0.5).floor_()
     return arr[0].permute(1, 2, 0).numpy().astype(np.uint8)
 
 
