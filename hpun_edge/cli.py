@@ -110,6 +110,23 @@ def eval_table(results) -> str:
     return "\n".join(lines)
 
 
+# -------------------------------------------------------------------------------------- publish
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    dest, card = publish(args.weights, args.dest or _default_dest(), args.dataset, args.data)
+    rows = [f"| {name} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} |" for name, m in card.metrics.items()]
+    print("\n".join([f"{card.model} x{card.scale}", "| dataset | PSNR-Y | SSIM-Y |", "|---|---|---|", *rows]))
+    print(f"installed {dest}")
+    return 0
+
+
+def _default_dest():
+    from .zoo import WEIGHTS_DIR
+
+    return WEIGHTS_DIR
+
+
 # ------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .training.cli import register as register_train
@@ -136,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     s.add_argument("--json", default=None, help="write per-image and mean PSNR/SSIM here")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("publish", help="measure trained weights on the benchmarks and ship them in the package")
+    s.add_argument("weights", help="a .safetensors file written by `hpun-edge train`")
+    s.add_argument("--dest", default=None, help="folder to install into (default: hpun_edge/weights)")
+    s.add_argument("--dataset", nargs="+", default=["Set5", "Set14", "B100"])
+    s.add_argument("--data", default=None, help="data root")
+    s.set_defaults(func=cmd_publish)
 
     register_train(sub)
     return p

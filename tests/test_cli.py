@@ -87,3 +87,19 @@ def test_user_errors_are_one_line_without_traceback(argv, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_publish_measures_and_installs_weights_that_load_pretrained(data_root, tmp_path, monkeypatch, capsys):
+    import hpun_edge.zoo as zoo
+
+    m = create_model("hpun_s", 4)
+    src = tmp_path / "run" / "best.safetensors"
+    save_weights(m, src, ModelCard(model="hpun_s", scale=4, bias_policy=m.spec.bias_policy, iterations=7))
+    dest = tmp_path / "weights"
+    assert main(["publish", str(src), "--dest", str(dest), "--dataset", "Set5", "--data", str(data_root)]) == 0
+    card = json.loads((dest / "hpun_s_x4.json").read_text())
+    assert card["iterations"] == 7 and set(card["metrics"]) == {"Set5"}
+    assert 5 < card["metrics"]["Set5"]["psnr_y"] < 60
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", dest)
+    loaded = create_model("hpun_s", 4, pretrained=True)
+    assert all(a.equal(b) for a, b in zip(loaded.state_dict().values(), m.state_dict().values()))

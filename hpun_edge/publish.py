@@ -1,0 +1,50 @@
+"""Ship trained weights: measure them with the evaluation protocol and install them in the package.
+
+`publish(weights)` evaluates a .safetensors file on the benchmark sets (the same code as
+`hpun-edge eval`), writes the measured PSNR/SSIM into its model card, and copies weights and card to
+`hpun_edge/weights/<model>_x<scale>.*`, where `create_model(..., pretrained=True)` finds them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from .data import find_dataset
+from .evaluate import DatasetResult, evaluate_dataset, model_upscaler
+from .weights import ModelCard, card_path, load_weights, model_from_weights, save_weights
+from .zoo import WEIGHTS_DIR, create_model, pretrained_path
+
+BENCHMARKS = ("Set5", "Set14", "B100")
+
+
+def measure(model, datasets=BENCHMARKS, data_root: str | os.PathLike | None = None) -> list[DatasetResult]:
+    upscaler = model_upscaler(model, model.scale)
+    return [
+        evaluate_dataset(upscaler, find_dataset(name, data_root), model.scale, model=model.spec.name, progress=True)
+        for name in datasets
+    ]
+
+
+def publish(
+    weights: str | os.PathLike,
+    dest_dir: str | os.PathLike = WEIGHTS_DIR,
+    datasets=BENCHMARKS,
+    data_root: str | os.PathLike | None = None,
+) -> tuple[Path, ModelCard]:
+    """Evaluate `weights`, record the figures in its card, install as <dest>/<model>_x<s>.safetensors."""
+    model = model_from_weights(weights)
+    source_card = card_path(weights)
+    card = (
+        ModelCard.from_json(source_card.read_text())
+        if source_card.exists()
+        else ModelCard(model=model.spec.name, scale=model.scale, bias_policy=model.spec.bias_policy)
+    )
+    results = measure(model, datasets, data_root)
+    metrics = {r.dataset: {"psnr_y": round(r.psnr_y, 4), "ssim_y": round(r.ssim_y, 5)} for r in results}
+    card = dataclasses.replace(card, metrics=metrics)
+    dest = Path(dest_dir) / pretrained_path(model.spec.name, model.scale).name
+    save_weights(model, dest, card)
+    # Read back what was written: the installed file must load as the variant it claims.
+    load_weights(create_model(model.spec.name, model.scale), dest)
+    return dest, card
