@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pytest -q --benchmark-only --benchmark-enable
+	$(PY) -m pytest -q benchmarks --benchmark-only --benchmark-enable
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -130,6 +130,7 @@ def _default_dest():
 # ------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .training.cli import register as register_train
+    from .training.cli import register_zoo
 
     p = argparse.ArgumentParser(prog="hpun-edge", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_publish)
 
     register_train(sub)
+    register_zoo(sub)
     return p
 
 

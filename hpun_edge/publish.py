@@ -31,6 +31,7 @@ def publish(
     dest_dir: str | os.PathLike = WEIGHTS_DIR,
     datasets=BENCHMARKS,
     data_root: str | os.PathLike | None = None,
+    note: str = "",
 ) -> tuple[Path, ModelCard]:
     """Evaluate `weights`, record the figures in its card, install as <dest>/<model>_x<s>.safetensors."""
     model = model_from_weights(weights)
@@ -42,7 +43,8 @@ def publish(
     )
     results = measure(model, datasets, data_root)
     metrics = {r.dataset: {"psnr_y": round(r.psnr_y, 4), "ssim_y": round(r.ssim_y, 5)} for r in results}
-    card = dataclasses.replace(card, metrics=metrics)
+    notes = " ".join(n for n in (note, card.notes) if n)
+    card = dataclasses.replace(card, metrics=metrics, notes=notes)
     dest = Path(dest_dir) / pretrained_path(model.spec.name, model.scale).name
     save_weights(model, dest, card)
     # Read back what was written: the installed file must load as the variant it claims.

@@ -20,6 +20,7 @@ def test_round_trip_keeps_every_tensor_and_the_card(tmp_path):
     path = tmp_path / "w.safetensors"
     save_weights(m, path, _card(m))
     assert (tmp_path / "w.json").exists() and not list(tmp_path.glob(".*tmp"))
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by others, as a normal file
     m2 = create_model("hpun_s", 3)
     card = load_weights(m2, path)
     assert card.iterations == 3 and card.model == "hpun_s"
