@@ -1,8 +1,8 @@
 """One training step (forward, L1 loss, backward, Adam step, schedule) per variant at x2.
 
 The step is `hpun_edge.training.loop.train_step`, the one the training loop runs, on a fixed batch
-of 48x48 LR patches: 16 per step on CUDA (the paper's batch; bf16 autocast, channels_last, as the
-loop runs it), 4 per step on CPU (fp32) to keep the run short. The batch is in the benchmark's
+of 48x48 LR patches: 16 per step on CUDA (the paper's batch; bf16 autocast), 4 per step on CPU (fp32) to keep
+the run short; channels_last on both, as the loop runs it. The batch is in the benchmark's
 name and in extra_info. Run: `.venv/bin/pytest benchmarks --benchmark-only --benchmark-enable`.
 """
 from __future__ import annotations
@@ -31,8 +31,7 @@ def _id(name: str) -> str:
 def test_train_step(benchmark, name):
     torch.manual_seed(0)
     model = create_model(name, SCALE).train()
-    if CUDA:
-        model = model.to(DEVICE, memory_format=torch.channels_last)
+    model = model.to(DEVICE, memory_format=torch.channels_last)  # as the loop runs it, CPU and CUDA
     optimizer, scheduler = build_optimizer(model, TrainConfig(model=name, scale=SCALE, iterations=10**9))
     g = torch.Generator().manual_seed(0)
     lr = to_input(torch.randint(0, 256, (BATCH, 3, PATCH, PATCH), dtype=torch.uint8, generator=g), DEVICE)
