@@ -1,0 +1,143 @@
+"""Core ML (.mlpackage, ML Program): coremltools ``ct.convert`` of the torch.export'ed program.
+
+Fixed input shape = the tile (enumerated shapes come later); ``compute_precision`` FLOAT32 or
+FLOAT16 (I/O stay float32 multi-arrays either way). Conversion runs anywhere; prediction needs
+macOS, so off macOS `load` returns a runner that raises "converted, not run (needs macOS)". The
+sidecar records the MIL op list (from the saved spec), the input/output description and the size
+on disk. The package is built in a temp directory beside the destination and renamed into place.
+"""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+TARGET = "coreml"
+SUFFIX = ".mlpackage"
+PRECISIONS = ("fp32", "fp16")
+PACKAGES = ("coremltools",)
+DIRECTORY = True
+MINIMUM_DEPLOYMENT_TARGET = "iOS16"
+EXPORTER = (
+    "coremltools.convert(torch.export.export(...).run_decompositions({}), convert_to='mlprogram', "
+    f"compute_precision=..., minimum_deployment_target=ct.target.{MINIMUM_DEPLOYMENT_TARGET})"
+)
+
+
+def convert(module, sample, spec):
+    import coremltools as ct
+    import numpy as np
+    import torch
+
+    exported = torch.export.export(module, (sample,), strict=False).run_decompositions({})
+    precision = ct.precision.FLOAT16 if spec.precision == "fp16" else ct.precision.FLOAT32
+    return ct.convert(
+        exported,
+        convert_to="mlprogram",
+        compute_precision=precision,
+        minimum_deployment_target=getattr(ct.target, MINIMUM_DEPLOYMENT_TARGET),
+        # float32 I/O at either precision (fp16 would otherwise make the I/O float16 too)
+        inputs=[ct.TensorType(name="lr", shape=tuple(spec.input_shape), dtype=np.float32)],
+        outputs=[ct.TensorType(name="sr", dtype=np.float32)],
+        skip_model_load=True,  # no compilation/loading here: impossible off macOS, not needed on it
+    )
+
+
+def write(mlmodel, path: Path) -> None:
+    mlmodel.save(str(path))
+
+
+def _feature(f) -> dict:
+    arr = f.type.multiArrayType
+    from coremltools.proto import FeatureTypes_pb2
+
+    return {
+        "name": f.name,
+        "shape": [int(d) for d in arr.shape],
+        "dtype": FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(arr.dataType),
+    }
+
+
+def mil_ops(spec) -> tuple[Counter, list[int]]:
+    """Op type counts of the ML Program (consts included) and the `groups` of every conv."""
+    consts, by_op, groups = {}, Counter(), []
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                by_op[op.type] += 1
+                if op.type == "const":
+                    consts[op.outputs[0].name] = op.attributes["val"]
+            for op in block.operations:
+                if op.type == "conv":
+                    g = op.inputs["groups"].arguments[0].name if "groups" in op.inputs else None
+                    value = consts.get(g)
+                    groups.append(int(value.immediateValue.tensor.ints.values[0]) if value is not None else 1)
+    return by_op, groups
+
+
+def describe(mlmodel, path: Path, spec, model) -> dict:
+    from coremltools.models.utils import load_spec
+
+    from .base import conv_census
+
+    ml_spec = load_spec(str(path))
+    by_op, groups = mil_ops(ml_spec)
+    census = conv_census(model)
+    problems = []
+    if len(groups) != census["total"]:
+        problems.append(f"{len(groups)} conv ops for the model's {census['total']} convolutions")
+    grouped = sum(g > 1 for g in groups)
+    if grouped != census["depthwise"] + census["grouped"]:
+        problems.append(
+            f"{grouped} conv ops with groups > 1 for the model's "
+            f"{census['depthwise'] + census['grouped']} depthwise/grouped convolutions"
+        )
+    constants = by_op.pop("const", 0)
+    return {
+        "ops": {"total": sum(by_op.values()), "by_op": dict(sorted(by_op.items())), "const": constants},
+        "problems": problems,
+        "details": {
+            "spec_version": ml_spec.specificationVersion,
+            "compute_precision": "FLOAT16" if spec.precision == "fp16" else "FLOAT32",
+            "inputs": [_feature(f) for f in ml_spec.description.input],
+            "outputs": [_feature(f) for f in ml_spec.description.output],
+            "conv_groups>1": grouped,
+            "model_convolutions": census,
+            "run_checked": False,  # numerics are checked on macOS only
+        },
+    }
+
+
+def check_format(path: Path) -> str | None:
+    from .base import sniff
+
+    if path.is_dir():
+        if not (path / "Manifest.json").is_file():
+            return "not an ML package: no Manifest.json in the directory"
+        return None
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return f"not an ML package (a directory): {sniff(head)}"
+
+
+def load(path: Path, sidecar, threads: int | None):
+    import torch
+
+    from .base import ArtifactError
+
+    if sys.platform != "darwin":
+
+        def refuse(x: torch.Tensor) -> torch.Tensor:
+            raise ArtifactError(f"{path}: Core ML model converted, not run (needs macOS)")
+
+        return refuse
+
+    import coremltools as ct
+
+    mlmodel = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        out = mlmodel.predict({sidecar.input_name: x.numpy()})[sidecar.output_name]
+        return torch.from_numpy(out.astype("float32", copy=False))
+
+    return run

@@ -1,0 +1,170 @@
+"""ExecuTorch: torch.export -> to_edge_transform_and_lower(XNNPACK) -> .pte, run with executorch.runtime.
+
+Op coverage is read from the lowered edge graph: ops inside an XNNPACK delegate (the
+``lowered_module_*`` submodules' original graphs) against ``call_function`` nodes left in the top
+graph (they would run on the portable CPU kernels). ``getitem`` (unpacking the delegate's outputs)
+is bookkeeping, not an op, and is not counted. A convolution left outside, above all a depthwise or
+grouped one, is a problem recorded in the sidecar.
+"""
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TARGET = "executorch"
+SUFFIX = ".pte"
+PRECISIONS = ("fp32",)
+PACKAGES = ("executorch",)
+DIRECTORY = False
+EXPORTER = (
+    "torch.export.export -> executorch.exir.to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])"
+    " -> .to_executorch()"
+)
+
+
+@dataclass
+class Lowered:
+    edge: Any  # EdgeProgramManager, after lowering
+    program: Any  # ExecutorchProgramManager
+
+
+def convert(module, sample, spec) -> Lowered:
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    exported = torch.export.export(module, (sample,), strict=False)
+    edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    return Lowered(edge, edge.to_executorch())
+
+
+def write(lowered: Lowered, path: Path) -> None:
+    with open(path, "wb") as f:
+        lowered.program.write_to_file(f)
+
+
+def op_name(target) -> str:
+    """'aten.convolution.default' for an aten/edge op, the function name otherwise."""
+    name = getattr(target, "_name", None)  # OpOverload / EdgeOpOverload: 'aten::convolution', 'aten::add.Tensor'
+    overload = getattr(target, "_overloadname", None)
+    if isinstance(name, str) and overload is not None:
+        name = name.replace("::", ".")
+        return name if name.endswith(f".{overload}") else f"{name}.{overload}"
+    return getattr(target, "__name__", str(target))
+
+
+def _conv_kind(node) -> str | None:
+    """dense / pointwise / depthwise / grouped for an aten.convolution node, None otherwise."""
+    if "convolution" not in op_name(node.target):
+        return None
+    weight = node.args[1].meta.get("val")
+    groups = node.args[8] if len(node.args) > 8 else 1
+    if weight is None:
+        return "unknown"
+    c_out, c_in_per_group, kh, kw = weight.shape
+    if groups == 1:
+        return "pointwise" if (kh, kw) == (1, 1) else "dense"
+    return "depthwise" if c_in_per_group == 1 and c_out == groups else "grouped"
+
+
+def coverage(graph_module) -> dict:
+    """Ops inside / outside the delegates of a lowered edge graph module."""
+    delegated: Counter = Counter()
+    fallback: Counter = Counter()
+    convs = {"delegated": Counter(), "fallback": Counter()}
+    subgraphs = 0
+    for node in graph_module.graph.nodes:
+        if node.op == "get_attr" and node.name.startswith("lowered_module_"):
+            subgraphs += 1
+            lowered = getattr(graph_module, node.target)
+            for inner in lowered.original_module.graph.nodes:
+                if inner.op == "call_function" and inner.target is not operator.getitem:
+                    delegated[op_name(inner.target)] += 1
+                    kind = _conv_kind(inner)
+                    if kind:
+                        convs["delegated"][kind] += 1
+        elif node.op == "call_function":
+            name = op_name(node.target)
+            if node.target is operator.getitem or name == "executorch_call_delegate":
+                continue
+            fallback[name] += 1
+            kind = _conv_kind(node)
+            if kind:
+                convs["fallback"][kind] += 1
+    return {
+        "delegated": sum(delegated.values()),
+        "total": sum(delegated.values()) + sum(fallback.values()),
+        "fallback": sorted(fallback),
+        "fallback_counts": dict(sorted(fallback.items())),
+        "delegated_by_op": dict(sorted(delegated.items())),
+        "delegate": "XnnpackBackend",
+        "subgraphs": subgraphs,
+        "convolutions": {k: dict(sorted(v.items())) for k, v in convs.items()},
+    }
+
+
+def describe(lowered: Lowered, path: Path, spec, model) -> dict:
+    from .base import conv_census
+
+    ops = coverage(lowered.edge.exported_program().graph_module)
+    convs = ops.pop("convolutions")
+    problems = []
+    for kind in ("depthwise", "grouped"):
+        if convs["fallback"].get(kind):
+            problems.append(f"{convs['fallback'][kind]} {kind} convolution(s) outside the XNNPACK delegate")
+    others = {k: v for k, v in convs["fallback"].items() if k not in ("depthwise", "grouped")}
+    if others:
+        problems.append(f"convolution(s) outside the XNNPACK delegate: {others}")
+    census = conv_census(model)
+    found = sum(convs["delegated"].values()) + sum(convs["fallback"].values())
+    if found != census["total"]:
+        problems.append(f"{found} convolution nodes for the model's {census['total']} convolutions")
+    if ops["fallback"]:
+        problems.append(f"ops left to the portable CPU kernels: {', '.join(ops['fallback'])}")
+    return {"ops": ops, "problems": problems, "details": {"convolutions": convs, "model_convolutions": census}}
+
+
+def check_format(path: Path) -> str | None:
+    from .base import sniff
+
+    if not path.is_file():
+        return "not a file"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    # A .pte is a flatbuffer with file identifier 'ET..' at bytes 4..8.
+    if len(head) < 8 or head[4:6] != b"ET":
+        return f"not an ExecuTorch program (.pte): {sniff(head)}"
+    return None
+
+
+def load(path: Path, sidecar, threads: int | None):
+    import torch
+    from executorch.runtime import Runtime
+
+    from .base import ArtifactError
+
+    runtime = Runtime.get()
+    if not runtime.backend_registry.is_available("XnnpackBackend"):
+        raise ArtifactError(f"{path}: this executorch build has no XnnpackBackend")
+    if threads is not None:  # process-wide: ExecuTorch has one CPU threadpool
+        from executorch.extension.pybindings import portable_lib
+
+        if portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
+    program = runtime.load_program(path)
+    if "forward" not in program.method_names:
+        raise ArtifactError(f"{path}: no 'forward' method (methods: {sorted(program.method_names)})")
+    method = program.load_method("forward")
+    meta = method.metadata
+    sizes = list(meta.input_tensor_meta(0).sizes()) if meta.num_inputs() == 1 else None
+    if sizes != sidecar.input_shape:
+        raise ArtifactError(f"{path}: the program takes {sizes}, the sidecar says {sidecar.input_shape}")
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        (y,) = method.execute((x,))
+        return y
+
+    return run

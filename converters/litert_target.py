@@ -1,0 +1,154 @@
+"""LiteRT (.tflite): ``litert_torch.convert`` -> ``.export(path)``, run with ai_edge_litert's Interpreter.
+
+litert-torch converts the NCHW torch graph as it is: the .tflite takes and returns NCHW tensors and
+inserts TRANSPOSE ops around the NHWC kernels. The runner reads the input tensor's shape and
+permutes only if a model is NHWC (as one made with ``litert_torch.to_channel_last_io`` would be), so
+it always takes and returns NCHW torch tensors. The signature is named: ``lr`` -> ``sr``.
+
+The op list is read from an Interpreter built without the default XNNPACK delegate (with it, the
+delegated ops are listed too, plus a DELEGATE node). The grouped PUD conv must stay a native
+CONV_2D (with filter input channels < input channels) and the depthwise SRDSC conv a
+DEPTHWISE_CONV_2D; anything else (a split into many convs, a custom/Flex op) is a problem.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from torch import nn
+
+TARGET = "litert"
+SUFFIX = ".tflite"
+PRECISIONS = ("fp32",)
+PACKAGES = ("litert-torch", "ai-edge-litert")
+DIRECTORY = False
+EXPORTER = "litert_torch.convert(module, sample_kwargs={'lr': sample}) -> .export(path)"
+SIGNATURE = "serving_default"
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+class NamedOutput(nn.Module):
+    """Returns {'sr': y}: the LiteRT signature output is then named 'sr' (the input: forward's 'lr')."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, lr):
+        return {"sr": self.inner(lr)}
+
+
+def convert(module, sample, spec):
+    import litert_torch
+
+    return litert_torch.convert(NamedOutput(module).eval(), sample_kwargs={"lr": sample})
+
+
+def write(edge_model, path: Path) -> None:
+    edge_model.export(str(path))
+
+
+def op_census(path: Path) -> tuple[Counter, dict[str, int]]:
+    """Op counts of the model, and its convolutions: CONV_2D dense/grouped, DEPTHWISE_CONV_2D."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(
+        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    by_op = Counter(o["op_name"] for o in ops)
+    convs = {"CONV_2D": 0, "CONV_2D grouped": 0, "DEPTHWISE_CONV_2D": 0}
+    for o in ops:
+        if o["op_name"] == "DEPTHWISE_CONV_2D":
+            convs["DEPTHWISE_CONV_2D"] += 1
+        elif o["op_name"] == "CONV_2D":
+            x, w = shapes[o["inputs"][0]], shapes[o["inputs"][1]]  # NHWC input, OHWI filter
+            convs["CONV_2D grouped" if w[-1] != x[-1] else "CONV_2D"] += 1
+    return by_op, convs
+
+
+def describe(edge_model, path: Path, spec, model) -> dict:
+    from .base import conv_census
+
+    by_op, convs = op_census(path)
+    census = conv_census(model)
+    problems = []
+    n_conv = sum(convs.values())
+    if n_conv != census["total"]:
+        problems.append(f"{n_conv} CONV_2D/DEPTHWISE_CONV_2D ops for the model's {census['total']} convolutions")
+    if convs["DEPTHWISE_CONV_2D"] + convs["CONV_2D grouped"] != census["depthwise"] + census["grouped"]:
+        problems.append(
+            f"depthwise/grouped convolutions not kept as native ops: {convs['DEPTHWISE_CONV_2D']} "
+            f"DEPTHWISE_CONV_2D + {convs['CONV_2D grouped']} grouped CONV_2D for the model's "
+            f"{census['depthwise']} depthwise + {census['grouped']} grouped"
+        )
+    odd = sorted(op for op in by_op if op.startswith(("Flex", "CUSTOM")) or op == "DELEGATE")
+    if odd:
+        problems.append(f"non-builtin ops: {', '.join(odd)}")
+    return {
+        "ops": {"total": sum(by_op.values()), "by_op": dict(sorted(by_op.items()))},
+        "problems": problems,
+        "details": {"convolutions": convs, "model_convolutions": census, **_io_shapes(path)},
+    }
+
+
+def _io_shapes(path: Path) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))  # as the runner builds it: default XNNPACK delegate
+    runner = interpreter.get_signature_runner(SIGNATURE)
+    partitions = sum(o["op_name"] == "DELEGATE" for o in interpreter._get_ops_details())
+    return {
+        "xnnpack_delegate_partitions": partitions,
+        "signature": SIGNATURE,
+        "tflite_inputs": {k: [int(d) for d in v["shape"]] for k, v in runner.get_input_details().items()},
+        "tflite_outputs": {k: [int(d) for d in v["shape"]] for k, v in runner.get_output_details().items()},
+    }
+
+
+def check_format(path: Path) -> str | None:
+    from .base import sniff
+
+    if not path.is_file():
+        return "not a file"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[4:8] != b"TFL3":  # flatbuffer file identifier
+        return f"not a LiteRT/TFLite model: {sniff(head)}"
+    return None
+
+
+def load(path: Path, sidecar, threads: int | None):
+    import numpy as np
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .base import ArtifactError
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)  # default: XNNPACK delegate on CPU
+    if SIGNATURE not in interpreter.get_signature_list():
+        raise ArtifactError(f"{path}: no {SIGNATURE!r} signature")
+    runner = interpreter.get_signature_runner(SIGNATURE)
+    ins, outs = runner.get_input_details(), runner.get_output_details()
+    if set(ins) != {sidecar.input_name} or set(outs) != {sidecar.output_name}:
+        raise ArtifactError(
+            f"{path}: signature {sorted(ins)} -> {sorted(outs)}, the sidecar says "
+            f"{sidecar.input_name} -> {sidecar.output_name}"
+        )
+    n, c, h, w = sidecar.input_shape
+    in_shape = [int(d) for d in ins[sidecar.input_name]["shape"]]
+    if in_shape == [n, c, h, w]:
+        nhwc = False
+    elif in_shape == [n, h, w, c]:
+        nhwc = True
+    else:
+        raise ArtifactError(f"{path}: input tensor {in_shape}, the sidecar says NCHW {sidecar.input_shape}")
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        a = x.permute(0, 2, 3, 1) if nhwc else x
+        y = runner(**{sidecar.input_name: np.ascontiguousarray(a.numpy())})[sidecar.output_name]
+        y = torch.from_numpy(np.array(y))  # the runner's array may alias the interpreter's buffer
+        return y.permute(0, 3, 1, 2).contiguous() if nhwc else y
+
+    return run

@@ -1,0 +1,116 @@
+"""ONNX: ``torch.onnx.export(..., dynamo=True)`` at the fixed tile, run with onnxruntime (CPU EP).
+
+The dynamo exporter (torch.export -> onnxscript) is used: it is the exporter torch 2.9+ maintains;
+the TorchScript one (``dynamo=False``) is deprecated there. Both give the same graph for HPUN
+(69 Conv with ``group`` kept, 16 MaxPool, 16 Resize, 1 DepthToSpace, Reshape/Transpose for
+pixel_unshuffle) and the same outputs. Opset 18, weights inside the file (no external data), per-node debug metadata stripped.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+TARGET = "onnx"
+SUFFIX = ".onnx"
+PRECISIONS = ("fp32",)
+PACKAGES = ("onnx", "onnxscript", "onnxruntime")
+DIRECTORY = False
+OPSET = 18
+EXPORTER = f"torch.onnx.export(dynamo=True, opset_version={OPSET}, external_data=False)"
+
+
+def convert(module, sample, spec):
+    import torch
+
+    return torch.onnx.export(
+        module, (sample,), input_names=["lr"], output_names=["sr"], opset_version=OPSET,
+        dynamo=True, external_data=False, verbose=False,
+    )
+
+
+def write(onnx_program, path: Path) -> None:
+    """Save without the exporter's per-node debug metadata (stack traces with local paths: ~1/4 of
+    the file at tile 32), which is no part of the model."""
+    import onnx
+
+    onnx_program.save(str(path), external_data=False)
+    proto = onnx.load(str(path))
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+    onnx.save(proto, str(path))
+
+
+def describe(onnx_program, path: Path, spec, model) -> dict:
+    import onnx
+
+    from .base import conv_census
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    by_op = Counter(n.op_type for n in graph.node)
+    groups = [
+        next((a.i for a in n.attribute if a.name == "group"), 1) for n in graph.node if n.op_type == "Conv"
+    ]
+    census = conv_census(model)
+    problems = []
+    if len(groups) != census["total"]:
+        problems.append(f"{len(groups)} Conv nodes for the model's {census['total']} convolutions")
+    grouped = sum(g > 1 for g in groups)
+    if grouped != census["depthwise"] + census["grouped"]:
+        problems.append(
+            f"{grouped} Conv nodes with group > 1 for the model's "
+            f"{census['depthwise'] + census['grouped']} depthwise/grouped convolutions"
+        )
+    custom = sorted({n.op_type for n in graph.node if n.domain not in ("", "ai.onnx")})
+    if custom:
+        problems.append(f"ops outside the default ONNX domain: {', '.join(custom)}")
+    return {
+        "ops": {"total": sum(by_op.values()), "by_op": dict(sorted(by_op.items()))},
+        "problems": problems,
+        "details": {
+            "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
+            "conv_groups>1": grouped,
+            "inputs": [i.name for i in graph.input],
+            "outputs": [o.name for o in graph.output],
+        },
+    }
+
+
+def check_format(path: Path) -> str | None:
+    from .base import sniff
+
+    if not path.is_file():
+        return "not a file"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    # A serialized ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
+    if head[:1] != b"\x08":
+        return f"not an ONNX model: {sniff(head)}"
+    return None
+
+
+def load(path: Path, sidecar, threads: int | None):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from .base import ArtifactError
+
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = [o.name for o in session.get_outputs()]
+    if inputs != {sidecar.input_name: sidecar.input_shape} or outputs != [sidecar.output_name]:
+        raise ArtifactError(
+            f"{path}: graph inputs {inputs} / outputs {outputs} do not match the sidecar "
+            f"({sidecar.input_name} {sidecar.input_shape} -> {sidecar.output_name})"
+        )
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        (y,) = session.run([sidecar.output_name], {sidecar.input_name: np.ascontiguousarray(x.numpy())})
+        return torch.from_numpy(y)
+
+    return run
