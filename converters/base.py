@@ -129,6 +129,18 @@ def conv_census(model: nn.Module) -> dict[str, int]:
     return census
 
 
+def conv_group_problems(groups: list[int], model: nn.Module, what: str) -> list[str]:
+    """Where an artifact's conv ops (given by their group counts) do not match the model's convs."""
+    census = conv_census(model)
+    problems = []
+    if len(groups) != census["total"]:
+        problems.append(f"{len(groups)} {what} for the model's {census['total']} convolutions")
+    grouped, wanted = sum(g > 1 for g in groups), census["depthwise"] + census["grouped"]
+    if grouped != wanted:
+        problems.append(f"{grouped} {what} with groups > 1 for the model's {wanted} depthwise/grouped convolutions")
+    return problems
+
+
 # --------------------------------------------------------------------------------------- sidecar
 @dataclass
 class Sidecar:

@@ -43,7 +43,7 @@ def write(onnx_program, path: Path) -> None:
 def describe(onnx_program, path: Path, spec, model) -> dict:
     import onnx
 
-    from .base import conv_census
+    from .base import conv_group_problems
 
     proto = onnx.load(str(path))
     graph = proto.graph
@@ -51,16 +51,8 @@ def describe(onnx_program, path: Path, spec, model) -> dict:
     groups = [
         next((a.i for a in n.attribute if a.name == "group"), 1) for n in graph.node if n.op_type == "Conv"
     ]
-    census = conv_census(model)
-    problems = []
-    if len(groups) != census["total"]:
-        problems.append(f"{len(groups)} Conv nodes for the model's {census['total']} convolutions")
+    problems = conv_group_problems(groups, model, "Conv nodes")
     grouped = sum(g > 1 for g in groups)
-    if grouped != census["depthwise"] + census["grouped"]:
-        problems.append(
-            f"{grouped} Conv nodes with group > 1 for the model's "
-            f"{census['depthwise'] + census['grouped']} depthwise/grouped convolutions"
-        )
     custom = sorted({n.op_type for n in graph.node if n.domain not in ("", "ai.onnx")})
     if custom:
         problems.append(f"ops outside the default ONNX domain: {', '.join(custom)}")

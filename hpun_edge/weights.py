@@ -95,27 +95,38 @@ def read_metadata(path: Path) -> dict[str, str]:
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike) -> ModelCard | None:
-    """Load `path` into `model` after checking variant, scale, names and shapes; returns its card."""
+def read_checked_state(
+    path: str | os.PathLike, model: nn.Module, *, check_scale: bool = True, label: str = "weights"
+) -> dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file whose header identity (variant, scale, bias policy) fits `model`.
+
+    Never unpickles. `label` names the file's role in the messages (e.g. "--init-from weights").
+    """
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
+        raise WeightsError(f"{path}: no such weights file ({label})")
     if path.suffix != ".safetensors":
-        raise WeightsError(f"{path}: weights must be a .safetensors file (pickled checkpoints are refused)")
+        raise WeightsError(f"{path}: {label} must be a .safetensors file (pickled checkpoints are refused)")
     meta = read_metadata(path)
     spec, scale = model.spec, model.scale
     if meta.get("model") not in (None, spec.name):
-        raise WeightsError(f"{path}: weights are for {meta['model']}, the model is {spec.name}")
-    if meta.get("scale") not in (None, str(scale)):
-        raise WeightsError(f"{path}: weights are for x{meta['scale']}, the model is x{scale}")
+        raise WeightsError(f"{path}: {label} are for {meta['model']}, the model is {spec.name}")
+    if check_scale and meta.get("scale") not in (None, str(scale)):
+        raise WeightsError(f"{path}: {label} are for x{meta['scale']}, the model is x{scale}")
     if meta.get("bias_policy") not in (None, spec.bias_policy):
         raise WeightsError(
-            f"{path}: weights have bias policy {meta['bias_policy']!r}, the model {spec.bias_policy!r}"
+            f"{path}: {label} have bias policy {meta['bias_policy']!r}, the model {spec.bias_policy!r}"
         )
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> ModelCard | None:
+    """Load `path` into `model` after checking variant, scale, names and shapes; returns its card."""
+    path = Path(path)
+    state = read_checked_state(path, model)
     check_state_dict(state, model, path)
     model.load_state_dict(state)
     cp = card_path(path)

@@ -326,7 +326,7 @@ def test_init_from_x2_loads_all_but_the_tail(data_dir, tmp_path):
         assert torch.equal(t, src.state_dict()[name]), name
     assert torch.equal(dst.tail.weight, fresh_tail)
 
-    with pytest.raises(WeightsError, match="weights are hpun_s, this run trains hpun_m"):
+    with pytest.raises(WeightsError, match="--init-from weights are for hpun_s, the model is hpun_m"):
         ckpt.load_init_weights(create_model("hpun_m", 3), path)
     state = dict(src.state_dict())
     state["body_tail.weight"] = torch.zeros(64, 64, 1, 1)

@@ -35,7 +35,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as st_save
 from torch import nn
 
-from ..weights import WeightsError, atomic_write_bytes, read_metadata
+from ..weights import WeightsError, atomic_write_bytes, read_checked_state, read_metadata
 
 FORMAT = "hpun-edge-train-checkpoint/1"
 LAST = "last.json"
@@ -290,22 +290,9 @@ def load_init_weights(model: nn.Module, path: str | os.PathLike) -> str:
     otherwise it keeps its fresh initialisation. Returns a one-line description of what was loaded.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file (--init-from)")
-    if path.suffix != ".safetensors":
-        raise WeightsError(f"{path}: --init-from needs a .safetensors weights file")
-    meta = read_metadata(path)
     spec = model.spec
-    if meta.get("model") not in (None, spec.name):
-        raise WeightsError(f"{path}: --init-from weights are {meta['model']}, this run trains {spec.name}")
-    if meta.get("bias_policy") not in (None, spec.bias_policy):
-        raise WeightsError(
-            f"{path}: --init-from weights have bias policy {meta['bias_policy']!r}, the model {spec.bias_policy!r}"
-        )
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    state = read_checked_state(path, model, check_scale=False, label="--init-from weights")
+    meta = read_metadata(path)
     expected = model.state_dict()
     unexpected = sorted(set(state) - set(expected))
     if unexpected:
