@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/hpun-edge info
 	$(VENV)/bin/hpun-edge eval --model bicubic --scale 2 3 4 --dataset Set5 Set14 B100 --json $(OUT)/bicubic.json
+	$(VENV)/bin/hpun-edge eval --model hpun_s --scale 2 --dataset Set5 Set14 B100 --json $(OUT)/hpun_s_x2.json
+	@echo "results: $(OUT)/bicubic.json $(OUT)/hpun_s_x2.json"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -26,6 +26,26 @@ def measure(model, datasets=BENCHMARKS, data_root: str | os.PathLike | None = No
     ]
 
 
+def installed_path(weights: str | os.PathLike, dest_dir: str | os.PathLike = WEIGHTS_DIR) -> Path:
+    from .weights import read_metadata
+
+    meta = read_metadata(Path(weights))
+    return Path(dest_dir) / pretrained_path(meta["model"], int(meta["scale"])).name
+
+
+def is_published(weights: str | os.PathLike, dest_dir: str | os.PathLike = WEIGHTS_DIR, datasets=BENCHMARKS) -> bool:
+    """True when `dest_dir` holds these very tensors with a card measured on every one of `datasets`."""
+    from safetensors.torch import load_file
+
+    dest = installed_path(weights, dest_dir)
+    if not (dest.exists() and card_path(dest).exists()):
+        return False
+    if not set(datasets) <= set(ModelCard.from_json(card_path(dest).read_text()).metrics):
+        return False
+    a, b = load_file(str(weights)), load_file(str(dest))
+    return a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+
+
 def publish(
     weights: str | os.PathLike,
     dest_dir: str | os.PathLike = WEIGHTS_DIR,

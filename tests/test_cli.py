@@ -103,3 +103,22 @@ def test_publish_measures_and_installs_weights_that_load_pretrained(data_root, t
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", dest)
     loaded = create_model("hpun_s", 4, pretrained=True)
     assert all(a.equal(b) for a, b in zip(loaded.state_dict().values(), m.state_dict().values()))
+
+
+def test_published_weights_are_recognised_and_changed_ones_are_not(data_root, tmp_path):
+    import torch
+
+    from hpun_edge.publish import is_published, publish
+
+    m = create_model("hpun_s", 2)
+    src = tmp_path / "best.safetensors"
+    save_weights(m, src, ModelCard(model="hpun_s", scale=2, bias_policy=m.spec.bias_policy))
+    dest = tmp_path / "w"
+    assert not is_published(src, dest, datasets=("Set5",))
+    publish(src, dest, datasets=("Set5",), data_root=data_root)
+    assert is_published(src, dest, datasets=("Set5",))
+    assert not is_published(src, dest, datasets=("Set5", "Set14"))  # card lacks a figure
+    with torch.no_grad():
+        m.tail.bias += 1
+    save_weights(m, src, ModelCard(model="hpun_s", scale=2, bias_policy=m.spec.bias_policy))
+    assert not is_published(src, dest, datasets=("Set5",))

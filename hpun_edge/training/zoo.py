@@ -12,7 +12,8 @@ Runs go in order, each in `<root>/<model>_x<scale>`. A run that has its final we
 again; one with a checkpoint is resumed, so a killed zoo run is continued by running the same command.
 `init_from_scale` starts from the best (else final) weights of the same variant at that scale (all
 but the tail).
-Each finished run is measured on Set5/Set14/B100 and installed in the package (`publish`).
+Each finished run is measured on Set5/Set14/B100 and installed in the package (`publish`), unless the
+package already holds those very weights with a complete card.
 """
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def run_config(plan: ZooPlan, run: ZooRun, root: Path, data_root: str | None = N
 def run_zoo(plan: ZooPlan, root: Path, publish_dest: Path | None, data_root: str | None = None,
             say=print) -> list[Path]:
     """Train (or resume, or skip) every run of `plan`; publish each unless publish_dest is None."""
-    from ..publish import publish
+    from ..publish import installed_path, is_published, publish
     from .loop import train
 
     shipped = []
@@ -100,7 +101,9 @@ def run_zoo(plan: ZooPlan, root: Path, publish_dest: Path | None, data_root: str
                 )
             cfg = dataclasses.replace(cfg, resume=checkpoint_record(folder) is not None)
             best = train(cfg)
-        if publish_dest is not None:
+        if publish_dest is not None and is_published(best, publish_dest):
+            say(f"{run.model} x{run.scale}: published already ({installed_path(best, publish_dest)})")
+        elif publish_dest is not None:
             dest, card = publish(best, publish_dest, data_root=data_root, note=plan.note)
             say(f"{run.model} x{run.scale}: " + ", ".join(
                 f"{k} {m['psnr_y']:.2f}/{m['ssim_y']:.4f}" for k, m in card.metrics.items()) + f" -> {dest}")
