@@ -9,7 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .data import DatasetError, ImageError, find_dataset, list_images, read_image, write_image
+from .data import (
+    DatasetError, ImageError, find_dataset, list_images, read_image, require_scale_fits, write_image,
+)
 from .variants import SCALES, UnknownModelError
 from .weights import WeightsError
 
@@ -63,8 +65,7 @@ def cmd_degrade(args: argparse.Namespace) -> int:
     for path in tqdm(paths, desc=f"degrade x{args.scale}", disable=len(paths) < 20):
         try:
             hr = read_image(path)
-            if hr.shape[0] < args.scale or hr.shape[1] < args.scale:
-                raise ImageError(f"{path}: image of {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {args.scale}")
+            require_scale_fits(path, hr, args.scale)
             write_image(out_dir / (path.stem + ".png"), degrade(hr, args.scale))
         except ImageError as e:
             skipped.append(str(e))

@@ -19,7 +19,6 @@ A refusal is an `ImageError` whose message names the file and the problem on one
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .files import atomic_write_bytes
 from .imresize import degrade, modcrop
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
@@ -96,17 +96,14 @@ def _drop_opaque_alpha(path: Path, im: Image.Image) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray) -> None:
-    """Write a uint8 image as PNG atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Image.fromarray(img).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a uint8 image as PNG atomically (`files.atomic_write_bytes`)."""
+    atomic_write_bytes(Path(path), lambda tmp: Image.fromarray(img).save(tmp, format="PNG"))
+
+
+def require_scale_fits(path: Path, img: np.ndarray, scale: int) -> None:
+    """ImageError naming `path` when the image is smaller than the scale (nothing to downscale)."""
+    if img.shape[0] < scale or img.shape[1] < scale:
+        raise ImageError(f"{path}: image of {img.shape[1]}x{img.shape[0]} is smaller than the scale {scale}")
 
 
 def to_rgb(img: np.ndarray) -> np.ndarray:
@@ -174,8 +171,7 @@ def load_pair(ds: Dataset, hr_path: Path, scale: int) -> tuple[np.ndarray, np.nd
     An LR file that exists must have the size the degradation gives, else ImageError.
     """
     hr = read_image(hr_path)
-    if hr.shape[0] < scale or hr.shape[1] < scale:
-        raise ImageError(f"{hr_path}: image of {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {scale}")
+    require_scale_fits(hr_path, hr, scale)
     hr = modcrop(hr, scale)
     lr_path = ds.lr_dir(scale) / hr_path.name
     if lr_path.exists():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .files import atomic_write_bytes  # also imported from here by training, evaluate, converters
 from .variants import check_scale, get_variant
 
 
@@ -51,28 +51,6 @@ class ModelCard:
 
 def card_path(weights_path: str | os.PathLike) -> Path:
     return Path(weights_path).with_suffix(".json")
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call write(tmp_path) on a temp file beside `path`, fsync it and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, card: ModelCard) -> None:

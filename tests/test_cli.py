@@ -72,6 +72,7 @@ def test_degrade_writes_lr_and_reports_skipped(tmp_path, capsys):
     assert code == 1 and "tiny.png: image of 2x2 is smaller than the scale 3" in err
     assert sorted(p.name for p in (tmp_path / "lr").iterdir()) == ["im0.png", "im1.png"]
     assert np.asarray(Image.open(tmp_path / "lr" / "im0.png")).shape == (8, 6, 3)
+    assert (tmp_path / "lr" / "im0.png").stat().st_mode & 0o044 == 0o044  # a normal file mode, not 0600
 
 
 @pytest.mark.parametrize(
