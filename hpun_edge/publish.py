@@ -3,12 +3,18 @@
 `publish(weights)` evaluates a .safetensors file on the benchmark sets (the same code as
 `hpun-edge eval`), writes the measured PSNR/SSIM into its model card, and copies weights and card to
 `hpun_edge/weights/<model>_x<scale>.*`, where `create_model(..., pretrained=True)` finds them.
+
+`device` ("cuda", ...) runs the measurement on a GPU, in fp32 with TF32 off (cuDNN and matmul), so
+that the figures are what the CPU measures (within float rounding); tests re-measure Set5 on the CPU.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
+
+import torch
 
 from .data import find_dataset
 from .evaluate import DatasetResult, evaluate_dataset, model_upscaler
@@ -18,12 +24,36 @@ from .zoo import WEIGHTS_DIR, create_model, pretrained_path
 BENCHMARKS = ("Set5", "Set14", "B100")
 
 
-def measure(model, datasets=BENCHMARKS, data_root: str | os.PathLike | None = None) -> list[DatasetResult]:
-    upscaler = model_upscaler(model, model.scale)
-    return [
-        evaluate_dataset(upscaler, find_dataset(name, data_root), model.scale, model=model.spec.name, progress=True)
-        for name in datasets
-    ]
+@contextlib.contextmanager
+def strict_fp32():
+    """fp32 convolutions and matmuls on CUDA: TF32 off (PyTorch allows it in cuDNN by default)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def measure(model, datasets=BENCHMARKS, data_root: str | os.PathLike | None = None,
+            device: str | torch.device | None = None) -> list[DatasetResult]:
+    """PSNR/SSIM of `model` (fp32) on `datasets`; on `device` if given (the model is left on the CPU)."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    forward = model
+    if device.type != "cpu":
+        from .training.runlog import DeviceForward
+
+        forward = DeviceForward(model.to(device), device)
+    upscaler = model_upscaler(forward, model.scale)
+    try:
+        with strict_fp32():
+            return [
+                evaluate_dataset(upscaler, find_dataset(name, data_root), model.scale, model=model.spec.name,
+                                 progress=True)
+                for name in datasets
+            ]
+    finally:
+        model.cpu()
 
 
 def installed_path(weights: str | os.PathLike, dest_dir: str | os.PathLike = WEIGHTS_DIR) -> Path:
@@ -52,6 +82,7 @@ def publish(
     datasets=BENCHMARKS,
     data_root: str | os.PathLike | None = None,
     note: str = "",
+    device: str | torch.device | None = None,
 ) -> tuple[Path, ModelCard]:
     """Evaluate `weights`, record the figures in its card, install as <dest>/<model>_x<s>.safetensors."""
     model = model_from_weights(weights)
@@ -61,7 +92,7 @@ def publish(
         if source_card.exists()
         else ModelCard(model=model.spec.name, scale=model.scale, bias_policy=model.spec.bias_policy)
     )
-    results = measure(model, datasets, data_root)
+    results = measure(model, datasets, data_root, device)
     metrics = {r.dataset: {"psnr_y": round(r.psnr_y, 4), "ssim_y": round(r.ssim_y, 5)} for r in results}
     notes = " ".join(n for n in (note, card.notes) if n)
     card = dataclasses.replace(card, metrics=metrics, notes=notes)
