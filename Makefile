@@ -8,6 +8,8 @@ OUT    ?= out
 
 .PHONY: run test bench install clean
 
+include mk/demos.mk
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -20,13 +22,14 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The main job: shipped HPUN-S x2 -> QAT int8 -> every installed target -> run, time -> report.
 run: $(STAMP)
-	$(VENV)/bin/hpun-edge info
-	$(VENV)/bin/hpun-edge eval --model bicubic --scale 2 3 4 --dataset Set5 Set14 B100 --json $(OUT)/bicubic.json
-	$(VENV)/bin/hpun-edge eval --model hpun_s --scale 2 --dataset Set5 Set14 B100 --json $(OUT)/hpun_s_x2.json
-	@echo "results: $(OUT)/bicubic.json $(OUT)/hpun_s_x2.json"
+	$(VENV)/bin/hpun-edge pipeline --out $(OUT)
+	@echo "report: $(OUT)/report.md, $(OUT)/report.html, $(OUT)/results.json"
 
+# Under CI the Swift toolchain (a trixie chroot) is set up first, so the Swift tests run too.
 test: $(STAMP)
+	if [ "$${CI:-}" = "true" ]; then ios_demo/scripts/setup_swift_chroot.sh; fi
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

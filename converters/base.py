@@ -42,7 +42,7 @@ SIDECAR_FORMAT = "hpun-edge-artifact/1"
 INPUT_NAME = "lr"
 OUTPUT_NAME = "sr"
 UNTRAINED = "untrained/random init"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 # target -> module; artifact suffix -> target; the pip extra that installs the target's packages
 TARGET_MODULES = {
@@ -169,6 +169,7 @@ class Sidecar:
     export_seconds: float = 0.0
     ops: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    quantization: dict[str, Any] | None = None  # int8: method, rewrites, calibration, QAT budget (quantization/)
     details: dict[str, Any] = field(default_factory=dict)
     format: str = SIDECAR_FORMAT
 
@@ -258,8 +259,12 @@ def _missing_package(target: str, e: ModuleNotFoundError) -> ArtifactError:
     )
 
 
-def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike) -> Sidecar:
+def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quantized=None) -> Sidecar:
     """Convert ``model.forward_even`` at ``spec.tile`` for ``spec.target``; write artifact + sidecar.
+
+    int8 needs ``quantized``, a `quantization.QuantizedModel` made from `model` for this target: its
+    reference graph (quantize/dequantize around int8 ops) is what is lowered, and its settings go
+    into the sidecar.
 
     Each of the two is written atomically (temp beside it, fsync, rename). The artifact is described
     (ops, problems) while still a temp file; if anything fails, no file is left at ``out_path`` and
@@ -285,8 +290,19 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike) -> S
     else:
         source, source_sha = UNTRAINED, None
 
+    if (spec.precision == "int8") != (quantized is not None):
+        raise ValueError(f"{out_path}: int8 export takes a QuantizedModel (quantization.quantize), other precisions none")
+    from quantization.targets import FAMILY
+
+    if quantized is not None and (FAMILY[quantized.target], quantized.model, quantized.scale) != (
+        FAMILY[spec.target], spec.model, spec.scale
+    ):
+        raise ValueError(
+            f"{out_path}: the quantized model is {quantized.model} x{quantized.scale} for {quantized.target}, "
+            f"the spec says {spec.model} x{spec.scale} for {spec.target}"
+        )
     was_training = model.training
-    module = EvenForward(model).eval()
+    module = EvenForward(model).eval() if quantized is None or spec.target == "coreml" else quantized.reference
     sample = torch.rand(spec.input_shape, generator=torch.Generator().manual_seed(0))
     t0 = time.monotonic()
     described: dict[str, Any] = {}
@@ -337,6 +353,7 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike) -> S
             ops=described.get("ops", {}),
             problems=list(described.get("problems", [])),
             details=described.get("details", {}),
+            quantization=quantized.settings() if quantized is not None else None,
         )
         text = sidecar.to_json()
         atomic_write_bytes(sidecar_path(out_path), lambda tmp: Path(tmp).write_text(text))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 TARGET = "coreml"
 SUFFIX = ".mlpackage"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: int8 weights (per-channel symmetric), fp16 compute
 PACKAGES = ("coremltools",)
 DIRECTORY = True
 MINIMUM_DEPLOYMENT_TARGET = "iOS16"
@@ -30,8 +30,8 @@ def convert(module, sample, spec):
     import torch
 
     exported = torch.export.export(module, (sample,), strict=False).run_decompositions({})
-    precision = ct.precision.FLOAT16 if spec.precision == "fp16" else ct.precision.FLOAT32
-    return ct.convert(
+    precision = ct.precision.FLOAT32 if spec.precision == "fp32" else ct.precision.FLOAT16
+    mlmodel = ct.convert(
         exported,
         convert_to="mlprogram",
         compute_precision=precision,
@@ -41,6 +41,13 @@ def convert(module, sample, spec):
         outputs=[ct.TensorType(name="sr", dtype=np.float32)],
         skip_model_load=True,  # no compilation/loading here: impossible off macOS, not needed on it
     )
+    if spec.precision == "int8":  # weight-only: see quantization/targets.py for why not W8A8
+        from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
+
+        config = OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                         weight_threshold=0)
+        mlmodel = linear_quantize_weights(mlmodel, OptimizationConfig(global_config=config))
+    return mlmodel
 
 
 def write(mlmodel, path: Path) -> None:
@@ -86,11 +93,14 @@ def describe(mlmodel, path: Path, spec, model) -> dict:
     grouped = sum(g > 1 for g in groups)
     constants = by_op.pop("const", 0)
     return {
-        "ops": {"total": sum(by_op.values()), "by_op": dict(sorted(by_op.items())), "const": constants},
+        # which compute unit runs each op is decided on the device (not known off macOS)
+        "ops": {"total": sum(by_op.values()), "delegated": None, "fallback": [], "by_op": dict(sorted(by_op.items())),
+                "const": constants},
         "problems": problems,
         "details": {
             "spec_version": ml_spec.specificationVersion,
-            "compute_precision": "FLOAT16" if spec.precision == "fp16" else "FLOAT32",
+            "compute_precision": "FLOAT32" if spec.precision == "fp32" else "FLOAT16",
+            "weights": "int8 per-channel symmetric (linear_quantize_weights)" if spec.precision == "int8" else spec.precision,
             "inputs": [_feature(f) for f in ml_spec.description.input],
             "outputs": [_feature(f) for f in ml_spec.description.output],
             "conv_groups>1": grouped,

@@ -16,7 +16,7 @@ from typing import Any
 
 TARGET = "executorch"
 SUFFIX = ".pte"
-PRECISIONS = ("fp32",)
+PRECISIONS = ("fp32", "int8")  # int8: the XNNPACKQuantizer reference graph (quantization/)
 PACKAGES = ("executorch",)
 DIRECTORY = False
 EXPORTER = (

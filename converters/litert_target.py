@@ -19,7 +19,7 @@ from torch import nn
 
 TARGET = "litert"
 SUFFIX = ".tflite"
-PRECISIONS = ("fp32",)
+PRECISIONS = ("fp32", "int8")  # int8: litert-torch PT2EQuantizer reference graph, int8 I/O
 PACKAGES = ("litert-torch", "ai-edge-litert")
 DIRECTORY = False
 EXPORTER = "litert_torch.convert(module, sample_kwargs={'lr': sample}) -> .export(path)"
@@ -41,6 +41,13 @@ class NamedOutput(nn.Module):
 def convert(module, sample, spec):
     import litert_torch
 
+    if spec.precision == "int8":
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        from quantization.targets import pt2e_quantizer
+
+        config = QuantConfig(pt2e_quantizer=pt2e_quantizer("litert", qat=False))
+        return litert_torch.convert(NamedOutput(module), sample_kwargs={"lr": sample}, quant_config=config)
     return litert_torch.convert(NamedOutput(module).eval(), sample_kwargs={"lr": sample})
 
 
@@ -83,14 +90,28 @@ def describe(edge_model, path: Path, spec, model) -> dict:
             f"DEPTHWISE_CONV_2D + {convs['CONV_2D grouped']} grouped CONV_2D for the model's "
             f"{census['depthwise']} depthwise + {census['grouped']} grouped"
         )
+    cov = xnnpack_coverage(path, by_op)
+    for op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if cov["fallback_counts"].get(op):
+            problems.append(f"{cov['fallback_counts'][op]} {op} op(s) outside the XNNPACK delegate")
     odd = sorted(op for op in by_op if op.startswith(("Flex", "CUSTOM")) or op == "DELEGATE")
     if odd:
         problems.append(f"non-builtin ops: {', '.join(odd)}")
     return {
-        "ops": {"total": sum(by_op.values()), "by_op": dict(sorted(by_op.items()))},
+        "ops": {"total": sum(by_op.values()), "by_op": dict(sorted(by_op.items())), **xnnpack_coverage(path, by_op)},
         "problems": problems,
         "details": {"convolutions": convs, "model_convolutions": census, **_io_shapes(path)},
     }
+
+
+def xnnpack_coverage(path: Path, by_op: Counter) -> dict:
+    """Ops the default XNNPACK delegate takes, and the ones left to LiteRT's own CPU kernels."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    left = Counter(o["op_name"] for o in Interpreter(model_path=str(path))._get_ops_details())
+    left.pop("DELEGATE", None)
+    return {"delegated": sum(by_op.values()) - sum(left.values()), "fallback": sorted(left),
+            "fallback_counts": dict(sorted(left.items())), "delegate": "XNNPACK (LiteRT default)"}
 
 
 def _io_shapes(path: Path) -> dict:
@@ -145,10 +166,19 @@ def load(path: Path, sidecar, threads: int | None):
     else:
         raise ArtifactError(f"{path}: input tensor {in_shape}, the sidecar says NCHW {sidecar.input_shape}")
 
+    in_detail, out_detail = ins[sidecar.input_name], outs[sidecar.output_name]
+
     def run(x: torch.Tensor) -> torch.Tensor:
-        a = x.permute(0, 2, 3, 1) if nhwc else x
-        y = runner(**{sidecar.input_name: np.ascontiguousarray(a.numpy())})[sidecar.output_name]
-        y = torch.from_numpy(np.array(y))  # the runner's array may alias the interpreter's buffer
+        a = np.ascontiguousarray((x.permute(0, 2, 3, 1) if nhwc else x).numpy())
+        if in_detail["dtype"] != np.float32:  # an int8 model takes int8: quantize as the graph's input does
+            s, z = in_detail["quantization"]
+            info = np.iinfo(in_detail["dtype"])
+            a = np.clip(np.round(a / s) + z, info.min, info.max).astype(in_detail["dtype"])
+        y = np.array(runner(**{sidecar.input_name: a})[sidecar.output_name])  # a copy: the buffer is reused
+        if out_detail["dtype"] != np.float32:
+            s, z = out_detail["quantization"]
+            y = ((y.astype(np.float32) - z) * s).astype(np.float32)
+        y = torch.from_numpy(y)
         return y.permute(0, 3, 1, 2).contiguous() if nhwc else y
 
     return run

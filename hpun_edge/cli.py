@@ -132,6 +132,7 @@ def _default_dest():
 def build_parser() -> argparse.ArgumentParser:
     from .training.cli import register as register_train
     from .training.cli import register_zoo
+    from .pipeline_cli import register as register_pipeline
 
     p = argparse.ArgumentParser(prog="hpun-edge", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_train(sub)
     register_zoo(sub)
+    register_pipeline(sub)
     return p
 
 

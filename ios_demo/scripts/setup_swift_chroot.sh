@@ -15,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if ! command -v debootstrap >/dev/null; then
   echo "setup_swift_chroot: installing debootstrap (apt-get)"
-  apt-get install -y -qq debootstrap >/dev/null
+  apt-get install -y -qq debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
 fi
 mkdir -p "$ROOT"
 if [ ! -x "$ROOT/usr/bin/apt-get" ] || [ ! -f "$ROOT/.debootstrap-done" ]; then

@@ -1,0 +1,81 @@
+"""Running a forward the way the report measures it: accuracy through the tiling, and latency.
+
+Latency is wall-clock time of one call, measured after warm-up runs, reported as the median and
+the 90th percentile over repeated runs, with the thread count the runtime was given. Two inputs:
+one tile (what the artifact computes per call) and a 640x360 LR image (the paper's cost
+convention: 1280x720 output at x2) run through the same crop-and-stitch tiling as accuracy.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .inference import InferenceOptions, tiled_forward
+
+LATENCY_HW = (360, 640)  # LR height, width
+
+
+@dataclass(frozen=True)
+class Latency:
+    median: float  # milliseconds
+    p90: float
+    input_hw: list[int]
+    threads: int
+    runs: int
+    warmup: int
+    tiles: int  # calls per measured run (1 for a tile)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def count_tiles(h: int, w: int, tile: int, overlap: int) -> int:
+    from .inference import tile_spans
+
+    he, we = max(h + h % 2, tile), max(w + w % 2, tile)
+    return len(tile_spans(he, tile, overlap)) * len(tile_spans(we, tile, overlap))
+
+
+def measure_latency(forward, scale: int, tile: int, overlap: int, threads: int, *, hw: tuple[int, int] | None,
+                    runs: int, warmup: int, seed: int = 0) -> Latency:
+    """Latency of one tile (hw None) or of a whole hw image through the fixed-size tiling."""
+    g = torch.Generator().manual_seed(seed)
+    if hw is None:
+        x = torch.rand(1, 3, tile, tile, generator=g)
+        times = time_calls(lambda: forward(x), runs, warmup)
+        return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), [tile, tile], threads,
+                       runs, warmup, 1)
+    x = torch.rand(1, 3, *hw, generator=g)
+
+    def run():
+        with torch.inference_mode():
+            return tiled_forward(forward, x, scale, tile, overlap, fixed_size=True)
+
+    times = time_calls(run, runs, warmup)
+    return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), list(hw), threads, runs,
+                   warmup, count_tiles(*hw, tile, overlap))
+
+
+def tiled_options(tile: int, overlap: int) -> InferenceOptions:
+    return InferenceOptions(tile=tile, overlap=overlap, fixed_size=True)

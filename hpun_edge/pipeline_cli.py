@@ -1,0 +1,118 @@
+"""`hpun-edge pipeline` and `hpun-edge quantize`: the command-line faces of `pipeline.run_pipeline`.
+
+Settings: `PipelineConfig` defaults < ``--config FILE.yaml`` < flags. The settings a run used are
+saved beside its outputs (``<out>/config.yaml``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from .files import atomic_write_bytes
+from .pipeline import PipelineConfig, TARGET_PRECISIONS, run_pipeline
+from .variants import SCALES, VARIANTS
+
+TUPLES = {"targets", "precisions", "methods", "datasets"}
+
+
+def config_from(args: argparse.Namespace, base: PipelineConfig | None = None) -> PipelineConfig:
+    from .training.config import read_config_file
+
+    cfg = base or PipelineConfig()
+    known = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+    if getattr(args, "config", None):
+        data = read_config_file(args.config)
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"{args.config}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        cfg = dataclasses.replace(cfg, **{k: tuple(v) if k in TUPLES else v for k, v in data.items()})
+    flags = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    cfg = dataclasses.replace(cfg, **{k: tuple(v) if k in TUPLES else v for k, v in flags.items()})
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: PipelineConfig) -> None:
+    from quantization.targets import canonical_target
+
+    cfg.targets = tuple(canonical_target(t) if t != "onnx" else t for t in cfg.targets)
+    for t in cfg.targets:
+        if t not in TARGET_PRECISIONS:
+            raise ValueError(f"unknown target {t!r}; valid: {', '.join(TARGET_PRECISIONS)}")
+    for p in cfg.precisions:
+        if p not in ("fp32", "fp16", "int8"):
+            raise ValueError(f"unknown precision {p!r}; valid: fp32, fp16, int8")
+    for m in cfg.methods:
+        if m not in ("ptq", "qat"):
+            raise ValueError(f"unknown method {m!r}; valid: ptq, qat")
+    if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
+        raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")
+
+
+def save_config(cfg: PipelineConfig, out: Path) -> None:
+    text = "".join(f"{k}: {json.dumps(list(v) if isinstance(v, tuple) else v)}\n" for k, v in cfg.to_dict().items())
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "config.yaml", lambda tmp: Path(tmp).write_text(text))
+
+
+def add_common(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--config", help="YAML file of PipelineConfig settings; flags override it")
+    s.add_argument("--model", choices=list(VARIANTS))
+    s.add_argument("--scale", type=int, choices=SCALES)
+    s.add_argument("--weights", help="a .safetensors file (default: the shipped pretrained weights)")
+    s.add_argument("--tile", type=int, help="fixed LR tile every artifact is exported at (default 256)")
+    s.add_argument("--overlap", type=int, help="LR pixels of context around each tile (default 16)")
+    s.add_argument("--datasets", nargs="+", help="benchmark sets (default Set5 Set14 B100)")
+    s.add_argument("--data-root", dest="data_root")
+    s.add_argument("--calib-data", dest="calib_data",
+                   help="folder of HR training images or a calibration .safetensors (default <data root>/train)")
+    s.add_argument("--calib-count", dest="calib_count", type=int, help="calibration patches (default 64)")
+    s.add_argument("--qat-steps", dest="qat_steps", type=int, help="QAT fine-tuning steps (default 100)")
+    s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 5e-5)")
+    s.add_argument("--threads", type=int, help="runtime threads for accuracy and latency (default 2)")
+    s.add_argument("--latency-runs", dest="latency_runs", type=int, help="timed runs (default 10)")
+    s.add_argument("--out", help="output folder (default out)")
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    save_config(cfg, Path(cfg.out))
+    summary = run_pipeline(cfg)
+    return finish(summary, cfg)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    base = PipelineConfig(targets=(args.target,), precisions=("int8",), methods=(args.method,))
+    cfg = config_from(args, base)
+    if cfg.out == PipelineConfig.out:
+        cfg.out = f"out/quantize/{cfg.model}_x{cfg.scale}_{cfg.targets[0]}_{args.method}"
+    save_config(cfg, Path(cfg.out))
+    summary = run_pipeline(cfg)
+    return finish(summary, cfg)
+
+
+def finish(summary: dict, cfg: PipelineConfig) -> int:
+    from .report import markdown
+
+    print(markdown(summary))
+    out = Path(cfg.out)
+    print(f"report: {out / 'report.md'} (and report.html, results.json)")
+    failed = [r for r in summary["records"] if r["status"] == "failed"]
+    return 1 if failed else 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("pipeline", help="quantize, convert to every installed target, run, time and report (make run)")
+    add_common(s)
+    s.add_argument("--targets", nargs="+", help="executorch litert onnx coreml (default: all)")
+    s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default: all each target has)")
+    s.add_argument("--methods", nargs="+", help="int8 methods: qat ptq (default qat)")
+    s.set_defaults(func=cmd_pipeline)
+
+    s = sub.add_parser("quantize", help="PTQ or QAT int8 for one target; writes the model and its accuracy record")
+    add_common(s)
+    s.add_argument("--method", choices=("ptq", "qat"), required=True)
+    s.add_argument("--target", required=True, help="executorch (.pte), tflite/litert (.tflite), onnx, coreml")
+    s.set_defaults(func=cmd_quantize)

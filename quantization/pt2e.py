@@ -1,0 +1,284 @@
+"""PTQ and QAT with the PT2E flow: export -> prepare -> calibrate (-> fine-tune) -> convert.
+
+`quantize` reads top to bottom as the stages. What comes out is `convert_pt2e`'s reference
+graph: int8 weights and quantize/dequantize pairs around every annotated op, computed in fp32.
+It is the *fake-quant reference* that a converted artifact is checked against, and the graph
+the int8 converters lower (`converters.export(..., precision='int8')`).
+
+The graph is captured once with a dynamic batch and even dynamic height/width, so the same
+prepared module calibrates on 48x48 patches, fine-tunes on batches and evaluates whole images or
+tiles. QAT fine-tunes the fake-quantized graph with the training recipe of `hpun_edge.training`
+(L1, Adam, cosine to 0, patches that are a pure function of (seed, i)); it checkpoints its state
+(safetensors, atomically) so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpun_edge.files import atomic_write_bytes
+
+from .calibration import CalibrationData
+from .errors import QuantError
+from .rewrites import apply_rewrites, check_rewrites
+from .targets import canonical_target, pt2e_quantizer
+
+METHODS = ("ptq", "qat")
+
+
+@dataclass
+class QATConfig:
+    """The fine-tuning budget; the defaults are a short CPU budget (the pipeline's)."""
+
+    steps: int = 200
+    batch_size: int = 8
+    patch_size: int = 48
+    lr: float = 5e-5
+    seed: int = 1
+    device: str = "auto"  # auto: CUDA when present
+    ckpt_every: int = 50
+    log_every: int = 25
+    freeze_activation_ranges: bool = True  # keep the calibrated activation ranges; weights' ranges follow
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "patch_size", "ckpt_every", "log_every"):
+            if getattr(self, name) <= 0:
+                raise QuantError(f"QAT setting {name} must be positive, got {getattr(self, name)}")
+        if self.patch_size % 2:
+            raise QuantError(f"QAT patch_size must be even (pixel_unshuffle), got {self.patch_size}")
+
+
+class EvenForward(nn.Module):
+    """``model.forward_even`` as the module to capture (no pad/crop branch for odd sizes)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_even(lr)
+
+
+def capture(model: nn.Module, sample: torch.Tensor) -> torch.fx.GraphModule:
+    """torch.export with a dynamic batch and dynamic even height/width; returns the graph module."""
+    from torch.export import Dim
+
+    batch = Dim("batch", min=1, max=1024)
+    half_h, half_w = Dim("half_h", min=2, max=4096), Dim("half_w", min=2, max=4096)
+    shapes = {"lr": {0: batch, 2: 2 * half_h, 3: 2 * half_w}}
+    sample = sample[:2] if sample.shape[0] >= 2 else torch.cat([sample, sample])
+    return torch.export.export(EvenForward(model).eval(), (sample,), dynamic_shapes=shapes, strict=False).module()
+
+
+@torch.no_grad()
+def calibrate(prepared: torch.fx.GraphModule, cal: CalibrationData, batch: int = 8) -> None:
+    for i in range(0, len(cal), batch):
+        prepared(cal.lr[i : i + batch])
+
+
+@dataclass
+class QuantizedModel:
+    """The outcome of `quantize`: the reference int8 graph and how it was made."""
+
+    reference: torch.nn.Module  # convert_pt2e's graph (PT2E targets) or the weight-rounded model
+    target: str
+    method: str
+    model: str
+    scale: int
+    rewrites: tuple[str, ...]
+    calibration: dict
+    qat: dict | None = None
+    qat_log: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def settings(self) -> dict:
+        from .targets import FAMILY
+
+        return {
+            "target": self.target, "family": FAMILY[self.target], "calib_count": self.calibration.get("patches"),
+            "method": self.method, "model": self.model, "scale": self.scale,
+            "rewrites": list(self.rewrites), "calibration": self.calibration, "qat": self.qat,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *,
+             rewrites: tuple[str, ...] = (), qat: QATConfig | None = None,
+             train_folder: str | os.PathLike | None = None, ckpt_dir: str | os.PathLike | None = None,
+             say: Callable[[str], None] = lambda line: None) -> QuantizedModel:
+    """Quantize a trained fp32 HPUN for `target` by PTQ or QAT (see the module docstring)."""
+    from .targets import WEIGHT_ONLY
+
+    target = canonical_target(target)
+    if method not in METHODS:
+        raise QuantError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if cal.scale != model.scale:
+        raise QuantError(f"{cal.source}: calibration data is x{cal.scale}, the model x{model.scale}")
+    t0 = time.monotonic()
+    if target in WEIGHT_ONLY:
+        if method == "qat":
+            raise QuantError("coreml uses weight-only int8 (no activation quantization): use --method ptq")
+        ref = weight_only_reference(model)
+        return QuantizedModel(ref, target, method, model.spec.name, model.scale, (), cal.describe(),
+                              seconds=time.monotonic() - t0)
+
+    # 1. export (after the exact rewrites, if any)
+    rewrites = check_rewrites(rewrites)
+    fp32 = apply_rewrites(model, rewrites).eval()
+    graph = capture(fp32, cal.lr[:2])
+    # 2. prepare with the target's own quantizer
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
+
+    quantizer = pt2e_quantizer(target, qat=method == "qat")
+    prepared = (prepare_qat_pt2e if method == "qat" else prepare_pt2e)(graph, quantizer)
+    # 3. calibrate the observers on training patches
+    calibrate(prepared, cal)
+    # 4. QAT: fine-tune the fake-quantized graph
+    log: list[dict] = []
+    if method == "qat":
+        qat = qat or QATConfig()
+        if train_folder is None:
+            raise QuantError("QAT needs a folder of HR training images (--calib-data or <data root>/train)")
+        log = fine_tune(prepared, qat, train_folder, model.scale, ckpt_dir, say)
+    # 5. convert: int8 weights, quantize/dequantize around the annotated ops
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    move_exported_model_to_eval(prepared)
+    prepared.to("cpu")
+    # litert-torch's converter wants the weights' quantize ops unfolded (it fuses them itself)
+    reference = convert_pt2e(prepared, fold_quantize=target != "litert")
+    return QuantizedModel(reference, target, method, model.spec.name, model.scale, rewrites, cal.describe(),
+                          asdict(qat) if method == "qat" else None, log, time.monotonic() - t0)
+
+
+# ----------------------------------------------------------------------------------------- QAT
+def _device(pref: str) -> torch.device:
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(pref)
+
+
+def _ckpt_paths(ckpt_dir: Path) -> tuple[Path, Path]:
+    return ckpt_dir / "qat_state.safetensors", ckpt_dir / "qat_state.json"
+
+
+def _save_state(ckpt_dir: Path, prepared, opt, step: int, cfg: QATConfig) -> None:
+    from safetensors.torch import save
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in prepared.state_dict().items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"opt.{i}.{k}"] = v.detach().cpu().contiguous()
+    data = save(tensors)
+    st_path, js_path = _ckpt_paths(ckpt_dir)
+    atomic_write_bytes(st_path, lambda tmp: Path(tmp).write_bytes(data))
+    text = json.dumps({"step": step, "config": asdict(cfg)}, indent=2)
+    atomic_write_bytes(js_path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _load_state(ckpt_dir: Path, prepared, opt, cfg: QATConfig) -> int:
+    from safetensors.torch import load_file
+
+    st_path, js_path = _ckpt_paths(ckpt_dir)
+    if not (st_path.is_file() and js_path.is_file()):
+        return 0
+    record = json.loads(js_path.read_text())
+    if record.get("config") != asdict(cfg):
+        raise QuantError(f"{js_path}: a QAT run with other settings is there ({record.get('config')}); "
+                         f"use another output folder or delete it")
+    tensors = load_file(str(st_path))
+    prepared.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            sd["state"].setdefault(int(i), {})[name] = v
+    opt.load_state_dict(sd)
+    return int(record["step"])
+
+
+def fine_tune(prepared, cfg: QATConfig, folder, scale: int, ckpt_dir, say) -> list[dict]:
+    """QAT: L1 on training patches through the fake-quantized graph, Adam, cosine to 0."""
+    from torchao.quantization.pt2e import move_exported_model_to_train
+
+    from hpun_edge.training.patches import PatchDataset, load_train_images
+
+    images = load_train_images(folder, scale, cfg.patch_size, report=lambda line: None)
+    data = PatchDataset(images, cfg.patch_size, cfg.seed)
+    device = _device(cfg.device)
+    prepared.to(device)
+    move_exported_model_to_train(prepared)
+    if cfg.freeze_activation_ranges:
+        freeze_activation_observers(prepared)
+    params = [p for p in prepared.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    ckpt = Path(ckpt_dir) if ckpt_dir is not None else None
+    start = _load_state(ckpt, prepared, opt, cfg) if ckpt is not None else 0
+    if start:
+        say(f"QAT: resuming at step {start} of {cfg.steps} ({ckpt})")
+    log: list[dict] = []
+    t0, total = time.monotonic(), 0.0
+    for step in range(start, cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+        pairs = [data[step * cfg.batch_size + j] for j in range(cfg.batch_size)]
+        lr = torch.stack([p[0] for p in pairs]).to(device).float().div_(255)
+        hr = torch.stack([p[1] for p in pairs]).to(device).float().div_(255)
+        loss = F.l1_loss(prepared(lr), hr)
+        if not torch.isfinite(loss):
+            raise QuantError(f"QAT: loss became {loss.item()} at step {step}; lower --qat-lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item()
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+            log.append({"step": done, "l1": round(total / n, 6), "seconds": round(time.monotonic() - t0, 1)})
+            say(f"QAT step {done}/{cfg.steps}: L1 {total / n:.5f} ({time.monotonic() - t0:.0f} s)")
+            total = 0.0
+        if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+            _save_state(ckpt, prepared, opt, done, cfg)
+    return log
+
+
+def freeze_activation_observers(prepared) -> int:
+    """Stop the per-tensor (activation) fake-quant observers: their calibrated ranges stay fixed."""
+    from torchao.quantization.pt2e import FakeQuantizeBase
+
+    frozen = 0
+    for m in prepared.modules():
+        if isinstance(m, FakeQuantizeBase) and m.qscheme in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            m.disable_observer()
+            frozen += 1
+    return frozen
+
+
+# ---------------------------------------------------------------------------------- weight-only
+def round_weight_per_channel(w: torch.Tensor) -> torch.Tensor:
+    """int8 symmetric per-output-channel rounding: scale = max|w| / 127, as coremltools does it."""
+    amax = w.abs().flatten(1).amax(dim=1).clamp_min(1e-12)
+    scale = (amax / 127).view(-1, *([1] * (w.ndim - 1)))
+    return torch.clamp(torch.round(w / scale), -127, 127) * scale
+
+
+def weight_only_reference(model: nn.Module) -> nn.Module:
+    """A copy of the model whose conv weights are int8-rounded (compute stays float)."""
+    import copy
+
+    ref = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, nn.Conv2d) and m.weight.requires_grad:  # the MeanShift convs stay exact
+                m.weight.copy_(round_weight_per_channel(m.weight))
+    return EvenForward(ref)

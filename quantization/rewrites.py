@@ -1,0 +1,101 @@
+"""Export-time rewrites that compute exactly the function of the original module in fp32.
+
+Each rewrite replaces a sub-module of a *copy* of the model; `tests/test_quantization.py` checks
+each one against the original to float rounding. Which ones a target uses is chosen by measurement
+(`quantization.report`); none is applied unless asked for.
+
+* ``pud_dilated``: a PUD's ``pixel_unshuffle(2) -> max_pool(3, stride 1, pad 1) -> grouped conv k3
+  (groups=C, 4 inputs per group)`` is, on the full-resolution features, a 3x3 max-pool with
+  dilation 2 (padding 2, -inf) followed by a 6x6 depthwise conv with stride 2 and zero padding 2
+  whose weights interleave the grouped kernel: ``K[c, 2u+i, 2v+j] = W[c, 2i+j, u, v]``. The 4C
+  unshuffled tensor is never materialised. The -inf padding is written as a reflect-pad of 2 (it only
+  repeats values already in each window: the same max, and finite for int8 observers). (TFLite's MAX_POOL_2D has no dilation: not for litert.)
+* ``bilinear_deconv``: bilinear x2 upsampling (align_corners=False) is a fixed depthwise transposed
+  conv (kernel ``k k^T``, k = [1/4, 3/4, 3/4, 1/4], stride 2, padding 3) of the input edge-padded by
+  one pixel (replicate). The weights are frozen buffers, not parameters, so QAT cannot move them.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpun_edge.model import PUD
+
+REWRITES = ("pud_dilated", "bilinear_deconv")
+
+
+def interleave_grouped_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """Grouped kernel (C, 4, 3, 3) of a PUD -> depthwise kernel (C, 1, 6, 6) at full resolution."""
+    c, four, kh, kw = weight.shape
+    if four != 4 or (kh, kw) != (3, 3):
+        raise ValueError(f"expected a PUD grouped kernel (C, 4, 3, 3), got {tuple(weight.shape)}")
+    # w[c, i, j, u, v] = W[c, 2i+j, u, v]  ->  K[c, u, i, v, j] = K[c, 2u+i, 2v+j]
+    w = weight.reshape(c, 2, 2, 3, 3)
+    return w.permute(0, 3, 1, 4, 2).reshape(c, 1, 6, 6).contiguous()
+
+
+def bilinear_kernel(channels: int) -> torch.Tensor:
+    k = torch.tensor([0.25, 0.75, 0.75, 0.25])
+    return torch.outer(k, k).expand(channels, 1, 4, 4).contiguous()
+
+
+def upsample_bilinear_x2(y: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """F.interpolate(y, scale_factor=2, mode='bilinear', align_corners=False) as a transposed conv."""
+    return F.conv_transpose2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), kernel, stride=2, padding=3,
+                              groups=y.shape[1])
+
+
+class RewrittenPUD(nn.Module):
+    """A PUD computed without the 4C pixel-unshuffled tensor and/or with bilinear as a deconv."""
+
+    def __init__(self, pud: PUD, dilated: bool, deconv: bool):
+        super().__init__()
+        c = pud.pointwise.in_channels
+        self.dilated, self.deconv = dilated, deconv
+        self.pointwise = pud.pointwise
+        if dilated:
+            self.depthwise = nn.Conv2d(c, c, 6, stride=2, padding=2, groups=c, bias=pud.grouped.bias is not None)
+            with torch.no_grad():
+                self.depthwise.weight.copy_(interleave_grouped_kernel(pud.grouped.weight))
+                if pud.grouped.bias is not None:
+                    self.depthwise.bias.copy_(pud.grouped.bias)
+        else:
+            self.grouped = pud.grouped
+        self.register_buffer("up_kernel", bilinear_kernel(c), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dilated:
+            # torch's max_pool2d takes at most kernel//2 padding; reflecting 2 pixels only repeats
+            # values already inside each dilated window, so the max is that of -inf padding.
+            y = self.depthwise(F.max_pool2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel_size=3, stride=1, dilation=2))
+        else:
+            y = self.grouped(F.max_pool2d(F.pixel_unshuffle(x, 2), kernel_size=3, stride=1, padding=1))
+        if self.deconv:
+            y = upsample_bilinear_x2(y, self.up_kernel)
+        else:
+            y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.pointwise(y + x)
+
+
+def check_rewrites(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in REWRITES]
+    if unknown:
+        raise ValueError(f"unknown rewrite(s) {', '.join(unknown)}; valid: {', '.join(REWRITES)}")
+    return tuple(n for n in REWRITES if n in names)
+
+
+def apply_rewrites(model: nn.Module, names: tuple[str, ...] | list[str]) -> nn.Module:
+    """A deep copy of `model` with every PUD rewritten as `names` say (the original is untouched)."""
+    names = check_rewrites(names)
+    out = copy.deepcopy(model)
+    if not names:
+        return out
+    dilated, deconv = "pud_dilated" in names, "bilinear_deconv" in names
+    for parent in list(out.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, PUD):
+                setattr(parent, child_name, RewrittenPUD(child, dilated, deconv))
+    return out

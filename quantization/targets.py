@@ -1,0 +1,68 @@
+"""Which quantizer each target uses, so that what is calibrated or fine-tuned is what runs there.
+
+* ``executorch`` (.pte): ExecuTorch's `XNNPACKQuantizer`, symmetric config, per-channel weights.
+* ``litert`` (.tflite; also accepted as ``tflite``): litert-torch's `PT2EQuantizer`, the same
+  scheme as its TFLite int8 kernels expect, handed to ``litert_torch.convert(quant_config=...)``.
+* ``onnx`` (.onnx QDQ): the XNNPACK quantizer's scheme (int8 per-tensor activations, int8
+  per-channel symmetric weights), exported as QuantizeLinear/DequantizeLinear pairs that
+  onnxruntime fuses into its QLinear kernels. onnxruntime has no PT2E quantizer of its own.
+* ``coreml`` (.mlpackage): no PT2E. coremltools' PT2E quantizer (`CoreMLQuantizer`) imports
+  ``torch.ao.quantization.quantizer``, which torch 2.13 no longer has, and W8A8 only pays off on
+  the Neural Engine of A17 Pro / M4 and later. Core ML gets int8 *weights* (per-channel
+  symmetric, ``coremltools.optimize.coreml.linear_quantize_weights``) with fp16 compute: half the
+  size of fp16, no activation quantization, so no calibration or QAT is needed (`WEIGHT_ONLY`).
+
+Every quantizer's heavy package is imported here, on use; a missing one is a `QuantError` that
+names the pip extra.
+"""
+from __future__ import annotations
+
+from .errors import QuantError
+
+PT2E_TARGETS = ("executorch", "litert", "onnx")
+WEIGHT_ONLY = ("coreml",)
+QUANT_TARGETS = PT2E_TARGETS + WEIGHT_ONLY
+ALIASES = {"tflite": "litert", "pte": "executorch", "mlpackage": "coreml"}
+# Targets that lower the same quantizer's graph: one quantization serves both.
+FAMILY = {"executorch": "xnnpack", "onnx": "xnnpack", "litert": "litert", "coreml": "coreml-weights"}
+EXTRA = {"executorch": "executorch", "litert": "litert", "onnx": "executorch", "coreml": "coreml"}
+
+
+def canonical_target(name: str) -> str:
+    target = ALIASES.get(name, name)
+    if target not in QUANT_TARGETS:
+        valid = ", ".join(sorted(set(QUANT_TARGETS) | set(ALIASES)))
+        raise QuantError(f"unknown quantization target {name!r}; valid: {valid}")
+    return target
+
+
+def missing(target: str, e: ModuleNotFoundError) -> QuantError:
+    return QuantError(
+        f"quantizing for {target} needs the Python package {e.name!r}: pip install 'hpun-edge[{EXTRA[target]}]'"
+    )
+
+
+def pt2e_quantizer(target: str, qat: bool):
+    """The target's PT2E quantizer, configured for static int8 (per-channel symmetric weights)."""
+    target = canonical_target(target)
+    if target not in PT2E_TARGETS:
+        raise QuantError(f"{target} uses weight-only int8 (coremltools), not a PT2E quantizer")
+    try:
+        if target == "litert":
+            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+
+            return PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+
+        return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+    except ModuleNotFoundError as e:
+        raise missing(target, e) from None
+
+
+def describe_scheme(target: str) -> str:
+    if canonical_target(target) in WEIGHT_ONLY:
+        return "int8 weights (per-channel symmetric), fp16 activations and compute"
+    return "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)"

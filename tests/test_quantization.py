@@ -1,0 +1,202 @@
+"""quantization/: exact rewrites, calibration checks, PTQ vs QAT, int8 artifacts against their reference.
+
+Small untrained-but-fitted models and few iterations; no timing here (benchmarks/ has speed).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hpun_edge.model import PUD
+from hpun_edge.zoo import create_model
+from quantization.calibration import CalibrationData, check_calibration, load_calibration, save_calibration
+from quantization.errors import QuantError
+from quantization.rewrites import REWRITES, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
+from quantization.targets import canonical_target, pt2e_quantizer
+
+
+# ------------------------------------------------------------------------------ exact rewrites
+@pytest.mark.parametrize("hw", [(8, 8), (10, 14), (34, 22)])
+def test_pud_dilated_rewrite_is_exact(hw):
+    torch.manual_seed(0)
+    pud = PUD(8).eval()
+    x = torch.randn(2, 8, *hw)
+    with torch.no_grad():
+        ref = pud(x)
+        got = RewrittenPUD(pud, dilated=True, deconv=False)(x)
+    assert torch.allclose(got, ref, atol=1e-5, rtol=0), (got - ref).abs().max()
+
+
+@pytest.mark.parametrize("hw", [(4, 4), (5, 9), (16, 12)])
+def test_bilinear_deconv_is_exact(hw):
+    y = torch.randn(1, 6, *hw)
+    ref = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+    got = upsample_bilinear_x2(y, bilinear_kernel(6))
+    assert torch.allclose(got, ref, atol=1e-6, rtol=0), (got - ref).abs().max()
+
+
+@pytest.mark.parametrize("names", [("pud_dilated",), ("bilinear_deconv",), REWRITES])
+def test_rewritten_model_equals_original(names):
+    torch.manual_seed(1)
+    model = create_model("hpun_s", 2).eval()
+    rewritten = apply_rewrites(model, names).eval()
+    assert sum(isinstance(m, RewrittenPUD) for m in rewritten.modules()) == 16
+    assert not any(isinstance(m, RewrittenPUD) for m in model.modules())  # the original is untouched
+    x = torch.rand(1, 3, 18, 26)
+    with torch.no_grad():
+        assert torch.allclose(rewritten(x), model(x), atol=1e-5, rtol=0)
+
+
+def test_unknown_rewrite_is_named():
+    with pytest.raises(ValueError, match="unknown rewrite.*pud_fast.*valid: pud_dilated"):
+        apply_rewrites(create_model("hpun_s", 2), ["pud_fast"])
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_empty_calibration_is_refused():
+    cal = CalibrationData(torch.empty(0, 3, 8, 8), torch.empty(0, 3, 16, 16), 2, "calib.safetensors")
+    with pytest.raises(QuantError, match="calib.safetensors: the calibration data is empty"):
+        check_calibration(cal, 2)
+
+
+def test_calibration_of_another_scale_is_refused(tmp_path):
+    cal = CalibrationData(torch.rand(4, 3, 8, 8), torch.rand(4, 3, 24, 24), 3, "x")
+    path = tmp_path / "cal_x3.safetensors"
+    save_calibration(cal, path)
+    with pytest.raises(QuantError, match=r"cal_x3.safetensors: calibration data made for x3, the model is x2"):
+        load_calibration(path, 2)
+    assert len(load_calibration(path, 3)) == 4
+
+
+def test_calibration_file_that_is_not_one(tmp_path):
+    bad = tmp_path / "calib.safetensors"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not this")
+    with pytest.raises(QuantError, match="calib.safetensors: not a readable calibration file"):
+        load_calibration(bad, 2)
+    with pytest.raises(QuantError, match="no such calibration data"):
+        load_calibration(tmp_path / "missing", 2)
+
+
+def test_empty_calibration_folder(tmp_path):
+    with pytest.raises(QuantError, match="calibration data"):
+        load_calibration(tmp_path, 2)
+
+
+def test_unknown_target_lists_valid_ones():
+    with pytest.raises(QuantError, match="unknown quantization target 'tpu'; valid: .*executorch.*tflite"):
+        canonical_target("tpu")
+    assert canonical_target("tflite") == "litert"
+
+
+def test_missing_dependency_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *a, **k):
+        if name.startswith("litert_torch"):
+            raise ModuleNotFoundError(f"No module named '{name}'", name="litert_torch")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(QuantError, match=r"needs the Python package 'litert_torch': pip install 'hpun-edge\[litert\]'"):
+        pt2e_quantizer("tflite", qat=False)
+
+
+def test_weights_of_another_variant_are_refused(tmp_path):
+    from hpun_edge.weights import ModelCard, WeightsError, load_weights, save_weights
+
+    path = tmp_path / "m.safetensors"
+    other = create_model("hpun_m", 2)
+    save_weights(other, path, ModelCard(model="hpun_m", scale=2, bias_policy=other.spec.bias_policy))
+    with pytest.raises(WeightsError, match="hpun_m"):
+        load_weights(create_model("hpun_s", 2), path)
+
+
+# ------------------------------------------------------------------------------ PTQ, QAT, int8
+def patch_psnr(forward, lr: torch.Tensor, hr: torch.Tensor) -> float:
+    with torch.no_grad():
+        sr = forward(lr).clamp(0, 1)
+    return float(10 * torch.log10(1 / F.mse_loss(sr, hr)))
+
+
+@pytest.fixture(scope="module")
+def train_folder(data_root):
+    return data_root / "train"
+
+
+def test_qat_improves_on_ptq(train_folder):
+    """Same model, same calibration patches: QAT's int8 reference beats PTQ's on held-out patches."""
+    from quantization.calibration import patches_from_folder
+    from quantization.pt2e import QATConfig, quantize
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(train_folder, 2, count=16, patch=32, seed=0)
+    held_out = patches_from_folder(train_folder, 2, count=16, patch=32, seed=99)
+    ptq = quantize(model, "executorch", "ptq", cal)
+    qat = quantize(model, "executorch", "qat", cal, qat=QATConfig(steps=40, batch_size=4, patch_size=32, lr=1e-4),
+                   train_folder=train_folder)
+    p_ptq = patch_psnr(ptq.reference, held_out.lr, held_out.hr)
+    p_qat = patch_psnr(qat.reference, held_out.lr, held_out.hr)
+    assert p_qat > p_ptq, (p_qat, p_ptq)
+    assert qat.qat_log and qat.qat_log[-1]["step"] == 40
+
+
+def test_qat_resumes_from_its_checkpoint(train_folder, tmp_path):
+    from quantization.calibration import patches_from_folder
+    from quantization.pt2e import QATConfig, quantize
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(train_folder, 2, count=8, patch=16, seed=0)
+    cfg = QATConfig(steps=6, batch_size=2, patch_size=16, ckpt_every=3, log_every=3)
+    whole = quantize(model, "executorch", "qat", cal, qat=cfg, train_folder=train_folder, ckpt_dir=tmp_path / "a")
+    # an interrupted run: 3 steps done and checkpointed, then resumed to 6
+    import json
+
+    quantize(model, "executorch", "qat", cal, qat=QATConfig(**{**cfg.__dict__, "steps": 6}), train_folder=train_folder,
+             ckpt_dir=tmp_path / "b", say=lambda line: None)
+    state = json.loads((tmp_path / "b" / "qat_state.json").read_text())
+    assert state["step"] == 6
+    lines = []
+    again = quantize(model, "executorch", "qat", cal, qat=cfg, train_folder=train_folder, ckpt_dir=tmp_path / "a",
+                     say=lines.append)
+    assert any("resuming at step 6" in line for line in lines)
+    x = cal.lr[:2]
+    with torch.no_grad():
+        assert torch.equal(again.reference(x), whole.reference(x))
+
+
+@pytest.mark.parametrize("target", ["executorch", "onnx", "litert"])
+def test_int8_artifact_agrees_with_its_fake_quant_reference(target, data_root, tmp_path):
+    """The converted int8 model, run in its runtime, scores what its reference scores, and sits far
+    closer to the reference than the reference sits to fp32 (int8 kernels round differently from
+    fp32 quantize/dequantize, so outputs are not bit-equal)."""
+    from converters import ExportSpec, export, load_artifact
+    from hpun_edge.data import find_dataset, load_pair
+    from hpun_edge.inference import InferenceOptions, upscale
+    from hpun_edge.metrics import calculate_psnr
+    from hpun_edge.pipeline import INT8_REWRITES
+    from quantization.calibration import patches_from_folder
+    from quantization.pt2e import quantize
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0)
+    q = quantize(model, target, "ptq", cal, rewrites=INT8_REWRITES[target])
+    suffix = {"executorch": ".pte", "onnx": ".onnx", "litert": ".tflite"}[target]
+    path = tmp_path / f"m{suffix}"
+    sidecar = export(model, ExportSpec(target, "hpun_s", 2, 64, "int8"), path, quantized=q)
+    assert sidecar.quantization["method"] == "ptq" and not sidecar.problems, sidecar.problems
+    runner, _ = load_artifact(path, threads=2)
+    opts = InferenceOptions(tile=64, overlap=8, fixed_size=True)
+    ds = find_dataset("Set5", data_root)
+    for hr_path in ds.hr_paths()[:2]:
+        lr, hr = load_pair(ds, hr_path, 2)
+        art = upscale(runner, lr, 2, opts)
+        ref = upscale(q.reference, lr, 2, opts)
+        fp = upscale(lambda t: model.forward_even(t), lr, 2, opts)
+        assert abs(calculate_psnr(art, hr, 2) - calculate_psnr(ref, hr, 2)) < 0.05
+        d_art = np.abs(art.astype(float) - ref).mean()
+        d_fp = np.abs(fp.astype(float) - ref).mean()
+        assert d_art < d_fp / 2, (d_art, d_fp)
