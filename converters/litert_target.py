@@ -105,19 +105,39 @@ def describe(edge_model, path: Path, spec, model) -> dict:
 
 
 def xnnpack_coverage(path: Path, by_op: Counter) -> dict:
-    """Ops the default XNNPACK delegate takes, and the ones left to LiteRT's own CPU kernels."""
+    """Ops the default XNNPACK delegate takes, and the ones left to LiteRT's own CPU kernels.
+
+    After delegation the interpreter lists the original ops and one DELEGATE op per partition, whose
+    inputs and outputs are the partition's boundary tensors. A partition holds the ops reached by
+    walking back from its outputs to its inputs; every op reached by no partition falls back.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
-    left = Counter(o["op_name"] for o in Interpreter(model_path=str(path))._get_ops_details())
-    left.pop("DELEGATE", None)
-    return {"delegated": sum(by_op.values()) - sum(left.values()), "fallback": sorted(left),
-            "fallback_counts": dict(sorted(left.items())), "delegate": "XNNPACK (LiteRT default)"}
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()  # the default XNNPACK delegate is applied here
+    ops = interpreter._get_ops_details()
+    originals = [o for o in ops if o["op_name"] != "DELEGATE"]
+    producer = {int(t): o for o in originals for t in o["outputs"]}
+    inside: set[int] = set()
+    for d in (o for o in ops if o["op_name"] == "DELEGATE"):
+        stop = {int(t) for t in d["inputs"]}
+        stack = [int(t) for t in d["outputs"]]
+        while stack:
+            t = stack.pop()
+            if t in stop or t not in producer or producer[t]["index"] in inside:
+                continue
+            inside.add(producer[t]["index"])
+            stack.extend(int(i) for i in producer[t]["inputs"] if int(i) >= 0)
+    left = Counter(o["op_name"] for o in originals if o["index"] not in inside)
+    return {"delegated": len(inside), "fallback": sorted(left), "fallback_counts": dict(sorted(left.items())),
+            "partitions": sum(o["op_name"] == "DELEGATE" for o in ops), "delegate": "XNNPACK (LiteRT default)"}
 
 
 def _io_shapes(path: Path) -> dict:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))  # as the runner builds it: default XNNPACK delegate
+    interpreter.allocate_tensors()
     runner = interpreter.get_signature_runner(SIGNATURE)
     partitions = sum(o["op_name"] == "DELEGATE" for o in interpreter._get_ops_details())
     return {

@@ -49,7 +49,7 @@ class PipelineConfig:
     calib_data: str | None = None  # folder of HR images or calibration .safetensors; None: <data root>/train
     calib_count: int = 64
     qat_steps: int = 100
-    qat_lr: float = 5e-5
+    qat_lr: float = 2e-5
     qat_batch: int = 8
     threads: int = 2
     latency_runs: int = 10
@@ -101,7 +101,7 @@ def one_line(e: BaseException) -> str:
 
 # ----------------------------------------------------------------------------------- the stages
 def run_pipeline(cfg: PipelineConfig) -> dict:
-    from converters.base import file_sha256
+    from converters.base import EvenForward, file_sha256
     from quantization.pt2e import QATConfig
 
     from .data import find_dataset
@@ -124,7 +124,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
 
     # 2. PyTorch fp32 through the same tiling: the baseline every delta is taken against
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", weights_sha, cfg,
-                                lambda: measure_forward(EvenForwardOf(model), cfg, datasets))
+                                lambda: measure_forward(EvenForward(model).eval(), cfg, datasets))
     records = rows_for(cfg, "pytorch", "fp32", "fp32", None, torch_fp32, torch_fp32, status="ok")
 
     # 3-5. quantize, convert, run: one job per (target, precision[, method])
@@ -234,15 +234,6 @@ def up_to_date(path: Path, spec, weights_sha: str, wanted_q: dict | None) -> boo
 
 
 # ---------------------------------------------------------------------------------- measurement
-class EvenForwardOf(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.forward_even(x)
-
-
 def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = False) -> dict:
     """PSNR/SSIM per dataset through the fixed-tile tiling; latency (tile, 640x360) when asked."""
     from .inference import upscale

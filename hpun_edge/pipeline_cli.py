@@ -70,7 +70,7 @@ def add_common(s: argparse.ArgumentParser) -> None:
                    help="folder of HR training images or a calibration .safetensors (default <data root>/train)")
     s.add_argument("--calib-count", dest="calib_count", type=int, help="calibration patches (default 64)")
     s.add_argument("--qat-steps", dest="qat_steps", type=int, help="QAT fine-tuning steps (default 100)")
-    s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 5e-5)")
+    s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 2e-5)")
     s.add_argument("--threads", type=int, help="runtime threads for accuracy and latency (default 2)")
     s.add_argument("--latency-runs", dest="latency_runs", type=int, help="timed runs (default 10)")
     s.add_argument("--out", help="output folder (default out)")

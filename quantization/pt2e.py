@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from converters.base import EvenForward
 from hpun_edge.files import atomic_write_bytes
 
 from .calibration import CalibrationData
@@ -42,7 +43,7 @@ class QATConfig:
     steps: int = 200
     batch_size: int = 8
     patch_size: int = 48
-    lr: float = 5e-5
+    lr: float = 2e-5
     seed: int = 1
     device: str = "auto"  # auto: CUDA when present
     ckpt_every: int = 50
@@ -55,17 +56,6 @@ class QATConfig:
                 raise QuantError(f"QAT setting {name} must be positive, got {getattr(self, name)}")
         if self.patch_size % 2:
             raise QuantError(f"QAT patch_size must be even (pixel_unshuffle), got {self.patch_size}")
-
-
-class EvenForward(nn.Module):
-    """``model.forward_even`` as the module to capture (no pad/crop branch for odd sizes)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_even(lr)
 
 
 def capture(model: nn.Module, sample: torch.Tensor) -> torch.fx.GraphModule:

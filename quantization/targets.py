@@ -17,6 +17,8 @@ names the pip extra.
 """
 from __future__ import annotations
 
+import torch
+
 from .errors import QuantError
 
 PT2E_TARGETS = ("executorch", "litert", "onnx")
@@ -42,6 +44,24 @@ def missing(target: str, e: ModuleNotFoundError) -> QuantError:
     )
 
 
+def histogram_ranges(config):
+    """The QAT config with its activation fake-quants calibrated by a HistogramObserver (the
+    observer the PTQ config uses) instead of a moving-average min/max: QAT starts from PTQ's
+    activation ranges, which `pt2e.fine_tune` then freezes. Annotations and dtypes are unchanged."""
+    import dataclasses
+
+    from torchao.quantization.pt2e import FakeQuantize, HistogramObserver
+
+    def swap(spec):
+        if spec is None or spec.qscheme not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            return spec
+        ctr = FakeQuantize.with_args(observer=HistogramObserver, eps=2**-12)
+        return dataclasses.replace(spec, observer_or_fake_quant_ctr=ctr)
+
+    return dataclasses.replace(config, input_activation=swap(config.input_activation),
+                               output_activation=swap(config.output_activation))
+
+
 def pt2e_quantizer(target: str, qat: bool):
     """The target's PT2E quantizer, configured for static int8 (per-channel symmetric weights)."""
     target = canonical_target(target)
@@ -51,13 +71,22 @@ def pt2e_quantizer(target: str, qat: bool):
         if target == "litert":
             from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
-            return PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+            config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+            if qat:
+                # litert-torch 0.10's QAT-only conv+batch-norm annotators fail under torchao 0.18 (they
+                # export a pattern function, torch.export wants a module). HPUN has no batch norm:
+                # annotate as for PTQ, with the QAT config's fake-quant specs (what QAT trains through).
+                import dataclasses
+
+                config = dataclasses.replace(histogram_ranges(config), is_qat=False)
+            return PT2EQuantizer().set_global(config)
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
             get_symmetric_quantization_config,
         )
 
-        return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+        config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+        return XNNPACKQuantizer().set_global(histogram_ranges(config) if qat else config)
     except ModuleNotFoundError as e:
         raise missing(target, e) from None
 
