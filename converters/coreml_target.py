@@ -1,6 +1,6 @@
 """Core ML (.mlpackage, ML Program): coremltools ``ct.convert`` of the torch.export'ed program.
 
-Fixed input shape = the tile (enumerated shapes come later); ``compute_precision`` FLOAT32 or
+Input shapes: enumerated (the tile, half and twice it; the tile is the default); ``compute_precision`` FLOAT32 or
 FLOAT16 (I/O stay float32 multi-arrays either way). Conversion runs anywhere; prediction needs
 macOS, so off macOS `load` returns a runner that raises "converted, not run (needs macOS)". The
 sidecar records the MIL op list (from the saved spec), the input/output description and the size
@@ -29,7 +29,15 @@ def convert(module, sample, spec):
     import numpy as np
     import torch
 
-    exported = torch.export.export(module, (sample,), strict=False).run_decompositions({})
+    # Enumerated input shapes (not a range), so that the Neural Engine stays usable: the tile (the
+    # default, what the sidecar and the apps use), half of it and twice it.
+    from torch.export import Dim
+
+    half_h, half_w = Dim("half_h", min=4, max=4096), Dim("half_w", min=4, max=4096)
+    exported = torch.export.export(module, (sample,), dynamic_shapes={"lr": {2: 2 * half_h, 3: 2 * half_w}},
+                                   strict=False).run_decompositions({})
+    shapes = ct.EnumeratedShapes(shapes=[[1, 3, t, t] for t in enumerated_tiles(spec.tile)],
+                                 default=list(spec.input_shape))
     precision = ct.precision.FLOAT32 if spec.precision == "fp32" else ct.precision.FLOAT16
     mlmodel = ct.convert(
         exported,
@@ -37,7 +45,7 @@ def convert(module, sample, spec):
         compute_precision=precision,
         minimum_deployment_target=getattr(ct.target, MINIMUM_DEPLOYMENT_TARGET),
         # float32 I/O at either precision (fp16 would otherwise make the I/O float16 too)
-        inputs=[ct.TensorType(name="lr", shape=tuple(spec.input_shape), dtype=np.float32)],
+        inputs=[ct.TensorType(name="lr", shape=shapes, dtype=np.float32)],
         outputs=[ct.TensorType(name="sr", dtype=np.float32)],
         skip_model_load=True,  # no compilation/loading here: impossible off macOS, not needed on it
     )
@@ -48,6 +56,10 @@ def convert(module, sample, spec):
                                          weight_threshold=0)
         mlmodel = linear_quantize_weights(mlmodel, OptimizationConfig(global_config=config))
     return mlmodel
+
+
+def enumerated_tiles(tile: int) -> list[int]:
+    return sorted({t for t in (tile // 2, tile, tile * 2) if t % 2 == 0 and t >= 8})
 
 
 def write(mlmodel, path: Path) -> None:
@@ -99,6 +111,7 @@ def describe(mlmodel, path: Path, spec, model) -> dict:
         "problems": problems,
         "details": {
             "spec_version": ml_spec.specificationVersion,
+            "enumerated_input_tiles": enumerated_tiles(spec.tile),
             "compute_precision": "FLOAT32" if spec.precision == "fp32" else "FLOAT16",
             "weights": "int8 per-channel symmetric (linear_quantize_weights)" if spec.precision == "int8" else spec.precision,
             "inputs": [_feature(f) for f in ml_spec.description.input],

@@ -19,7 +19,7 @@ from torch import nn
 
 TARGET = "litert"
 SUFFIX = ".tflite"
-PRECISIONS = ("fp32", "int8")  # int8: litert-torch PT2EQuantizer reference graph, int8 I/O
+PRECISIONS = ("fp32", "fp16", "int8")  # fp16: fp16 weights (dequantized at load); int8: PT2E graph, int8 I/O
 PACKAGES = ("litert-torch", "ai-edge-litert")
 DIRECTORY = False
 EXPORTER = "litert_torch.convert(module, sample_kwargs={'lr': sample}) -> .export(path)"
@@ -48,6 +48,11 @@ def convert(module, sample, spec):
 
         config = QuantConfig(pt2e_quantizer=pt2e_quantizer("litert", qat=False))
         return litert_torch.convert(NamedOutput(module), sample_kwargs={"lr": sample}, quant_config=config)
+    if spec.precision == "fp16":  # fp16 weights, fp32 compute where the kernels have no fp16 path
+        from litert_torch.generative.quantize.quant_recipes import full_fp16_recipe
+
+        return litert_torch.convert(NamedOutput(module).eval(), sample_kwargs={"lr": sample},
+                                    quant_config=full_fp16_recipe())
     return litert_torch.convert(NamedOutput(module).eval(), sample_kwargs={"lr": sample})
 
 

@@ -25,7 +25,7 @@ from .files import atomic_write_bytes
 
 TARGET_PRECISIONS = {
     "executorch": ("fp32", "int8"),
-    "litert": ("fp32", "int8"),
+    "litert": ("fp32", "fp16", "int8"),
     "onnx": ("fp32", "int8"),
     "coreml": ("fp32", "fp16", "int8"),
 }
@@ -54,6 +54,7 @@ class PipelineConfig:
     threads: int = 2
     latency_runs: int = 10
     latency_warmup: int = 3
+    latency_budget_s: float = 30.0  # a slow artifact gets fewer timed runs (at least 3; the record says how many)
     out: str = "out"
 
     def to_dict(self) -> dict:
@@ -251,15 +252,18 @@ def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = Fals
     if latency:
         run = forward
         result["latency_tile_ms"] = measure_latency(run, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=None,
-                                                    runs=cfg.latency_runs, warmup=cfg.latency_warmup).to_dict()
+                                                    runs=cfg.latency_runs, warmup=cfg.latency_warmup,
+                                                    budget_s=cfg.latency_budget_s).to_dict()
         result["latency_ms"] = measure_latency(run, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=LATENCY_HW,
-                                               runs=cfg.latency_runs, warmup=cfg.latency_warmup).to_dict()
+                                               runs=cfg.latency_runs, warmup=cfg.latency_warmup,
+                                                    budget_s=cfg.latency_budget_s).to_dict()
     return result
 
 
 def measure_key(cfg: PipelineConfig) -> dict:
     return {"tile": cfg.tile, "overlap": cfg.overlap, "datasets": list(cfg.datasets), "threads": cfg.threads,
-            "latency_runs": cfg.latency_runs, "latency_warmup": cfg.latency_warmup, "scale": cfg.scale}
+            "latency_runs": cfg.latency_runs, "latency_warmup": cfg.latency_warmup,
+            "latency_budget_s": cfg.latency_budget_s, "scale": cfg.scale}
 
 
 def cached_measure(out: Path, name: str, sha: str, cfg: PipelineConfig, compute) -> dict:

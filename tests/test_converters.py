@@ -241,7 +241,7 @@ def test_unknown_suffix_and_bad_spec_are_refused(model, tmp_path):
         ExportSpec("tensorrt", "hpun_s", 2, 32)
     with pytest.raises(ValueError, match="must end in .onnx"):
         export(model, ExportSpec.for_model(model, "onnx", 32), tmp_path / "m.pte")
-    with pytest.raises(ValueError, match="supports fp32, not fp16"):
+    with pytest.raises(ValueError, match="supports fp32, int8, not fp16"):
         export(model, ExportSpec.for_model(model, "onnx", 32, precision="fp16"), tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="spec says hpun_s x3"):
         export(model, ExportSpec("onnx", "hpun_s", 3, 32), tmp_path / "m.onnx")
