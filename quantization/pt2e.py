@@ -187,7 +187,12 @@ def _load_state(ckpt_dir: Path, prepared, opt, cfg: QATConfig) -> int:
         raise QuantError(f"{js_path}: a QAT run with other settings is there ({record.get('config')}); "
                          f"use another output folder or delete it")
     tensors = load_file(str(st_path))
-    prepared.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    prepared.load_state_dict(state)
+    with torch.no_grad():  # observers' own loaders skip some buffers (HistogramObserver's eps): copy all
+        for name, buf in prepared.named_buffers():
+            if name in state and state[name].shape == buf.shape:
+                buf.copy_(state[name])
     sd = opt.state_dict()
     for key, v in tensors.items():
         if key.startswith("opt."):

@@ -136,12 +136,12 @@ def test_qat_improves_on_ptq(train_folder):
     cal = patches_from_folder(train_folder, 2, count=16, patch=32, seed=0)
     held_out = patches_from_folder(train_folder, 2, count=16, patch=32, seed=99)
     ptq = quantize(model, "executorch", "ptq", cal)
-    qat = quantize(model, "executorch", "qat", cal, qat=QATConfig(steps=60, batch_size=4, patch_size=32),
+    qat = quantize(model, "executorch", "qat", cal, qat=QATConfig(steps=150, batch_size=8, patch_size=32, lr=5e-5),
                    train_folder=train_folder)
     p_ptq = patch_psnr(ptq.reference, held_out.lr, held_out.hr)
     p_qat = patch_psnr(qat.reference, held_out.lr, held_out.hr)
     assert p_qat > p_ptq, (p_qat, p_ptq)
-    assert qat.qat_log and qat.qat_log[-1]["step"] == 60
+    assert qat.qat_log and qat.qat_log[-1]["step"] == 150
 
 
 def test_qat_resumes_from_its_checkpoint(train_folder, tmp_path):
