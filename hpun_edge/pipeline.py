@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -152,7 +152,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
 
 def run_job(job: Job, cfg, model, weights, weights_sha, datasets, qat, cache, torch_fp32, out: Path) -> list[dict]:
     from converters import ExportSpec, export, load_artifact
-    from converters.base import SUFFIXES, ArtifactError, read_sidecar
+    from converters.base import SUFFIXES, read_sidecar
 
     suffix = {v: k for k, v in SUFFIXES.items()}[job.target]
     path = out / "artifacts" / f"{cfg.model}_x{cfg.scale}_{job.target}_{job.name}{suffix}"

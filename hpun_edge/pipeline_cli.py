@@ -37,7 +37,7 @@ def config_from(args: argparse.Namespace, base: PipelineConfig | None = None) ->
 def check_config(cfg: PipelineConfig) -> None:
     from quantization.targets import canonical_target
 
-    cfg.targets = tuple(canonical_target(t) if t != "onnx" else t for t in cfg.targets)
+    cfg.targets = tuple(canonical_target(t) for t in cfg.targets)
     for t in cfg.targets:
         if t not in TARGET_PRECISIONS:
             raise ValueError(f"unknown target {t!r}; valid: {', '.join(TARGET_PRECISIONS)}")

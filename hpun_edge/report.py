@@ -9,9 +9,9 @@ it. Latency is milliseconds per 640x360 LR image (``latency_ms``) and per tile (
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
+from .evaluate import write_json
 from .files import atomic_write_bytes
 
 SCHEMA_VERSION = "hpun-edge-results/1"
@@ -155,7 +155,7 @@ def html_report(summary: dict, md: str) -> str:
             body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
         elif line.strip():
             body.append(f"<p>{html.escape(line)}</p>")
-    text, tables, open_table = [], [], False
+    text, open_table = [], False
     for b in body:  # wrap runs of rows in <table>
         if b.startswith("<tr>") and not open_table:
             text.append("<table>")
@@ -178,8 +178,7 @@ def write_reports(summary: dict, out: Path) -> dict[str, Path]:
     validate_results(data)
     md = markdown(summary)
     paths = {"results": out / "results.json", "markdown": out / "report.md", "html": out / "report.html"}
-    text = json.dumps(data, indent=2) + "\n"
-    atomic_write_bytes(paths["results"], lambda tmp: Path(tmp).write_text(text))
+    write_json(paths["results"], data)
     atomic_write_bytes(paths["markdown"], lambda tmp: Path(tmp).write_text(md))
     page = html_report(summary, md)
     atomic_write_bytes(paths["html"], lambda tmp: Path(tmp).write_text(page))

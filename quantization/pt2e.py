@@ -28,7 +28,7 @@ from torch import nn
 from converters.base import EvenForward
 from hpun_edge.files import atomic_write_bytes
 
-from .calibration import CalibrationData
+from .calibration import CalibrationData, check_calibration
 from .errors import QuantError
 from .rewrites import apply_rewrites, check_rewrites
 from .targets import canonical_target, pt2e_quantizer
@@ -111,8 +111,7 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     target = canonical_target(target)
     if method not in METHODS:
         raise QuantError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    if cal.scale != model.scale:
-        raise QuantError(f"{cal.source}: calibration data is x{cal.scale}, the model x{model.scale}")
+    check_calibration(cal, model.scale)
     t0 = time.monotonic()
     if target in WEIGHT_ONLY:
         if method == "qat":
