@@ -9,6 +9,7 @@ OUT    ?= out
 .PHONY: run run-full test bench install clean
 
 include mk/demos.mk
+include mk/native.mk
 
 install: $(STAMP)
 
@@ -32,10 +33,12 @@ run-full: $(STAMP)
 	$(VENV)/bin/hpun-edge pipeline --datasets Set5 Set14 B100 --out $(OUT)
 	@echo "report: $(OUT)/report.md, $(OUT)/report.html, $(OUT)/results.json"
 
-# Under CI the Swift toolchain (a trixie chroot) is set up first, so the Swift tests run too.
+# Under CI the Swift toolchain (a trixie chroot) and the aarch64 cross tools (g++-aarch64-linux-gnu,
+# qemu-user, the aarch64 executorch wheel) are set up first, so the Swift and aarch64 tests run too.
 
 test: $(STAMP)
 	if [ "$${CI:-}" = "true" ]; then ios_demo/scripts/setup_swift_chroot.sh; fi
+	if [ "$${CI:-}" = "true" ]; then native/scripts/setup_aarch64.sh $(PY); fi
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
