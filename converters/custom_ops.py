@@ -1,0 +1,227 @@
+"""The project's own ExecuTorch operators (issue 7): ``hpun::fused_pud`` and its out variant.
+
+``hpun::fused_pud(x, w, b)`` is a PUD block without its final 1x1 conv::
+
+    y = pixel_unshuffle(x, 2)                        # (N, 4C, H/2, W/2)
+    y = max_pool2d(y, 3, stride=1, padding=1)
+    y = conv2d(y, w, b, padding=1, groups=C)         # w: (C, 4, 3, 3), b: (C,)
+    return interpolate(y, scale_factor=2, mode="bilinear", align_corners=False) + x
+
+Its implementation here is exactly that composite (the PyTorch reference: eager runs, export and
+tracing use it); the fast one is the C++ kernel in ``native/kernels`` that ExecuTorch's runtime
+finds under the name ``hpun::fused_pud.out``. ``apply_fused_pud(model)`` rewrites a copy of an HPUN
+so that each PUD calls the op and keeps its 1x1 conv as an ordinary conv, which XNNPACK takes::
+
+    model = apply_fused_pud(model)
+    exported = torch.export.export(model, (sample,))
+    edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    program = edge.to_executorch()   # the graph calls hpun::fused_pud.out between delegates
+
+The op keeps its input's layout (NCHW or channels-last); ``ChannelsLastIO(apply_fused_pud(model),
+"forward_even")`` exports the faster channels-last variant with an NCHW input and output.
+
+A .pte made that way runs only where the kernel is registered: the project's C++ runner (it links
+the ``hpun_kernels`` target whole-archive), or the ExecuTorch Python runtime after
+``load_runtime_kernels()`` has loaded ``libhpun_kernels_py.so``.
+"""
+from __future__ import annotations
+
+import copy
+import ctypes
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hpun_edge.model import PUD
+
+NAMESPACE = "hpun"
+OP_NAME = "fused_pud"
+SCHEMA = "fused_pud(Tensor x, Tensor w, Tensor b) -> Tensor"
+OUT_SCHEMA = "fused_pud.out(Tensor x, Tensor w, Tensor b, *, Tensor(a!) out) -> Tensor(a!)"
+RUNTIME_OP = "hpun::fused_pud.out"  # the name in .pte files and in ExecuTorch's registry
+
+REPO = Path(__file__).resolve().parent.parent
+KERNELS_SOURCE = REPO / "native" / "kernels"
+DEFAULT_BUILD_DIR = REPO / "out" / "build" / "hpun_kernels"
+PY_MODULE = "libhpun_kernels_py.so"
+
+
+def fused_pud_reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The PUD composite up to (and including) the residual add: the op's definition."""
+    if x.dim() != 4 or x.shape[-2] % 2 or x.shape[-1] % 2:
+        raise ValueError(f"hpun::fused_pud needs (N, C, H, W) with H, W even, got {tuple(x.shape)}")
+    y = F.pixel_unshuffle(x, 2)
+    y = F.max_pool2d(y, kernel_size=3, stride=1, padding=1)
+    y = F.conv2d(y, w, b, padding=w.shape[-1] // 2, groups=x.shape[1])
+    y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+    return (y + x).contiguous(memory_format=_memory_format(x))
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels_last for a channels-last (NHWC-strided) 4-D tensor, else contiguous."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _define() -> None:
+    # Registered once per process: a Library object unregisters its definitions when collected, so
+    # it is kept at module level; a reload of this module finds the schema already there.
+    global _LIB
+    try:
+        torch.ops.hpun.fused_pud.default  # noqa: B018 (already defined in this process)
+        return
+    except (AttributeError, RuntimeError):
+        pass
+    _LIB = torch.library.Library(NAMESPACE, "DEF")
+    _LIB.define(SCHEMA)
+    _LIB.define(OUT_SCHEMA)
+
+    def functional(x, w, b):
+        return fused_pud_reference(x, w, b)
+
+    def out_variant(x, w, b, *, out):
+        result = fused_pud_reference(x, w, b)
+        out.resize_(result.shape)
+        out.copy_(result)
+        return out
+
+    _LIB.impl(OP_NAME, functional, "CompositeExplicitAutograd")
+    _LIB.impl(f"{OP_NAME}.out", out_variant, "CompositeExplicitAutograd")
+
+    def fake(x, w, b):
+        if x.dim() != 4:
+            raise ValueError("hpun::fused_pud needs a 4-D input")
+        # The output has the input's layout: NCHW in, NCHW out; channels-last in, channels-last out
+        # (the C++ kernel has both paths), so a channels-last export keeps NHWC tensors at the
+        # XNNPACK delegate boundaries around the op and needs no layout conversions there.
+        return torch.empty_like(x, memory_format=_memory_format(x))
+
+    def fake_out(x, w, b, *, out):
+        out.resize_(x.shape)
+        return out
+
+    torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}", fake, lib=_LIB)
+    torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}.out", fake_out, lib=_LIB)
+
+
+_LIB: torch.library.Library | None = None
+_define()
+
+
+def fused_pud(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.ops.hpun.fused_pud(x, w, b)
+
+
+class FusedPUD(nn.Module):
+    """A PUD whose front part is ``hpun::fused_pud``; the 1x1 conv stays a conv (for the delegate).
+
+    Keeps the original ``grouped`` and ``pointwise`` convs as submodules, so its state-dict keys are
+    the PUD's. A grouped conv without bias passes a zero bias (the op always takes one).
+    """
+
+    def __init__(self, pud: PUD):
+        super().__init__()
+        g = pud.grouped
+        c = pud.pointwise.in_channels
+        if (g.in_channels, g.out_channels, g.groups, g.kernel_size, g.stride, g.padding) != (
+            4 * c, c, c, (3, 3), (1, 1), (1, 1)
+        ):
+            raise ValueError(f"not a k=3 PUD grouped conv: {g}")
+        self.grouped = g
+        self.pointwise = pud.pointwise
+        if g.bias is None:
+            self.register_buffer("zero_bias", torch.zeros(c), persistent=False)
+        else:
+            self.zero_bias = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.grouped.bias if self.grouped.bias is not None else self.zero_bias
+        return self.pointwise(torch.ops.hpun.fused_pud(x, self.grouped.weight, b))
+
+
+class ChannelsLastIO(nn.Module):
+    """Runs ``module.<method>`` on channels-last tensors behind an NCHW input and output.
+
+    Exported with XNNPACK, every activation inside is channels-last, so the tensors crossing the
+    delegate boundaries around each ``hpun::fused_pud.out`` are NHWC, which is XNNPACK's own
+    layout: no layout conversion at the boundaries, and the op runs its NHWC path. Only the
+    3-channel input, the pixel-shuffle tail and the 3-channel output are converted (three
+    ``dim_order_ops._clone_dim_order`` calls outside the delegates). Measured on HPUN-S x2 at
+    360x640 this is the fastest export (native/kernels/README.md); the program's input and output
+    stay plain contiguous NCHW, so a runner feeds it as it feeds any other .pte.
+    """
+
+    def __init__(self, module: nn.Module, method: str = "forward"):
+        super().__init__()
+        self.module = module
+        self.method = method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = getattr(self.module, self.method)(x.contiguous(memory_format=torch.channels_last))
+        return y.contiguous()
+
+
+def apply_fused_pud(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every (k=3) PUD replaced by a FusedPUD; the original is untouched."""
+    model = copy.deepcopy(model)
+
+    def visit(module: nn.Module) -> int:
+        n = 0
+        for name, child in module.named_children():
+            if isinstance(child, PUD):
+                setattr(module, name, FusedPUD(child))
+                n += 1
+            else:
+                n += visit(child)
+        return n
+
+    if isinstance(model, PUD):
+        return FusedPUD(model)
+    visit(model)
+    return model
+
+
+def count_fused_pud_calls(program) -> int:
+    """Calls of hpun::fused_pud.out in an ExecutorchProgramManager's (or edge manager's) graph."""
+    gm = program.exported_program().graph_module
+    n = 0
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and "fused_pud" in str(node.target):
+            n += 1
+    return n
+
+
+# --- the C++ kernel in this process -----------------------------------------------------------------
+
+def kernel_library_path(build_dir: Path | None = None) -> Path:
+    """Where libhpun_kernels_py.so is: $HPUN_KERNELS_LIB, else the standalone build directory."""
+    env = os.environ.get("HPUN_KERNELS_LIB")
+    if env:
+        return Path(env)
+    return Path(build_dir or DEFAULT_BUILD_DIR) / PY_MODULE
+
+
+_LOADED: ctypes.CDLL | None = None
+
+
+def load_runtime_kernels(path: Path | None = None) -> ctypes.CDLL:
+    """Register hpun::fused_pud.out with the ExecuTorch runtime of this Python process.
+
+    The shared module links the wheel's libexecutorch.so, the same library the ExecuTorch Python
+    extension uses, so its static initializer registers into the registry that loaded programs
+    resolve their operators from. Build it first (``cmake -S native/kernels -B out/build/hpun_kernels
+    && cmake --build out/build/hpun_kernels``). Loading twice is a no-op; the registration lasts
+    for the life of the process.
+    """
+    global _LOADED
+    if _LOADED is not None:
+        return _LOADED
+    lib = Path(path) if path else kernel_library_path()
+    if not lib.is_file():
+        raise FileNotFoundError(f"{lib} not built; see native/kernels/README.md")
+    _LOADED = ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    return _LOADED

@@ -1,0 +1,61 @@
+// Fused PUD front part of HPUN (the project's own CPU kernel).
+//
+// For a float32 tensor x (N, C, H, W), H and W even, stored NCHW or NHWC (channels-last), the grouped-conv weight w (C, 4, 3, 3)
+// and its bias b (C) this computes, exactly as PyTorch's composite does,
+//
+//   y   = pixel_unshuffle(x, 2)                               (N, 4C, H/2, W/2)
+//   y   = max_pool2d(y, 3, stride=1, padding=1)               (-inf padding)
+//   y   = conv2d(y, w, b, padding=1, groups=C)                (zero padding)
+//   out = interpolate(y, scale_factor=2, bilinear, align_corners=False) + x
+//
+// i.e. everything of the PUD block except its final 1x1 conv. Each output channel depends on its
+// own input channel only, so the kernel streams the image top to bottom through three-row ring
+// buffers (the 4C unshuffled tensor, the pooled tensor and the half-size conv output are never
+// materialised; the working set is ~30 * (W/2 + 2) floats per NCHW plane, C times that per NHWC band).
+//
+// This header has no ExecuTorch dependency: `register_fused_pud.cpp` wraps it as the ExecuTorch
+// kernel `hpun::fused_pud.out`, the test driver calls both.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hpun {
+namespace kernels {
+
+// Floats of scratch one plane needs (one buffer per concurrently processed plane).
+std::size_t fused_pud_scratch_floats(std::int64_t width);
+
+// One H x W plane: x and out are H*W contiguous floats (may not alias), w9x4 the 36 weights of this
+// channel's group in PyTorch order [sub-image s = 2*dy + dx][kh][kw], bias the group's bias.
+// scratch holds fused_pud_scratch_floats(W) floats. H and W must be even and positive.
+void fused_pud_plane(const float* x, float* out, std::int64_t height, std::int64_t width,
+                     const float* w9x4, float bias, float* scratch);
+
+// Planes [plane_begin, plane_end) of an (N*C, H, W) tensor; plane p uses channel p % channels.
+// Allocates its own scratch. Serial; callers parallelise over plane ranges.
+void fused_pud_planes(const float* x, const float* w, const float* b, float* out,
+                      std::int64_t channels, std::int64_t height, std::int64_t width,
+                      std::int64_t plane_begin, std::int64_t plane_end);
+
+// Channels-last (NHWC) tensors: x and out are (N, H, W, C) contiguous. The per-channel weights are
+// used as per-tap vectors: kt = fused_pud_nhwc_transpose_weights(w) holds kt[tap * C + c] =
+// w[c * 36 + tap]. A band is the output rows [2 * row_begin, 2 * row_end) of one image (row_* are
+// half-resolution rows, 0 <= row_begin < row_end <= H/2); bands can run concurrently, each with
+// its own scratch of fused_pud_nhwc_scratch_floats(W, C) floats.
+std::size_t fused_pud_nhwc_scratch_floats(std::int64_t width, std::int64_t channels);
+void fused_pud_nhwc_transpose_weights(const float* w, std::int64_t channels, float* kt);
+void fused_pud_nhwc_band(const float* x, const float* kt, const float* b, float* out,
+                         std::int64_t channels, std::int64_t height, std::int64_t width,
+                         std::int64_t row_begin, std::int64_t row_end, float* scratch);
+// Whole (N, H, W, C) tensor, serially (b may be null: zero bias).
+void fused_pud_nhwc(const float* x, const float* w, const float* b, float* out,
+                    std::int64_t batch, std::int64_t channels, std::int64_t height,
+                    std::int64_t width);
+
+// Which code path fused_pud_plane dispatches to on this machine ("avx512f", "avx2", "neon",
+// "generic"), for the benchmark table and the test log.
+const char* fused_pud_isa();
+
+}  // namespace kernels
+}  // namespace hpun

@@ -1,0 +1,160 @@
+// Standalone test / timing driver for the fused PUD kernel.
+//
+//   hpun_fused_pud_driver N C H W x.f32 w.f32 b.f32 out.f32 [--direct] [--serial] [--nhwc]
+//                         [--repeat R]
+//
+// Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
+// the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
+// and calls it through the boxed EValue interface, exactly as a loaded .pte does (so the test also
+// checks the registration); --direct calls the plain C++ entry point instead (serial). --serial disables
+// ExecuTorch's thread pool (1 thread); otherwise the op uses the shared pool (its default size is
+// the number of performant cores). --repeat R runs R more timed iterations after one warm-up and
+// prints min and median milliseconds.
+#include <executorch/extension/threadpool/threadpool_guard.h>
+#include <executorch/runtime/core/evalue.h>
+#include <executorch/runtime/core/span.h>
+#include <executorch/runtime/kernel/kernel_runtime_context.h>
+#include <executorch/runtime/kernel/operator_registry.h>
+#include <executorch/runtime/kernel/thread_parallel_interface.h>
+#include <executorch/runtime/platform/runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fused_pud.h"
+
+namespace {
+
+std::vector<float> read_f32(const char* path, size_t count) {
+  std::vector<float> v(count);
+  FILE* f = std::fopen(path, "rb");
+  if (!f) {
+    std::fprintf(stderr, "cannot open %s\n", path);
+    std::exit(2);
+  }
+  const size_t got = std::fread(v.data(), sizeof(float), count, f);
+  std::fclose(f);
+  if (got != count) {
+    std::fprintf(stderr, "%s: expected %zu floats, read %zu\n", path, count, got);
+    std::exit(2);
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 9) {
+    std::fprintf(stderr,
+                 "usage: %s N C H W x.f32 w.f32 b.f32 out.f32 [--direct] [--serial] [--nhwc] "
+                 "[--repeat R]\n",
+                 argv[0]);
+    return 2;
+  }
+  const int64_t n = std::atoll(argv[1]), c = std::atoll(argv[2]), h = std::atoll(argv[3]),
+                w = std::atoll(argv[4]);
+  bool direct = false, serial = false, nhwc = false;
+  int repeat = 0;
+  for (int i = 9; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--direct")) direct = true;
+    else if (!std::strcmp(argv[i], "--serial")) serial = true;
+    else if (!std::strcmp(argv[i], "--nhwc")) nhwc = true;
+    else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  executorch::runtime::runtime_init();
+  std::vector<float> x = read_f32(argv[5], n * c * h * w);
+  std::vector<float> wt = read_f32(argv[6], c * 36);
+  std::vector<float> b = read_f32(argv[7], c);
+  std::vector<float> out(x.size(), 0.f);
+
+  using executorch::aten::ScalarType;
+  using executorch::aten::Tensor;
+  using executorch::runtime::EValue;
+  using TensorImpl = executorch::runtime::etensor::TensorImpl;
+  using SizesType = TensorImpl::SizesType;
+  using DimOrderType = TensorImpl::DimOrderType;
+  using StridesType = TensorImpl::StridesType;
+
+  SizesType xs[4] = {SizesType(n), SizesType(c), SizesType(h), SizesType(w)};
+  SizesType ws[4] = {SizesType(c), 4, 3, 3};
+  SizesType bs[1] = {SizesType(c)};
+  DimOrderType d4[4] = {0, 1, 2, 3}, d1[1] = {0}, dcl[4] = {0, 2, 3, 1};
+  StridesType xst[4] = {StridesType(c * h * w), StridesType(h * w), StridesType(w), 1};
+  if (nhwc) {
+    xst[1] = 1;
+    xst[2] = StridesType(w * c);
+    xst[3] = StridesType(c);
+  }
+  StridesType wst[4] = {36, 9, 3, 1}, bst[1] = {1};
+  TensorImpl xi(ScalarType::Float, 4, xs, x.data(), nhwc ? dcl : d4, xst);
+  TensorImpl wi(ScalarType::Float, 4, ws, wt.data(), d4, wst);
+  TensorImpl bi(ScalarType::Float, 1, bs, b.data(), d1, bst);
+  TensorImpl oi(ScalarType::Float, 4, xs, out.data(), nhwc ? dcl : d4, xst);
+  EValue ex{Tensor(&xi)}, ew{Tensor(&wi)}, eb{Tensor(&bi)}, eo{Tensor(&oi)}, eret{Tensor(&oi)};
+  EValue* stack_arr[5] = {&ex, &ew, &eb, &eo, &eret};
+  executorch::runtime::Span<EValue*> stack(stack_arr, 5);
+
+  executorch::runtime::OpFunction op = nullptr;
+  if (!direct) {
+    auto found = executorch::runtime::get_op_function_from_registry("hpun::fused_pud.out", {});
+    if (!found.ok()) {
+      std::fprintf(stderr, "hpun::fused_pud.out is not registered\n");
+      return 3;
+    }
+    op = found.get();
+  }
+
+  std::unique_ptr<executorch::extension::threadpool::NoThreadPoolGuard> guard;
+  if (serial) guard.reset(new executorch::extension::threadpool::NoThreadPoolGuard());
+
+  auto run_once = [&]() -> bool {
+    if (direct) {
+      if (nhwc)
+        hpun::kernels::fused_pud_nhwc(x.data(), wt.data(), b.data(), out.data(), n, c, h, w);
+      else
+        hpun::kernels::fused_pud_planes(x.data(), wt.data(), b.data(), out.data(), c, h, w, 0,
+                                        n * c);
+      return true;
+    }
+    executorch::runtime::KernelRuntimeContext ctx;
+    op(ctx, stack);
+    return ctx.failure_state() == executorch::runtime::Error::Ok;
+  };
+  if (!run_once()) {
+    std::fprintf(stderr, "kernel reported failure\n");
+    return 4;
+  }
+  if (repeat > 0) {
+    std::vector<double> ms;
+    for (int r = 0; r < repeat; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      run_once();
+      const auto t1 = std::chrono::steady_clock::now();
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const long threads = (serial || direct) ? 1L : long(executorch::extension::get_thread_count());
+    std::printf("isa=%s path=%s threads=%ld min_ms=%.3f median_ms=%.3f\n",
+                hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry", threads, ms.front(),
+                ms[ms.size() / 2]);
+  } else {
+    std::printf("isa=%s path=%s\n", hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry");
+  }
+  FILE* f = std::fopen(argv[8], "wb");
+  if (!f || std::fwrite(out.data(), sizeof(float), out.size(), f) != out.size()) {
+    std::fprintf(stderr, "cannot write %s\n", argv[8]);
+    return 2;
+  }
+  std::fclose(f);
+  return 0;
+}
