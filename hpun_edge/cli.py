@@ -132,6 +132,7 @@ def _default_dest():
 def build_parser() -> argparse.ArgumentParser:
     from .training.cli import register as register_train
     from .training.cli import register_zoo
+    from .bench_cli import register as register_bench
     from .pipeline_cli import register as register_pipeline
 
     p = argparse.ArgumentParser(prog="hpun-edge", description=__doc__.splitlines()[0])
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_train(sub)
     register_zoo(sub)
     register_pipeline(sub)
+    register_bench(sub)
     return p
 
 

@@ -100,6 +100,12 @@ def markdown(summary: dict) -> str:
                 f"{size} | {opstxt} | {status} |"
             )
         lines.append("")
+    profiled = {(r["model"], r["target"], label(r)): r["profile"] for r in records if r.get("profile")}
+    if profiled:  # per-op profiles (hpun_edge.profiling), one per artifact
+        from .profiling import profile_markdown
+
+        for (model, target, lab), profile in profiled.items():
+            lines += [f"## Where the time goes: {model} {target} {lab}", "", profile_markdown(profile), ""]
     lines.append(f"Pipeline wall time: {summary['seconds']:.0f} s. Machine-readable: results.json.")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,608 @@
+"""`hpun-edge bench`: latency of each model x target x precision beside a dense-conv reference.
+
+One run exports (or reuses) every artifact it needs, then measures, with the same threads and the
+same warm-up/run counts:
+
+* each model's artifact on an LR image of ``lr_size`` (default 640x360) through the fixed-size
+  crop-and-stitch tiling the report uses (`benchmark.measure_latency`);
+* per target and precision, a reference artifact: ONE dense 3x3 convolution 64->64 on a
+  64-channel map of the whole ``lr_size`` (one call, no tiling). Its rate, Multi-Adds / latency, is
+  what dense convolution achieves in that runtime on this machine right now.
+
+From these: effective GMAC/s = Multi-Adds (at ``lr_size``, the paper's convention: convolutions
+only) / latency; the dense-rate ideal = Multi-Adds / reference rate; ``x ideal`` = latency / ideal
+(the goal for HPUN-S fp32: <= 2); and the latency ratio of each model to the last model listed
+(``--model hpun_s hpun_m``: S/M, goal <= 0.55 on the best target, Multi-Adds ratio 0.43).
+
+Model artifacts are the pipeline's (``<out>/artifacts/<model>_x<s>_<target>_<precision>``, the
+same freshness check): a pipeline run's artifacts are reused and vice versa. int8 artifacts are
+made by `pipeline.get_quantized` (default PTQ: the same int8 graph as QAT, so the same latency).
+The reference artifacts live in ``<out>/bench/`` with a sidecar like any artifact, and are loaded
+with `converters.load_artifact`. Records follow the results.json schema (`report.validate_record`),
+with dataset ``"latency"`` and extra keys.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+REF_MODEL = "conv3x3_64to64"
+REF_CHANNELS = 64
+REF_KERNEL = 3
+DEFAULT_TARGETS = ("executorch", "litert", "onnx") + (("coreml",) if sys.platform == "darwin" else ())
+BENCH_DATASET = "latency"
+S_OVER_M_GOAL = 0.55
+DENSE_IDEAL_GOAL = 2.0
+
+
+@dataclass
+class BenchConfig:
+    models: tuple[str, ...] = ("hpun_s", "hpun_m")
+    scale: int = 2
+    lr_size: tuple[int, int] = (360, 640)  # LR height, width
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    method: str = "ptq"  # int8 artifacts: ptq (fast) or qat; same int8 graph either way
+    tile: int = 256
+    overlap: int = 16
+    threads: int = 2
+    runs: int = 10
+    warmup: int = 3
+    budget_s: float = 30.0  # per measurement; a slow one gets fewer runs (at least 3), recorded
+    reference: bool = True  # the dense 3x3 conv 64->64 per target x precision
+    profile: bool = False  # per-op profile of each artifact (hpun_edge.profiling)
+    profile_runs: int = 3
+    benchmark_model: str | None = None  # a host LiteRT benchmark_model binary: LiteRT op profiling
+    out: str = "out"
+    weights: dict[str, str] = field(default_factory=dict)  # model -> .safetensors (default: shipped)
+    calib_data: str | None = None
+    data_root: str | None = None
+    calib_count: int = 64
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["models"], d["targets"], d["precisions"] = list(self.models), list(self.targets), list(self.precisions)
+        d["lr_size"] = list(self.lr_size)
+        return d
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """'360x640' -> (360, 640): LR height x width."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--lr-size {text!r}: expected HEIGHTxWIDTH in LR pixels, e.g. 360x640") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"--lr-size {text!r}: sizes must be positive")
+    return h, w
+
+
+def say(line: str) -> None:
+    from .pipeline import say as pipeline_say
+
+    pipeline_say(line)
+
+
+# ------------------------------------------------------------------------------------ arithmetic
+def macs_per_lr_pixel(model: str, scale: int) -> float:
+    from .complexity import conv_macs_per_lr_pixel
+    from .zoo import create_model
+
+    return conv_macs_per_lr_pixel(create_model(model, scale))
+
+
+def reference_macs(hw: tuple[int, int]) -> float:
+    return float(REF_CHANNELS * REF_CHANNELS * REF_KERNEL * REF_KERNEL * hw[0] * hw[1])
+
+
+def gmacs_per_s(macs: float | None, ms: float | None) -> float | None:
+    if not macs or not ms:
+        return None
+    return macs / (ms * 1e-3) / 1e9
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def median_ms(r: dict) -> float | None:
+    return (r.get("latency_ms") or {}).get("median") if r.get("status") == "ok" else None
+
+
+def add_derived(records: list[dict], models: tuple[str, ...]) -> None:
+    """Fill in, on the model records, the dense-conv rate of the same target x precision, the ideal
+    latency at that rate, ``x ideal`` and the latency ratio to the last model listed."""
+    refs = {(r["target"], r["precision"]): r for r in records if r.get("bench_role") == "reference"}
+    rows = [r for r in records if r.get("bench_role") == "model"]
+    by_key = {(r["model"], r["target"], r["precision"]): r for r in rows}
+    last = models[-1] if models else None
+    for r in rows:
+        ms = median_ms(r)
+        r["gmacs_per_s"] = gmacs_per_s(r.get("multi_adds"), ms)
+        ref = refs.get((r["target"], r["precision"]))
+        rate = ref.get("gmacs_per_s") if ref else None
+        r["dense_gmacs_per_s"] = rate
+        r["dense_ideal_ms"] = None if not rate or not r.get("multi_adds") else r["multi_adds"] / (rate * 1e9) * 1e3
+        r["x_dense_ideal"] = ratio(ms, r["dense_ideal_ms"])
+        if last is not None and r["model"] != last:
+            other = by_key.get((last, r["target"], r["precision"]))
+            r["latency_ratio"] = {
+                "to": last, "value": ratio(ms, median_ms(other) if other else None),
+                "multi_adds_ratio": ratio(r.get("multi_adds"), other.get("multi_adds") if other else None),
+            }
+
+
+def best_target(records: list[dict], model: str, precision: str) -> str | None:
+    """The target where `model` at `precision` ran fastest (the 'best CPU target')."""
+    ok = [r for r in records if r.get("bench_role") == "model" and r["model"] == model
+          and r["precision"] == precision and median_ms(r) is not None]
+    return min(ok, key=median_ms)["target"] if ok else None
+
+
+def goal_lines(records: list[dict], models: tuple[str, ...]) -> list[str]:
+    """The issue's two goals, as measured in this run."""
+    lines = []
+    if len(models) < 2:
+        return lines
+    first, last = models[0], models[-1]
+    rows = {(r["model"], r["target"], r["precision"]): r for r in records if r.get("bench_role") == "model"}
+    for precision in dict.fromkeys(r["precision"] for r in rows.values()):
+        t = best_target(records, first, precision)
+        if t is None:
+            continue
+        r = rows[(first, t, precision)]
+        lr = r.get("latency_ratio") or {}
+        if lr.get("value") is not None:
+            verdict = "meets" if lr["value"] <= S_OVER_M_GOAL else "misses"
+            lines.append(f"{first}/{last} latency on the best {precision} target ({t}): {lr['value']:.2f} "
+                         f"(goal <= {S_OVER_M_GOAL}: {verdict}; Multi-Adds ratio {lr['multi_adds_ratio']:.2f})")
+        if r.get("macs_executed") and r.get("multi_adds") and not any(l.startswith("the tiling") for l in lines):
+            lat = r["latency_ms"]
+            lines.append(f"the tiling runs {r['macs_executed'] / r['multi_adds']:.2f}x the Multi-Adds of the image "
+                         f"({lat['tiles']} tiles of {r['tile']}x{r['tile']} for {lat['input_hw'][1]}x{lat['input_hw'][0]}, "
+                         f"overlap {r['overlap']}); x ideal includes that")
+        for tt in dict.fromkeys(k[1] for k in rows if k[0] == first and k[2] == precision):
+            x = rows[(first, tt, precision)].get("x_dense_ideal")
+            if x is not None:
+                verdict = "meets" if x <= DENSE_IDEAL_GOAL else "misses"
+                lines.append(f"{first} {precision} on {tt}: {x:.2f}x its Multi-Adds at the dense-conv rate "
+                             f"(goal <= {DENSE_IDEAL_GOAL:g}x: {verdict})")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- table
+def _f(v, spec: str, empty: str = "-") -> str:
+    return empty if v is None else format(v, spec)
+
+
+def table(records: list[dict], models: tuple[str, ...], hw: tuple[int, int] | list[int] | None = None) -> str:
+    """The bench table: one row per model artifact, then the dense-conv reference rows."""
+    last = models[-1] if models else "-"
+    hw = hw or next((r["latency_ms"]["input_hw"] for r in records if r.get("latency_ms")), None)
+    size = f"{hw[1]}x{hw[0]}" if hw else "image"
+    lines = [f"| model | target | precision | {size} ms (median / p90) | runs | Multi-Adds | GMAC/s | "
+             f"dense GMAC/s | ideal ms | x ideal | vs {last} | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in records if r.get("bench_role") in ("model", "phone")):
+        lat = r.get("latency_ms") or {}
+        lr = (r.get("latency_ratio") or {}).get("value")
+        status = r["status"] + (f": {r['reason']}" if r.get("reason") else "")
+        lines.append(
+            f"| {r['model']} | {r['target']} | {label(r)} | {_f(lat.get('median'), '.1f')} / {_f(lat.get('p90'), '.1f')} | "
+            f"{_f(lat.get('runs'), 'd')} | {_f(r.get('multi_adds') and r['multi_adds'] / 1e9, '.2f')}G | "
+            f"{_f(r.get('gmacs_per_s'), '.1f')} | {_f(r.get('dense_gmacs_per_s'), '.1f')} | "
+            f"{_f(r.get('dense_ideal_ms'), '.1f')} | {_f(r.get('x_dense_ideal'), '.2f')} | {_f(lr, '.2f')} | {status} |"
+        )
+    refs = [r for r in records if r.get("bench_role") == "reference"]
+    if refs:
+        lines += ["", f"| reference | target | precision | {size} ms (median / p90) | runs | MACs | GMAC/s | status |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in refs:
+            lat = r.get("latency_ms") or {}
+            status = r["status"] + (f": {r['reason']}" if r.get("reason") else "")
+            lines.append(
+                f"| dense 3x3 conv 64->64 | {r['target']} | {r['precision']} | {_f(lat.get('median'), '.1f')} / "
+                f"{_f(lat.get('p90'), '.1f')} | {_f(lat.get('runs'), 'd')} | {r['multi_adds'] / 1e9:.2f}G | "
+                f"{_f(r.get('gmacs_per_s'), '.1f')} | {status} |"
+            )
+    return "\n".join(lines)
+
+
+def label(r: dict) -> str:
+    return r["precision"] if r["precision"] != "int8" else f"int8 ({r.get('method')})"
+
+
+def markdown(data: dict) -> str:
+    """The bench as markdown: settings, the table, the goals, and the per-op profiles if any."""
+    from .profiling import profile_markdown
+
+    cfg, records = data["config"], data["records"]
+    models = tuple(cfg["models"])
+    h, w = cfg["lr_size"]
+    lines = [f"# hpun-edge bench: {', '.join(models)} x{cfg['scale']} at {w}x{h}", "",
+             f"{cfg['threads']} threads; median / p90 of {cfg['runs']} runs after {cfg['warmup']} warm-up runs "
+             f"(fewer, at least 3, past {cfg['budget_s']:g} s). Models through {cfg['tile']}-pixel tiles "
+             f"(overlap {cfg['overlap']}); the reference is one dense 3x3 conv 64->64 over the whole {w}x{h} "
+             f"map in one call. Machine: {data.get('machine', {}).get('summary', '?')}.", "",
+             table(records, models, cfg["lr_size"]), ""]
+    goals = goal_lines(records, models)
+    if goals:
+        lines += [f"- {g}" for g in goals] + [""]
+    for r in records:
+        if r.get("profile"):
+            lines += [f"## Profile: {r['model']} {r['target']} {label(r)}", "", profile_markdown(r["profile"]), ""]
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------- records
+def base_record(cfg: BenchConfig, model: str, target: str, precision: str, method: str, *, role: str) -> dict:
+    return {
+        "model": model, "scale": cfg.scale if role == "model" else 1, "target": target, "precision": precision,
+        "method": method, "artifact": None, "size_bytes": None, "dataset": BENCH_DATASET, "psnr_y": None,
+        "ssim_y": None, "psnr_delta_vs_torch_fp32": None, "latency_ms": None, "ops": None, "status": "ok",
+        "reason": None, "bench_role": role, "tile": cfg.tile if role == "model" else None,
+        "overlap": cfg.overlap if role == "model" else None,
+    }
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"summary": f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}",
+            "cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+
+
+# ------------------------------------------------------------------------------- model artifacts
+def pipeline_config(cfg: BenchConfig, model: str):
+    from .pipeline import PipelineConfig
+
+    return PipelineConfig(model=model, scale=cfg.scale, weights=cfg.weights.get(model), targets=tuple(cfg.targets),
+                          precisions=tuple(cfg.precisions), methods=(cfg.method,), tile=cfg.tile, overlap=cfg.overlap,
+                          data_root=cfg.data_root, calib_data=cfg.calib_data, calib_count=cfg.calib_count,
+                          threads=cfg.threads, latency_runs=cfg.runs, latency_warmup=cfg.warmup,
+                          latency_budget_s=cfg.budget_s, out=cfg.out)
+
+
+def model_artifact(job, pcfg, model, weights: Path, cache: dict) -> Path:
+    """The pipeline's artifact for `job`, exported unless an up-to-date one is there."""
+    from converters import ExportSpec, export
+    from converters.base import SUFFIXES, file_sha256
+    from quantization.pt2e import QATConfig
+
+    from .pipeline import get_quantized, quant_settings, up_to_date
+
+    suffix = {v: k for k, v in SUFFIXES.items()}[job.target]
+    path = Path(pcfg.out) / "artifacts" / f"{pcfg.model}_x{pcfg.scale}_{job.target}_{job.name}{suffix}"
+    spec = ExportSpec(job.target, pcfg.model, pcfg.scale, pcfg.tile, job.precision, str(weights))
+    qat = QATConfig()
+    wanted_q = quant_settings(job, pcfg, qat) if job.precision == "int8" else None
+    if up_to_date(path, spec, file_sha256(weights), wanted_q):
+        say(f"   up to date: {path}")
+        return path
+    quantized = get_quantized(job, pcfg, model, qat, cache, Path(pcfg.out)) if job.precision == "int8" else None
+    say(f"   export {path}")
+    export(model, spec, path, quantized=quantized)
+    return path
+
+
+def measure_model(cfg: BenchConfig, runner) -> dict:
+    from .benchmark import measure_latency
+
+    return measure_latency(runner, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=tuple(cfg.lr_size),
+                           runs=cfg.runs, warmup=cfg.warmup, budget_s=cfg.budget_s).to_dict()
+
+
+def load_model(cfg: BenchConfig, name: str):
+    """(pipeline config, the fp32 model, its weights file) for one model of the bench."""
+    from .weights import model_from_weights
+    from .zoo import pretrained_path
+
+    pcfg = pipeline_config(cfg, name)
+    weights = Path(pcfg.weights) if pcfg.weights else pretrained_path(name, cfg.scale)
+    model = model_from_weights(weights)
+    if (model.spec.name, model.scale) != (name, cfg.scale):
+        raise ValueError(f"{weights}: holds {model.spec.name} x{model.scale}, not {name} x{cfg.scale}")
+    return pcfg, model, weights
+
+
+def bench_model_artifacts(cfg: BenchConfig):
+    """(model name, job, artifact path, sidecar) for every model x target x precision, exported as
+    needed (the phone bench pushes these)."""
+    from converters.base import read_sidecar
+
+    from .pipeline import plan_jobs
+
+    for name in cfg.models:
+        pcfg, model, weights = load_model(cfg, name)
+        cache: dict = {}
+        for job in plan_jobs(pcfg):
+            path = model_artifact(job, pcfg, model, weights, cache)
+            yield name, job, path, read_sidecar(path)
+
+
+def bench_model(cfg: BenchConfig, name: str) -> list[dict]:
+    from converters import load_artifact
+
+    from .pipeline import one_line, ops_summary, plan_jobs
+
+    pcfg, model, weights = load_model(cfg, name)
+    h, w = cfg.lr_size
+    nominal = macs_per_lr_pixel(name, cfg.scale)
+    cache: dict = {}
+    records = []
+    for job in plan_jobs(pcfg):
+        rec = base_record(cfg, name, job.target, job.precision, job.method, role="model")
+        rec["multi_adds"] = nominal * h * w
+        say(f"== bench {name} x{cfg.scale} {job.target} {job.name}")
+        try:
+            path = model_artifact(job, pcfg, model, weights, cache)
+            from converters.base import read_sidecar
+
+            sidecar = read_sidecar(path)
+            rec.update(artifact=str(path), size_bytes=sidecar.artifact_bytes, ops=ops_summary(sidecar))
+            if job.target == "coreml" and sys.platform != "darwin":
+                rec.update(status="skipped", reason="converted, not run (needs macOS)")
+                records.append(rec)
+                continue
+            runner, sidecar = load_artifact(path, threads=cfg.threads)
+            say("   measure")
+            rec["latency_ms"] = measure_model(cfg, runner)
+            rec["macs_executed"] = nominal * cfg.tile * cfg.tile * rec["latency_ms"]["tiles"]  # tiles with overlap
+            if sidecar.problems:
+                rec.update(status="failed", reason="; ".join(sidecar.problems))
+            if cfg.profile:
+                rec["profile"] = profile_one(cfg, path, runner, model)
+        except Exception as e:  # one artifact failing does not stop the others
+            say(f"   failed: {one_line(e)}")
+            if os.environ.get("HPUN_EDGE_DEBUG"):
+                traceback.print_exc()
+            rec.update(status="failed", reason=one_line(e))
+        records.append(rec)
+    return records
+
+
+def profile_one(cfg: BenchConfig, path: Path, runner, model) -> dict:
+    from .profiling import profile_artifact
+
+    say("   profile")
+    return profile_artifact(path, threads=cfg.threads, runs=cfg.profile_runs, model=model,
+                            benchmark_model=cfg.benchmark_model)
+
+
+# --------------------------------------------------------------------------- reference artifacts
+@dataclass(frozen=True)
+class RefSpec:
+    """What a target's ``convert`` reads from an ExportSpec, for the reference conv."""
+
+    target: str
+    precision: str
+    hw: tuple[int, int]
+    model: str = REF_MODEL
+    scale: int = 1
+    weights: str | None = None
+
+    @property
+    def tile(self) -> int:
+        return self.hw[0]
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [1, REF_CHANNELS, *self.hw]
+
+    @property
+    def output_shape(self) -> list[int]:
+        return [1, REF_CHANNELS, *self.hw]
+
+
+def reference_module() -> torch.nn.Module:
+    g = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv2d(REF_CHANNELS, REF_CHANNELS, REF_KERNEL, padding=REF_KERNEL // 2)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.05)
+        conv.bias.copy_(torch.randn(conv.bias.shape, generator=g) * 0.01)
+    return conv.eval()
+
+
+def reference_int8(conv: torch.nn.Module, target: str, sample: torch.Tensor) -> torch.nn.Module:
+    """The conv through the target's own PT2E quantizer (static int8, per-channel weights),
+    calibrated on random inputs in [0, 1]: the int8 graph the target's int8 models use."""
+    from quantization.pt2e import weight_only_reference
+    from quantization.targets import WEIGHT_ONLY, pt2e_quantizer
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    if target in WEIGHT_ONLY:
+        return weight_only_reference(conv)
+    graph = torch.export.export(conv, (sample,), strict=False).module()
+    prepared = prepare_pt2e(graph, pt2e_quantizer(target, qat=False))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _ in range(2):
+            prepared(torch.rand(sample.shape, generator=g))
+    return convert_pt2e(prepared, fold_quantize=target != "litert")
+
+
+def reference_path(cfg: BenchConfig, target: str, precision: str) -> Path:
+    from converters.base import SUFFIXES
+
+    suffix = {v: k for k, v in SUFFIXES.items()}[target]
+    h, w = cfg.lr_size
+    return Path(cfg.out) / "bench" / f"{REF_MODEL}_{w}x{h}_{target}_{precision}{suffix}"
+
+
+def reference_artifact(cfg: BenchConfig, target: str, precision: str) -> Path:
+    """Export the reference conv for target x precision (reused when its sidecar still matches),
+    with a sidecar as `converters.export` writes one, so that `load_artifact` checks and loads it."""
+    from datetime import datetime, timezone
+
+    from converters.base import (
+        ArtifactError, Sidecar, artifact_digest, atomic_write_bytes, read_sidecar, remove_path, sidecar_path,
+        target_module, tool_versions,
+    )
+
+    path = reference_path(cfg, target, precision)
+    mod = target_module(target)
+    spec = RefSpec(target, precision, tuple(cfg.lr_size))
+    if precision not in mod.PRECISIONS:
+        raise ValueError(f"{target} has no {precision} (it has {', '.join(mod.PRECISIONS)})")
+    if path.exists():
+        try:
+            sc = read_sidecar(path)
+            if (sc.tool_versions == tool_versions(mod.PACKAGES) and sc.input_shape == spec.input_shape
+                    and sc.precision == precision and artifact_digest(path)[0] == sc.artifact_sha256):
+                say(f"   up to date: {path}")
+                return path
+        except ArtifactError:
+            pass
+    say(f"   export {path}")
+    t0 = time.monotonic()
+    conv = reference_module()
+    sample = torch.rand(spec.input_shape, generator=torch.Generator().manual_seed(0))
+    module = reference_int8(conv, target, sample) if precision == "int8" else conv
+    handle = mod.convert(module, sample, spec)
+    digest: dict = {}
+
+    def write(tmp) -> None:
+        mod.write(handle, Path(tmp))
+        digest["d"] = artifact_digest(Path(tmp))
+
+    atomic_write_bytes(path, write)
+    try:
+        sha, size = digest["d"]
+        sc = Sidecar(target=target, artifact=path.name, artifact_sha256=sha, artifact_bytes=size,
+                     source="dense 3x3 conv 64->64, seeded random weights (bench reference)", source_sha256=None,
+                     model=REF_MODEL, scale=1, precision=precision, tile=spec.tile, input_shape=spec.input_shape,
+                     output_shape=spec.output_shape, tool_versions=tool_versions(mod.PACKAGES), exporter=mod.EXPORTER,
+                     exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     export_seconds=round(time.monotonic() - t0, 2),
+                     quantization={"method": "ptq", "calibration": "2 random inputs in [0, 1]"} if precision == "int8" else None,
+                     details={"reference": f"Conv2d({REF_CHANNELS}, {REF_CHANNELS}, {REF_KERNEL}, padding=1)",
+                              "hw": list(cfg.lr_size)})
+        text = sc.to_json()
+        atomic_write_bytes(sidecar_path(path), lambda tmp: Path(tmp).write_text(text))
+    except BaseException:
+        remove_path(path)
+        raise
+    return path
+
+
+def measure_reference(cfg: BenchConfig, runner) -> dict:
+    import statistics
+
+    from .benchmark import Latency, percentile, time_calls
+
+    x = torch.rand(1, REF_CHANNELS, *cfg.lr_size, generator=torch.Generator().manual_seed(0))
+    times, warm = time_calls(lambda: runner(x), cfg.runs, cfg.warmup, cfg.budget_s)
+    return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), list(cfg.lr_size),
+                   cfg.threads, len(times), warm, 1).to_dict()
+
+
+def bench_reference(cfg: BenchConfig, target: str, precision: str) -> dict:
+    from converters import load_artifact
+
+    from .pipeline import one_line
+
+    rec = base_record(cfg, REF_MODEL, target, precision, precision if precision != "int8" else "ptq",
+                      role="reference")
+    rec["multi_adds"] = reference_macs(tuple(cfg.lr_size))
+    say(f"== bench reference {REF_MODEL} {target} {precision}")
+    try:
+        if target == "coreml":  # its converter takes 3-channel square tiles (enumerated shapes)
+            rec.update(status="skipped", reason="no dense-conv reference for Core ML")
+            return rec
+        path = reference_artifact(cfg, target, precision)
+        runner, sidecar = load_artifact(path, threads=cfg.threads)
+        rec.update(artifact=str(path), size_bytes=sidecar.artifact_bytes)
+        say("   measure")
+        rec["latency_ms"] = measure_reference(cfg, runner)
+        rec["gmacs_per_s"] = gmacs_per_s(rec["multi_adds"], rec["latency_ms"]["median"])
+    except Exception as e:
+        say(f"   failed: {one_line(e)}")
+        if os.environ.get("HPUN_EDGE_DEBUG"):
+            traceback.print_exc()
+        rec.update(status="failed", reason=one_line(e))
+    return rec
+
+
+# ------------------------------------------------------------------------------------------- run
+def check_config(cfg: BenchConfig) -> BenchConfig:
+    from converters.base import TARGETS
+    from quantization.targets import canonical_target
+
+    from .pipeline import TARGET_PRECISIONS
+    from .variants import check_scale, get_variant
+
+    if not cfg.models:
+        raise ValueError("no model given (--model hpun_s hpun_m)")
+    for m in cfg.models:
+        check_scale(get_variant(m), cfg.scale)
+    targets = []
+    for t in cfg.targets:
+        t = canonical_target(t) if t in ("tflite", "pte", "mlpackage") else t
+        if t not in TARGETS:
+            raise ValueError(f"unknown target {t!r}; valid: {', '.join(TARGETS)}")
+        targets.append(t)
+    for p in cfg.precisions:
+        if p not in ("fp32", "fp16", "int8"):
+            raise ValueError(f"unknown precision {p!r}; valid: fp32, fp16, int8")
+    if not any(p in TARGET_PRECISIONS[t] for t in targets for p in cfg.precisions):
+        raise ValueError(f"none of the targets {', '.join(targets)} has precision(s) {', '.join(cfg.precisions)}")
+    if cfg.method not in ("ptq", "qat"):
+        raise ValueError(f"unknown int8 method {cfg.method!r}; valid: ptq, qat")
+    if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
+        raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")
+    if cfg.runs < 1 or cfg.warmup < 1 or cfg.threads < 1:
+        raise ValueError("--runs, --warmup and --threads must be at least 1")
+    if cfg.benchmark_model and not Path(cfg.benchmark_model).is_file():
+        raise FileNotFoundError(f"{cfg.benchmark_model}: no such benchmark_model binary")
+    return replace(cfg, targets=tuple(targets), lr_size=tuple(cfg.lr_size))
+
+
+def run_bench(cfg: BenchConfig) -> dict:
+    """Every model x target x precision and the reference conv per target x precision, in one run."""
+    from .pipeline import TARGET_PRECISIONS
+
+    cfg = check_config(cfg)
+    torch.set_num_threads(cfg.threads)
+    t0 = time.monotonic()
+    records: list[dict] = []
+    if cfg.reference:
+        for target in cfg.targets:
+            for precision in cfg.precisions:
+                if precision in TARGET_PRECISIONS[target]:
+                    records.append(bench_reference(cfg, target, precision))
+    model_records = []
+    for name in cfg.models:
+        model_records += bench_model(cfg, name)
+    records = model_records + records
+    add_derived(records, cfg.models)
+    return {"kind": "bench", "config": cfg.to_dict(), "machine": machine(),
+            "seconds": round(time.monotonic() - t0, 1), "records": records}
+
+
+def write_bench_json(data: dict, path: str | os.PathLike) -> Path:
+    """results.json schema (validated), written atomically; the markdown beside it (.md)."""
+    from .evaluate import write_json
+    from .files import atomic_write_bytes
+    from .report import SCHEMA_VERSION, validate_results
+
+    path = Path(path)
+    payload = {"schema": SCHEMA_VERSION, **data}
+    validate_results(payload)
+    write_json(path, json.loads(json.dumps(payload, default=str)))
+    md = markdown(data)
+    atomic_write_bytes(path.with_suffix(".md"), lambda tmp: Path(tmp).write_text(md))
+    return path

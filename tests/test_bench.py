@@ -1,0 +1,149 @@
+"""hpun-edge bench: the derived figures (GMAC/s, dense-rate ideal, S/M), the table, the records in
+the results.json schema, and one tiny real run (onnx fp32, 64-pixel tiles, one timed run). No
+assertion is about how fast anything is."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hpun_edge import bench
+from hpun_edge.bench import BenchConfig
+from hpun_edge.report import validate_record, validate_results
+
+
+def rec(model, target, precision, ms, macs, role="model", status="ok"):
+    cfg = BenchConfig()
+    r = bench.base_record(cfg, model, target, precision, precision, role=role)
+    r["multi_adds"] = macs
+    r["latency_ms"] = {"median": ms, "p90": ms, "input_hw": [360, 640], "threads": 2, "runs": 3, "warmup": 1,
+                       "tiles": 6 if role == "model" else 1}
+    if status != "ok":
+        r.update(status=status, reason="broke")
+    return r
+
+
+def synthetic():
+    ref_macs = bench.reference_macs((360, 640))  # 8.49 GMAC
+    records = [
+        rec("hpun_s", "executorch", "fp32", 500.0, 45.9e9), rec("hpun_m", "executorch", "fp32", 1000.0, 106.2e9),
+        rec("hpun_s", "onnx", "fp32", 1200.0, 45.9e9), rec("hpun_m", "onnx", "fp32", 1500.0, 106.2e9),
+        rec("conv3x3_64to64", "executorch", "fp32", 80.0, ref_macs, role="reference"),
+        rec("conv3x3_64to64", "onnx", "fp32", 100.0, ref_macs, role="reference"),
+    ]
+    for r in records:
+        if r["bench_role"] == "reference":
+            r["gmacs_per_s"] = bench.gmacs_per_s(r["multi_adds"], r["latency_ms"]["median"])
+    bench.add_derived(records, ("hpun_s", "hpun_m"))
+    return records
+
+
+def test_reference_rate_matches_the_issue_figure():
+    # one dense 3x3 conv 64->64 at 640x360 in 80 ms is ~106 GMAC/s (the issue rounds it to 110)
+    assert bench.gmacs_per_s(bench.reference_macs((360, 640)), 80.0) == pytest.approx(106.2, abs=0.1)
+
+
+def test_derived_figures():
+    records = synthetic()
+    s = records[0]
+    assert s["gmacs_per_s"] == pytest.approx(45.9e9 / 0.5 / 1e9)
+    rate = bench.reference_macs((360, 640)) / 0.08 / 1e9
+    assert s["dense_gmacs_per_s"] == pytest.approx(rate)
+    assert s["dense_ideal_ms"] == pytest.approx(45.9e9 / (rate * 1e9) * 1e3)
+    assert s["x_dense_ideal"] == pytest.approx(500.0 / s["dense_ideal_ms"])
+    assert s["latency_ratio"] == {"to": "hpun_m", "value": 0.5, "multi_adds_ratio": pytest.approx(45.9 / 106.2)}
+    assert "latency_ratio" not in records[1]  # the last model is what the others are compared to
+    for r in records:
+        assert validate_record(r) == []
+
+
+def test_best_target_and_goals():
+    records = synthetic()
+    assert bench.best_target(records, "hpun_s", "fp32") == "executorch"
+    lines = bench.goal_lines(records, ("hpun_s", "hpun_m"))
+    assert lines[0].startswith("hpun_s/hpun_m latency on the best fp32 target (executorch): 0.50 (goal <= 0.55: meets")
+    assert any("hpun_s fp32 on onnx" in l and "misses" in l for l in lines)
+    # a failed row is not a measurement
+    records = [rec("hpun_s", "onnx", "fp32", 1.0, 1e9, status="failed")]
+    assert bench.best_target(records, "hpun_s", "fp32") is None
+
+
+def test_table_and_markdown():
+    records = synthetic()
+    text = bench.table(records, ("hpun_s", "hpun_m"))
+    header, _, first = text.splitlines()[:3]
+    assert "640x360 ms (median / p90)" in header and "vs hpun_m" in header and "x ideal" in header
+    assert first.startswith("| hpun_s | executorch | fp32 | 500.0 / 500.0 | 3 | 45.90G | 91.8 | 106.2 | ")
+    assert first.endswith("| 0.50 | ok |")
+    assert "| dense 3x3 conv 64->64 | executorch | fp32 | 80.0 / 80.0 | 3 | 8.49G | 106.2 | ok |" in text
+    data = {"config": BenchConfig().to_dict(), "machine": {"summary": "test"}, "records": records}
+    md = bench.markdown(data)
+    assert md.startswith("# hpun-edge bench: hpun_s, hpun_m x2 at 640x360") and "goal <= 0.55" in md
+
+
+def test_parse_hw_and_config_errors():
+    assert bench.parse_hw("360x640") == (360, 640)
+    with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
+        bench.parse_hw("640")
+    with pytest.raises(ValueError, match="unknown target"):
+        bench.check_config(BenchConfig(targets=("tensorrt",)))
+    with pytest.raises(ValueError, match="must be even"):
+        bench.check_config(BenchConfig(tile=33))
+    assert bench.check_config(BenchConfig(targets=("tflite",))).targets == ("litert",)
+
+
+def test_write_bench_json_refuses_a_record_outside_the_schema(tmp_path):
+    records = synthetic()
+    del records[0]["status"]
+    with pytest.raises(ValueError, match="missing status"):
+        bench.write_bench_json({"config": BenchConfig().to_dict(), "records": records}, tmp_path / "b.json")
+    assert not (tmp_path / "b.json").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from hpun_edge.cli import main
+
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["bench", "--model", "hpun_s", "hpun_m", "--scale", "2", "--lr-size", "64x96", "--tile", "64",
+            "--overlap", "8", "--targets", "onnx", "--precisions", "fp32", "--runs", "1", "--warmup", "1",
+            "--threads", "1", "--out", str(out), "--json", str(out / "bench.json")]
+    return out, argv, main(argv)
+
+
+def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
+    out, argv, rc = tiny_run
+    assert rc == 0
+    data = json.loads((out / "bench.json").read_text())
+    validate_results(data)
+    rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
+    assert set(rows) == {("hpun_s", "onnx", "fp32"), ("hpun_m", "onnx", "fp32"), ("conv3x3_64to64", "onnx", "fp32")}
+    s, ref = rows[("hpun_s", "onnx", "fp32")], rows[("conv3x3_64to64", "onnx", "fp32")]
+    assert s["status"] == "ok" and s["latency_ms"]["input_hw"] == [64, 96] and s["latency_ms"]["tiles"] == 2
+    assert s["latency_ms"]["runs"] == 1 and s["latency_ms"]["threads"] == 1
+    assert s["multi_adds"] == pytest.approx(bench.macs_per_lr_pixel("hpun_s", 2) * 64 * 96)
+    assert s["latency_ratio"]["to"] == "hpun_m" and s["latency_ratio"]["value"] > 0
+    assert s["dense_gmacs_per_s"] == ref["gmacs_per_s"] > 0 and s["x_dense_ideal"] > 0
+    assert ref["latency_ms"]["input_hw"] == [64, 96] and ref["latency_ms"]["tiles"] == 1
+    assert (out / "artifacts" / "hpun_s_x2_onnx_fp32.onnx").is_file()  # the pipeline's artifact layout
+    assert (out / "bench" / "conv3x3_64to64_96x64_onnx_fp32.onnx.json").is_file()  # the reference has a sidecar
+    assert (out / "bench.md").read_text().count("| hpun_") == 2
+
+
+def test_second_run_reuses_the_artifacts(tiny_run, capsys):
+    from hpun_edge.cli import main
+
+    out, argv, _ = tiny_run
+    before = {p: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()}
+    before.update({p: p.stat().st_mtime_ns for p in (out / "bench").iterdir()})
+    assert main(argv + ["--no-reference"]) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    printed = capsys.readouterr().out
+    assert "| hpun_s | onnx | fp32 |" in printed and "dense 3x3 conv" not in printed
+
+
+def test_unknown_model_is_a_usage_error(capsys):
+    from hpun_edge.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--model", "hpun_xl"])
