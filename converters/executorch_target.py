@@ -31,11 +31,43 @@ class Lowered:
     program: Any  # ExecutorchProgramManager
 
 
+def duplicate_shared_dequantize(gm) -> int:
+    """Give every consumer of a shared `dequantize_per_tensor` its own copy (same function).
+
+    XNNPACK's partitioner puts a quantized op together with its dequantize inputs; a dequantize
+    shared by two ops ties them into one group. When an fp32 op sits between them (with mixed
+    precision: the head's int8 output read by the first block's add and, 40 ops later, by the
+    global skip add), that group has a dependency cycle and lowering fails ("Invalid partition,
+    found dependency cycles"). Returns how many copies were made.
+    """
+    import torch
+
+    made = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or "dequantize_per_tensor" not in str(node.target) or len(node.users) < 2:
+            continue
+        for user in list(node.users)[1:]:
+            with gm.graph.inserting_before(user):
+                copy = gm.graph.call_function(node.target, node.args, node.kwargs)
+            copy.meta = dict(node.meta)
+            user.replace_input_with(node, copy)
+            made += 1
+    if made:
+        gm.graph.lint()
+        gm.recompile()
+    return made
+
+
 def convert(module, sample, spec) -> Lowered:
+    import copy
+
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    if isinstance(module, torch.fx.GraphModule):  # an int8 reference graph (quantization/): not in place
+        module = copy.deepcopy(module)
+        duplicate_shared_dequantize(module)
     exported = torch.export.export(module, (sample,), strict=False)
     edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
     return Lowered(edge, edge.to_executorch())
@@ -88,8 +120,8 @@ def coverage(graph_module) -> dict:
                         convs["delegated"][kind] += 1
         elif node.op == "call_function":
             name = op_name(node.target)
-            if node.target is operator.getitem or name == "executorch_call_delegate":
-                continue
+            if node.target is operator.getitem or name in ("executorch_call_delegate", "alloc"):
+                continue  # bookkeeping; alloc: to_executorch's planned output buffer of an op outside the delegates
             fallback[name] += 1
             kind = _conv_kind(node)
             if kind:
@@ -106,11 +138,22 @@ def coverage(graph_module) -> dict:
     }
 
 
+# The project's own operators (native/kernels, converters/custom_ops.py): outside the delegate by
+# design, run by the project's kernel library, not by ExecuTorch's portable kernels. hpun::fused_pud
+# holds one grouped conv of the model. Beside them, a channels-last export (ChannelsLastIO) has a few
+# layout copies (the NCHW input, the pixel-shuffle tail, the NCHW output); those are expected there.
+# (describe sees the graph after to_executorch: out variants.)
+OWN_OPS_PREFIX = "hpun."
+OWN_OP_CONVS = {"hpun.fused_pud.default": 1, "hpun.fused_pud.out": 1}
+LAYOUT_COPIES = ("dim_order_ops._clone_dim_order.default", "dim_order_ops._clone_dim_order.out")
+
+
 def describe(lowered: Lowered, path: Path, spec, model) -> dict:
     from .base import conv_census
 
     ops = coverage(lowered.edge.exported_program().graph_module)
     convs = ops.pop("convolutions")
+    own = {k: v for k, v in ops["fallback_counts"].items() if k.startswith(OWN_OPS_PREFIX)}
     problems = []
     for kind in ("depthwise", "grouped"):
         if convs["fallback"].get(kind):
@@ -120,11 +163,16 @@ def describe(lowered: Lowered, path: Path, spec, model) -> dict:
         problems.append(f"convolution(s) outside the XNNPACK delegate: {others}")
     census = conv_census(model)
     found = sum(convs["delegated"].values()) + sum(convs["fallback"].values())
+    found += sum(n * OWN_OP_CONVS.get(k, 0) for k, n in own.items())
     if found != census["total"]:
         problems.append(f"{found} convolution nodes for the model's {census['total']} convolutions")
-    if ops["fallback"]:
-        problems.append(f"ops left to the portable CPU kernels: {', '.join(ops['fallback'])}")
-    return {"ops": ops, "problems": problems, "details": {"convolutions": convs, "model_convolutions": census}}
+    portable = [k for k in ops["fallback"] if k not in own and not (own and k in LAYOUT_COPIES)]
+    if portable:
+        problems.append(f"ops left to the portable CPU kernels: {', '.join(portable)}")
+    details = {"convolutions": convs, "model_convolutions": census}
+    if own:
+        details["own_ops"] = own
+    return {"ops": ops, "problems": problems, "details": details}
 
 
 def check_format(path: Path) -> str | None:

@@ -9,6 +9,7 @@ Everything under ``out/`` is written atomically.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -51,6 +52,8 @@ class PipelineConfig:
     qat_steps: int = 100
     qat_lr: float = 2e-5
     qat_batch: int = 8
+    # int8 mixed precision (quantization.mixed.FloatParts words): what stays fp32 in int8 artifacts
+    int8_fp32_parts: tuple[str, ...] = ("residual_adds", "mean_shift")
     threads: int = 2
     latency_runs: int = 10
     latency_warmup: int = 3
@@ -194,11 +197,13 @@ def quant_settings(job: Job, cfg: PipelineConfig, qat) -> dict:
     from quantization.targets import FAMILY
 
     return {"family": FAMILY[job.target], "method": job.method, "rewrites": list(INT8_REWRITES[job.target]),
+            "fp32_parts": list(cfg.int8_fp32_parts),
             "calib_count": cfg.calib_count, "qat": asdict(qat) if job.method == "qat" else None}
 
 
 def get_quantized(job: Job, cfg: PipelineConfig, model, qat, cache: dict, out: Path):
     from quantization.calibration import load_calibration
+    from quantization.mixed import FloatParts
     from quantization.pt2e import quantize
     from quantization.targets import FAMILY
 
@@ -206,10 +211,13 @@ def get_quantized(job: Job, cfg: PipelineConfig, model, qat, cache: dict, out: P
     if key not in cache:
         cal = load_calibration(cfg.calib_data, cfg.scale, count=cfg.calib_count, data_root=cfg.data_root)
         train_folder = cal.source if Path(cal.source).is_dir() else None
-        ckpt = out / "qat" / f"{cfg.model}_x{cfg.scale}_{key[0]}_{'-'.join(key[2]) or 'plain'}"
+        parts = FloatParts.from_names(cfg.int8_fp32_parts)
+        tag = hashlib.sha256(json.dumps(parts.names()).encode()).hexdigest()[:8] if not parts.empty else "int8"
+        ckpt = out / "qat" / f"{cfg.model}_x{cfg.scale}_{key[0]}_{'-'.join(key[2]) or 'plain'}_{tag}"
         say(f"   quantize ({job.method}, {key[0]} quantizer, rewrites: {', '.join(key[2]) or 'none'})")
         q = quantize(model, job.target, job.method, cal, rewrites=key[2], qat=qat, train_folder=train_folder,
-                     ckpt_dir=ckpt, say=lambda line: say(f"   {line}"))
+                     ckpt_dir=ckpt, fp32_parts=parts,
+                     say=lambda line: say(f"   {line}"))
         cache[key] = q
     return cache[key]
 
@@ -225,7 +233,7 @@ def up_to_date(path: Path, spec, weights_sha: str, wanted_q: dict | None) -> boo
         return False
     have_q = sc.quantization or None
     if have_q is not None:
-        have_q = {k: have_q.get(k) for k in ("family", "method", "rewrites", "calib_count", "qat")}
+        have_q = {k: have_q.get(k) for k in ("family", "method", "rewrites", "fp32_parts", "calib_count", "qat")}
     mod = target_module(spec.target)
     return (
         sc.source_sha256 == weights_sha and sc.tile == spec.tile and sc.precision == spec.precision

@@ -14,7 +14,7 @@ from .files import atomic_write_bytes
 from .pipeline import PipelineConfig, TARGET_PRECISIONS, run_pipeline
 from .variants import SCALES, VARIANTS
 
-TUPLES = {"targets", "precisions", "methods", "datasets"}
+TUPLES = {"targets", "precisions", "methods", "datasets", "int8_fp32_parts"}
 
 
 def config_from(args: argparse.Namespace, base: PipelineConfig | None = None) -> PipelineConfig:
@@ -47,6 +47,9 @@ def check_config(cfg: PipelineConfig) -> None:
     for m in cfg.methods:
         if m not in ("ptq", "qat"):
             raise ValueError(f"unknown method {m!r}; valid: ptq, qat")
+    from quantization.mixed import FloatParts
+
+    FloatParts.from_names(cfg.int8_fp32_parts)  # a QuantError (ValueError) naming a bad word
     if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
         raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")
 
@@ -71,6 +74,9 @@ def add_common(s: argparse.ArgumentParser) -> None:
     s.add_argument("--calib-count", dest="calib_count", type=int, help="calibration patches (default 64)")
     s.add_argument("--qat-steps", dest="qat_steps", type=int, help="QAT fine-tuning steps (default 100)")
     s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 2e-5)")
+    s.add_argument("--int8-fp32-parts", dest="int8_fp32_parts", nargs="*",
+                   help="what int8 models keep in fp32: residual_adds mean_shift module:<regex> "
+                        "(default: residual_adds mean_shift; give the flag alone for int8 everywhere)")
     s.add_argument("--threads", type=int, help="runtime threads for accuracy and latency (default 2)")
     s.add_argument("--latency-runs", dest="latency_runs", type=int, help="timed runs (default 10)")
     s.add_argument("--out", help="output folder (default out)")

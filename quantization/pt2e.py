@@ -30,6 +30,7 @@ from hpun_edge.files import atomic_write_bytes
 
 from .calibration import CalibrationData, check_calibration
 from .errors import QuantError
+from .mixed import FloatParts
 from .rewrites import apply_rewrites, check_rewrites
 from .targets import canonical_target, pt2e_quantizer
 
@@ -89,6 +90,7 @@ class QuantizedModel:
     qat: dict | None = None
     qat_log: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    fp32_parts: FloatParts = FloatParts()
 
     def settings(self) -> dict:
         from .targets import FAMILY
@@ -96,7 +98,8 @@ class QuantizedModel:
         return {
             "target": self.target, "family": FAMILY[self.target], "calib_count": self.calibration.get("patches"),
             "method": self.method, "model": self.model, "scale": self.scale,
-            "rewrites": list(self.rewrites), "calibration": self.calibration, "qat": self.qat,
+            "rewrites": list(self.rewrites), "fp32_parts": self.fp32_parts.names(),
+            "calibration": self.calibration, "qat": self.qat,
             "seconds": round(self.seconds, 1),
         }
 
@@ -104,8 +107,10 @@ class QuantizedModel:
 def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *,
              rewrites: tuple[str, ...] = (), qat: QATConfig | None = None,
              train_folder: str | os.PathLike | None = None, ckpt_dir: str | os.PathLike | None = None,
+             fp32_parts: FloatParts = FloatParts(),
              say: Callable[[str], None] = lambda line: None) -> QuantizedModel:
-    """Quantize a trained fp32 HPUN for `target` by PTQ or QAT (see the module docstring)."""
+    """Quantize a trained fp32 HPUN for `target` by PTQ or QAT (see the module docstring);
+    `fp32_parts` names the parts left in fp32 (mixed precision, `mixed.FloatParts`)."""
     from .targets import WEIGHT_ONLY
 
     target = canonical_target(target)
@@ -127,7 +132,7 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     # 2. prepare with the target's own quantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
 
-    quantizer = pt2e_quantizer(target, qat=method == "qat")
+    quantizer = pt2e_quantizer(target, qat=method == "qat", fp32_parts=fp32_parts)
     prepared = (prepare_qat_pt2e if method == "qat" else prepare_pt2e)(graph, quantizer)
     # 3. calibrate the observers on training patches
     calibrate(prepared, cal)
@@ -146,7 +151,7 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     # litert-torch's converter wants the weights' quantize ops unfolded (it fuses them itself)
     reference = convert_pt2e(prepared, fold_quantize=target != "litert")
     return QuantizedModel(reference, target, method, model.spec.name, model.scale, rewrites, cal.describe(),
-                          asdict(qat) if method == "qat" else None, log, time.monotonic() - t0)
+                          asdict(qat) if method == "qat" else None, log, time.monotonic() - t0, fp32_parts)
 
 
 # ----------------------------------------------------------------------------------------- QAT

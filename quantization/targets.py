@@ -62,8 +62,26 @@ def histogram_ranges(config):
                                output_activation=swap(config.output_activation))
 
 
-def pt2e_quantizer(target: str, qat: bool):
-    """The target's PT2E quantizer, configured for static int8 (per-channel symmetric weights)."""
+def _litert_with_filter(base_cls, annotate):
+    """litert-torch's PT2EQuantizer has no filter hook: one whose static annotators also ask `annotate`."""
+
+    class FilteredPT2EQuantizer(base_cls):
+        def _annotate_all_static_patterns(self, model, quantization_config, filter_fn=None):
+            def both(node):
+                return annotate(node) and (filter_fn is None or filter_fn(node))
+
+            return super()._annotate_all_static_patterns(model, quantization_config, both)
+
+    return FilteredPT2EQuantizer()
+
+
+def pt2e_quantizer(target: str, qat: bool, fp32_parts=None):
+    """The target's PT2E quantizer, configured for static int8 (per-channel symmetric weights);
+    `fp32_parts` (a `mixed.FloatParts`) names what it leaves unannotated, in fp32."""
+    from .mixed import FloatParts, node_filter
+
+    fp32_parts = fp32_parts or FloatParts()
+    annotate = None if fp32_parts.empty else node_filter(fp32_parts)
     target = canonical_target(target)
     if target not in PT2E_TARGETS:
         raise QuantError(f"{target} uses weight-only int8 (coremltools), not a PT2E quantizer")
@@ -79,14 +97,18 @@ def pt2e_quantizer(target: str, qat: bool):
                 import dataclasses
 
                 config = dataclasses.replace(histogram_ranges(config), is_qat=False)
-            return PT2EQuantizer().set_global(config)
+            quantizer = PT2EQuantizer() if annotate is None else _litert_with_filter(PT2EQuantizer, annotate)
+            return quantizer.set_global(config)
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
             get_symmetric_quantization_config,
         )
 
         config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
-        return XNNPACKQuantizer().set_global(histogram_ranges(config) if qat else config)
+        quantizer = XNNPACKQuantizer().set_global(histogram_ranges(config) if qat else config)
+        if annotate is not None:
+            quantizer.set_filter_function(annotate)
+        return quantizer
     except ModuleNotFoundError as e:
         raise missing(target, e) from None
 

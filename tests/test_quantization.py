@@ -115,6 +115,64 @@ def test_weights_of_another_variant_are_refused(tmp_path):
         load_weights(create_model("hpun_s", 2), path)
 
 
+# ------------------------------------------------------------------------------ mixed precision
+def test_unknown_fp32_part_is_named():
+    from quantization.mixed import FloatParts
+
+    with pytest.raises(QuantError, match="unknown fp32 part 'adds'; valid: residual_adds"):
+        FloatParts.from_names(["adds"])
+    with pytest.raises(QuantError, match="not a regular expression"):
+        FloatParts.from_names(["module:pud("])
+    parts = FloatParts.from_names(["mean_shift", "module:^tail$", "residual_adds"])
+    assert parts == FloatParts(True, True, ("^tail$",)) and FloatParts.from_names(parts.names()) == parts
+
+
+def _fp32_edges(reference) -> tuple[int, bool]:
+    """In a converted graph: how many adds read another add's output directly (an fp32 residual
+    stream; through int8 they would read a dequantize), and is the output MeanShift re-quantized?"""
+    from quantization.mixed import ADD_OPS, module_path
+
+    adds = [n for n in reference.graph.nodes if n.target in ADD_OPS]
+    chained = sum(any(u.target in ADD_OPS for u in n.users) for n in adds)
+    (out_conv,) = [n for n in reference.graph.nodes
+                   if n.target == torch.ops.aten.conv2d.default and module_path(n) == "add_mean"]
+    requantized = all("quantize_per_tensor" in getattr(u.target, "__name__", "") for u in out_conv.users)
+    return chained, requantized
+
+
+def test_fp32_parts_are_left_in_fp32(data_root):
+    """With the residual adds and MeanShift named fp32, each block reads the previous block's fp32
+    sum and the output image is fp32; with no parts named both exist only as int8."""
+    from quantization.calibration import patches_from_folder
+    from quantization.mixed import FloatParts
+    from quantization.pt2e import quantize
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(data_root / "train", 2, count=4, patch=16, seed=0)
+    plain = _fp32_edges(quantize(model, "executorch", "ptq", cal).reference)
+    mixed = _fp32_edges(quantize(model, "executorch", "ptq", cal,
+                                 fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference)
+    assert plain == (0, True)
+    # every block output but the last (read by body_tail, a conv) feeds the next block's add
+    assert mixed == (2 * model.spec.blocks - 1, False)
+
+
+def test_mixed_precision_is_closer_to_fp32(data_root):
+    """Residual adds and MeanShift in fp32: the int8 model's output is nearer the fp32 model's."""
+    from quantization.calibration import patches_from_folder
+    from quantization.mixed import FloatParts
+    from quantization.pt2e import quantize
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0)
+    held_out = patches_from_folder(data_root / "train", 2, count=8, patch=32, seed=7)
+    with torch.no_grad():
+        fp32 = model(held_out.lr).clamp(0, 1)
+    plain = quantize(model, "executorch", "ptq", cal).reference
+    mixed = quantize(model, "executorch", "ptq", cal, fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference
+    assert patch_psnr(mixed, held_out.lr, fp32) > patch_psnr(plain, held_out.lr, fp32) + 1.0
+
+
 # ------------------------------------------------------------------------------ PTQ, QAT, int8
 def patch_psnr(forward, lr: torch.Tensor, hr: torch.Tensor) -> float:
     with torch.no_grad():
@@ -178,13 +236,15 @@ def test_int8_artifact_agrees_with_its_fake_quant_reference(target, data_root, t
     from hpun_edge.data import find_dataset, load_pair
     from hpun_edge.inference import InferenceOptions, upscale
     from hpun_edge.metrics import calculate_psnr
-    from hpun_edge.pipeline import INT8_REWRITES
+    from hpun_edge.pipeline import INT8_REWRITES, PipelineConfig
     from quantization.calibration import patches_from_folder
+    from quantization.mixed import FloatParts
     from quantization.pt2e import quantize
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     cal = patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0)
-    q = quantize(model, target, "ptq", cal, rewrites=INT8_REWRITES[target])
+    parts = FloatParts.from_names(PipelineConfig().int8_fp32_parts)  # the pipeline's mixed precision
+    q = quantize(model, target, "ptq", cal, rewrites=INT8_REWRITES[target], fp32_parts=parts)
     suffix = {"executorch": ".pte", "onnx": ".onnx", "litert": ".tflite"}[target]
     path = tmp_path / f"m{suffix}"
     sidecar = export(model, ExportSpec(target, "hpun_s", 2, 64, "int8"), path, quantized=q)

@@ -1,0 +1,115 @@
+"""The int8 accuracy table of issue 4: fp32 vs PTQ (and QAT) int8 per variant, scale and dataset.
+
+    python scripts/int8_accuracy.py --models hpun_s hpun_m hpun_l --scales 2 3 4 --datasets Set5 Set14 \
+        --methods ptq --out out/int8_accuracy.jsonl
+
+Each (model, scale, method, fp32 parts) quantization is measured with its fake-quant reference
+(convert_pt2e's graph, which the ExecuTorch and ONNX int8 artifacts match within 0.002 dB; see
+tests/test_quantization.py) through the pipeline's fixed 256 tiles, PSNR/SSIM on Y with
+crop_border = scale; fp32 is the PyTorch model through the same tiles. One JSON line per
+measurement is appended to --out as soon as it exists, and lines already there are not measured
+again, so an interrupted run resumes. The markdown table is printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hpun_edge.data import find_dataset  # noqa: E402
+from hpun_edge.evaluate import evaluate_dataset  # noqa: E402
+from hpun_edge.inference import InferenceOptions, upscale  # noqa: E402
+from hpun_edge.zoo import create_model  # noqa: E402
+from quantization.calibration import load_calibration  # noqa: E402
+from quantization.mixed import FloatParts  # noqa: E402
+from quantization.pt2e import QATConfig, quantize  # noqa: E402
+
+
+def key(r: dict) -> tuple:
+    return r["model"], r["scale"], r["method"], tuple(r["fp32_parts"]), r["dataset"]
+
+
+def measure(forward, scale: int, dataset: str, data_root) -> tuple[float, float]:
+    opts = InferenceOptions(tile=256, overlap=16, fixed_size=True)
+    with torch.no_grad():
+        res = evaluate_dataset(lambda lr: upscale(forward, lr, scale, opts), find_dataset(dataset, data_root), scale)
+    return round(res.psnr_y, 4), round(res.ssim_y, 5)
+
+
+def table(rows: list[dict]) -> str:
+    fp = {(r["model"], r["scale"], r["dataset"]): r for r in rows if r["method"] == "fp32"}
+    lines = ["| model | scale | method | fp32 parts | dataset | PSNR / SSIM | vs fp32 (dB) |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["scale"], r["dataset"], r["method"] != "fp32", r["method"])):
+        base = fp.get((r["model"], r["scale"], r["dataset"]))
+        delta = "" if r["method"] == "fp32" or base is None else f"{r['psnr_y'] - base['psnr_y']:+.3f}"
+        parts = ", ".join(r["fp32_parts"]) or ("-" if r["method"] == "fp32" else "none (int8 everywhere)")
+        lines.append(f"| {r['model']} | x{r['scale']} | {r['method']} | {parts} | {r['dataset']} | "
+                     f"{r['psnr_y']:.3f} / {r['ssim_y']:.4f} | {delta} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["hpun_s"])
+    p.add_argument("--scales", nargs="+", type=int, default=[2])
+    p.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100"])
+    p.add_argument("--methods", nargs="+", default=["ptq"], choices=["ptq", "qat"])
+    p.add_argument("--fp32-parts", nargs="*", default=["residual_adds", "mean_shift"])
+    p.add_argument("--target", default="executorch")
+    p.add_argument("--qat-steps", type=int, default=100)
+    p.add_argument("--qat-lr", type=float, default=2e-5)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="out/int8_accuracy.jsonl")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    done = {key(r) for r in rows}
+    parts = FloatParts.from_names(args.fp32_parts)
+
+    def record(r: dict) -> None:
+        rows.append(r)
+        done.add(key(r))
+        with open(out, "a") as f:  # one whole line per append: an interrupted run loses at most the current one
+            f.write(json.dumps(r) + "\n")
+        print(json.dumps(r), flush=True)
+
+    for model_name in args.models:
+        for scale in args.scales:
+            model = create_model(model_name, scale, pretrained=True).eval()
+            for ds in args.datasets:
+                if (model_name, scale, "fp32", (), ds) not in done:
+                    record({"model": model_name, "scale": scale, "method": "fp32", "fp32_parts": [], "dataset": ds,
+                            **dict(zip(("psnr_y", "ssim_y"), measure(model, scale, ds, args.data_root)))})
+            for method in args.methods:
+                todo = [ds for ds in args.datasets if (model_name, scale, method, tuple(parts.names()), ds) not in done]
+                if not todo:
+                    continue
+                t0 = time.monotonic()
+                cal = load_calibration(None, scale, data_root=args.data_root)
+                qat = QATConfig(steps=args.qat_steps, lr=args.qat_lr) if method == "qat" else None
+                train = None
+                if method == "qat":
+                    from hpun_edge.data import resolve_data_root
+
+                    train = resolve_data_root(args.data_root) / "train"
+                q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts)
+                seconds = round(time.monotonic() - t0, 1)
+                for ds in todo:
+                    record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),
+                            "dataset": ds, "target_quantizer": args.target, "quantize_seconds": seconds,
+                            "qat": q.qat, **dict(zip(("psnr_y", "ssim_y"), measure(q.reference, scale, ds, args.data_root)))})
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
