@@ -196,8 +196,13 @@ def run_job(job: Job, cfg, model, weights, weights_sha, datasets, qat, cache, to
 def quant_settings(job: Job, cfg: PipelineConfig, qat) -> dict:
     from quantization.targets import FAMILY
 
+    from quantization.mixed import FloatParts
+    from quantization.targets import WEIGHT_ONLY
+
+    # weight-only int8 (Core ML) has no activations to keep in fp32: its settings record none
+    parts = [] if job.target in WEIGHT_ONLY else FloatParts.from_names(cfg.int8_fp32_parts).names()
     return {"family": FAMILY[job.target], "method": job.method, "rewrites": list(INT8_REWRITES[job.target]),
-            "fp32_parts": list(cfg.int8_fp32_parts),
+            "fp32_parts": parts,
             "calib_count": cfg.calib_count, "qat": asdict(qat) if job.method == "qat" else None}
 
 
