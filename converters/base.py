@@ -259,12 +259,18 @@ def _missing_package(target: str, e: ModuleNotFoundError) -> ArtifactError:
     )
 
 
-def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quantized=None) -> Sidecar:
+def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quantized=None, *,
+           forward_module: nn.Module | None = None, details: dict[str, Any] | None = None) -> Sidecar:
     """Convert ``model.forward_even`` at ``spec.tile`` for ``spec.target``; write artifact + sidecar.
 
     int8 needs ``quantized``, a `quantization.QuantizedModel` made from `model` for this target: its
     reference graph (quantize/dequantize around int8 ops) is what is lowered, and its settings go
     into the sidecar.
+
+    ``forward_module`` (fp32 only): what is converted instead of ``model.forward_even``, a rewrite of
+    `model` that computes the same function (e.g. ``ChannelsLastIO(apply_fused_pud(model),
+    "forward_even")``, converters.custom_ops); `model` still names the artifact and is what its ops
+    are checked against. ``details``: added to the sidecar's details (say what the rewrite is).
 
     Each of the two is written atomically (temp beside it, fsync, rename). The artifact is described
     (ops, problems) while still a temp file; if anything fails, no file is left at ``out_path`` and
@@ -301,8 +307,12 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
             f"{out_path}: the quantized model is {quantized.model} x{quantized.scale} for {quantized.target}, "
             f"the spec says {spec.model} x{spec.scale} for {spec.target}"
         )
+    if forward_module is not None and quantized is not None:
+        raise ValueError(f"{out_path}: forward_module replaces the fp32 forward; int8 export takes quantized only")
     was_training = model.training
     module = EvenForward(model).eval() if quantized is None or spec.target == "coreml" else quantized.reference
+    if forward_module is not None:
+        module = forward_module.eval()
     sample = torch.rand(spec.input_shape, generator=torch.Generator().manual_seed(0))
     t0 = time.monotonic()
     described: dict[str, Any] = {}
@@ -352,7 +362,7 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
             export_seconds=round(time.monotonic() - t0, 2),
             ops=described.get("ops", {}),
             problems=list(described.get("problems", [])),
-            details=described.get("details", {}),
+            details={**described.get("details", {}), **(details or {})},
             quantization=quantized.settings() if quantized is not None else None,
         )
         text = sidecar.to_json()

@@ -17,6 +17,19 @@ only) / latency; the dense-rate ideal = Multi-Adds / reference rate; ``x ideal``
 Model artifacts are the pipeline's (``<out>/artifacts/<model>_x<s>_<target>_<precision>``, the
 same freshness check): a pipeline run's artifacts are reused and vice versa. int8 artifacts are
 made by `pipeline.get_quantized` (default PTQ: the same int8 graph as QAT, so the same latency).
+``executorch-fused`` (fp32; not in the default targets) is the project's own kernel path: the .pte
+exported from ``ChannelsLastIO(apply_fused_pud(model), "forward_even")`` (converters/custom_ops.py:
+each PUD's front part is one ``hpun::fused_pud.out`` call, the rest XNNPACK, channels-last inside),
+written to ``<out>/artifacts/<model>_x<s>_executorch-fused_fp32.pte`` with an ExecuTorch sidecar and
+run by ``executorch.runtime`` after ``load_runtime_kernels()`` (the kernel library is built with
+CMake into ``out/build/hpun_kernels`` when missing, incrementally otherwise). Its dense-conv
+reference is ExecuTorch's: the same runtime.
+
+``--native`` (``BenchConfig.native``) adds, for every .pte row, the same artifact timed by the C++
+runner ``hpun_runner`` (`hpun_edge.native`, built incrementally into ``build/native-host``; it links
+the kernel library) on the same image size and tiling: targets ``executorch-native`` and
+``executorch-fused-native``, compared with the (Python-runtime) ExecuTorch reference.
+
 The reference artifacts live in ``<out>/bench/`` with a sidecar like any artifact, and are loaded
 with `converters.load_artifact`. Records follow the results.json schema (`report.validate_record`),
 with dataset ``"latency"`` and extra keys.
@@ -39,6 +52,13 @@ REF_CHANNELS = 64
 REF_KERNEL = 3
 DEFAULT_TARGETS = ("executorch", "litert", "onnx") + (("coreml",) if sys.platform == "darwin" else ())
 BENCH_DATASET = "latency"
+FUSED_TARGET = "executorch-fused"
+# Bench-only targets: target -> (the artifact's converter target, whose dense-conv reference applies; precisions)
+BENCH_TARGETS = {FUSED_TARGET: ("executorch", ("fp32",))}
+# --native: the .pte rows again, timed by the C++ runner (hpun_runner, links native/kernels) instead of Python
+NATIVE_TARGETS = {"executorch": "executorch-native", FUSED_TARGET: f"{FUSED_TARGET}-native"}
+FUSED_VARIANT = ('ChannelsLastIO(apply_fused_pud(model), "forward_even"): hpun::fused_pud.out (native/kernels) '
+                 "per PUD front part, everything else XNNPACK, channels-last inside")
 S_OVER_M_GOAL = 0.55
 DENSE_IDEAL_GOAL = 2.0
 
@@ -58,6 +78,7 @@ class BenchConfig:
     warmup: int = 3
     budget_s: float = 30.0  # per measurement; a slow one gets fewer runs (at least 3), recorded
     reference: bool = True  # the dense 3x3 conv 64->64 per target x precision
+    native: bool = False  # also time each .pte with the C++ runner (targets executorch-native, executorch-fused-native)
     profile: bool = False  # per-op profile of each artifact (hpun_edge.profiling)
     profile_runs: int = 3
     benchmark_model: str | None = None  # a host LiteRT benchmark_model binary: LiteRT op profiling
@@ -117,6 +138,20 @@ def median_ms(r: dict) -> float | None:
     return (r.get("latency_ms") or {}).get("median") if r.get("status") == "ok" else None
 
 
+def reference_target(target: str) -> str:
+    """The target whose dense-conv reference a row is compared with (a bench-only target: its runtime's)."""
+    for base, native in NATIVE_TARGETS.items():
+        if target == native:
+            target = base
+    return BENCH_TARGETS[target][0] if target in BENCH_TARGETS else target
+
+
+def target_precisions(target: str) -> tuple[str, ...]:
+    from .pipeline import TARGET_PRECISIONS
+
+    return BENCH_TARGETS[target][1] if target in BENCH_TARGETS else TARGET_PRECISIONS.get(target, ())
+
+
 def add_derived(records: list[dict], models: tuple[str, ...]) -> None:
     """Fill in, on the model records, the dense-conv rate of the same target x precision, the ideal
     latency at that rate, ``x ideal`` and the latency ratio to the last model listed."""
@@ -127,7 +162,7 @@ def add_derived(records: list[dict], models: tuple[str, ...]) -> None:
     for r in rows:
         ms = median_ms(r)
         r["gmacs_per_s"] = gmacs_per_s(r.get("multi_adds"), ms)
-        ref = refs.get((r["target"], r["precision"]))
+        ref = refs.get((reference_target(r["target"]), r["precision"]))
         rate = ref.get("gmacs_per_s") if ref else None
         r["dense_gmacs_per_s"] = rate
         r["dense_ideal_ms"] = None if not rate or not r.get("multi_adds") else r["multi_adds"] / (rate * 1e9) * 1e3
@@ -270,7 +305,8 @@ def machine() -> dict:
 def pipeline_config(cfg: BenchConfig, model: str):
     from .pipeline import PipelineConfig
 
-    return PipelineConfig(model=model, scale=cfg.scale, weights=cfg.weights.get(model), targets=tuple(cfg.targets),
+    targets = tuple(t for t in cfg.targets if t not in BENCH_TARGETS)  # the pipeline's own targets only
+    return PipelineConfig(model=model, scale=cfg.scale, weights=cfg.weights.get(model), targets=targets,
                           precisions=tuple(cfg.precisions), methods=(cfg.method,), tile=cfg.tile, overlap=cfg.overlap,
                           data_root=cfg.data_root, calib_data=cfg.calib_data, calib_count=cfg.calib_count,
                           threads=cfg.threads, latency_runs=cfg.runs, latency_warmup=cfg.warmup,
@@ -372,7 +408,152 @@ def bench_model(cfg: BenchConfig, name: str) -> list[dict]:
                 traceback.print_exc()
             rec.update(status="failed", reason=one_line(e))
         records.append(rec)
-    return records
+    if FUSED_TARGET in cfg.targets and "fp32" in cfg.precisions:
+        records.append(bench_fused(cfg, name, model, weights, nominal))
+    if cfg.native:
+        records += [bench_native(cfg, r) for r in records if r["target"] in NATIVE_TARGETS and r.get("artifact")]
+    order = {t: i for i, t in enumerate(cfg.targets)}
+    order.update({n: order[b] + 0.5 for b, n in NATIVE_TARGETS.items() if b in order})
+    return sorted(records, key=lambda r: order.get(r["target"], len(order)))  # stable: the targets' order
+
+
+_RUNNER: list = []  # the host hpun_runner, built (incrementally) once per process
+
+
+def native_runner() -> Path:
+    from .native import build_runner
+
+    if not _RUNNER:
+        say("   build the native runner (incremental)")
+        _RUNNER.append(build_runner("host"))
+    return _RUNNER[0]
+
+
+def bench_native(cfg: BenchConfig, py: dict) -> dict:
+    """The same .pte as the Python row `py`, timed by the C++ runner on the same image and tiling.
+    The runner synthesises its input (seeded); the tiling, and so the work, is the Python path's."""
+    from converters.base import read_sidecar
+
+    from .native import run_runner
+    from .pipeline import one_line
+
+    rec = base_record(cfg, py["model"], NATIVE_TARGETS[py["target"]], py["precision"], py["method"], role="model")
+    for k in ("artifact", "size_bytes", "ops", "multi_adds"):
+        rec[k] = py.get(k)
+    say(f"== bench {py['model']} x{cfg.scale} {rec['target']} {py['precision']}")
+    try:
+        runner = native_runner()
+        say("   measure (hpun_runner)")
+        got = run_runner(runner, py["artifact"], scale=cfg.scale, tile=cfg.tile, overlap=cfg.overlap,
+                         threads=cfg.threads, warmup=cfg.warmup, runs=cfg.runs, input_hw=tuple(cfg.lr_size),
+                         model_name=py["model"], precision=py["precision"], method=py["method"], target=rec["target"],
+                         timeout=max(600.0, 20 * cfg.budget_s))
+        rec["latency_ms"] = got["latency_ms"]
+        rec["runtime"] = got.get("runtime")
+        nominal = py["multi_adds"] / (cfg.lr_size[0] * cfg.lr_size[1]) if py.get("multi_adds") else None
+        if nominal:
+            rec["macs_executed"] = nominal * cfg.tile * cfg.tile * rec["latency_ms"]["tiles"]
+        problems = read_sidecar(py["artifact"]).problems
+        if problems:
+            rec.update(status="failed", reason="; ".join(problems))
+    except Exception as e:
+        say(f"   failed: {one_line(e)}")
+        if os.environ.get("HPUN_EDGE_DEBUG"):
+            traceback.print_exc()
+        rec.update(status="failed", reason=one_line(e))
+    return rec
+
+
+# ------------------------------------------------------------------- the project's own kernels
+def fused_path(cfg: BenchConfig, name: str) -> Path:
+    return Path(cfg.out) / "artifacts" / f"{name}_x{cfg.scale}_{FUSED_TARGET}_fp32.pte"
+
+
+def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path) -> Path:
+    """The executorch-fused .pte of `model` (reused when its sidecar still matches): exported through
+    `converters.export` from ``ChannelsLastIO(apply_fused_pud(model), "forward_even")``."""
+    from converters import ExportSpec, export
+    from converters.base import file_sha256, read_sidecar
+    from converters.custom_ops import ChannelsLastIO, apply_fused_pud
+
+    from .pipeline import up_to_date
+
+    path = fused_path(cfg, name)
+    spec = ExportSpec(BENCH_TARGETS[FUSED_TARGET][0], name, cfg.scale, cfg.tile, "fp32", str(weights))
+    if up_to_date(path, spec, file_sha256(weights), None) and read_sidecar(path).details.get("variant") == FUSED_VARIANT:
+        say(f"   up to date: {path}")
+        return path
+    say(f"   export {path}")
+    module = ChannelsLastIO(apply_fused_pud(model).eval(), "forward_even")
+    export(model, spec, path, forward_module=module, details={"variant": FUSED_VARIANT, "bench_target": FUSED_TARGET})
+    return path
+
+
+def runtime_kernels(build_dir: Path | None = None, timeout: float = 1200) -> Path:
+    """Load the project's kernel library (libhpun_kernels_py.so) into this process's ExecuTorch
+    runtime, building it first: configured with CMake the first time, then built incrementally (so
+    a changed kernel source is rebuilt). $HPUN_KERNELS_LIB: that file, not built. Without cmake or
+    a C++ compiler an existing build is used as it is. Raises NativeError, one line naming the fix."""
+    from converters.custom_ops import DEFAULT_BUILD_DIR, KERNELS_SOURCE, PY_MODULE, load_runtime_kernels
+
+    from .native import NativeError, _run_build_step, missing_build_tools
+
+    if os.environ.get("HPUN_KERNELS_LIB"):
+        lib = Path(os.environ["HPUN_KERNELS_LIB"])
+        if not lib.is_file():
+            raise NativeError(f"HPUN_KERNELS_LIB={lib}: no such file; unset it to build the kernels in {DEFAULT_BUILD_DIR}")
+    else:
+        build = Path(build_dir or DEFAULT_BUILD_DIR)
+        lib = build / PY_MODULE
+        problems = missing_build_tools("host")
+        if problems and not lib.is_file():
+            raise NativeError(f"the executorch-fused target needs {PY_MODULE} built from native/kernels: {problems[0]}")
+        if not problems:
+            if not (build / "CMakeCache.txt").is_file():
+                _run_build_step(["cmake", "-S", str(KERNELS_SOURCE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                                 f"-DHPUN_PYTHON={sys.executable}", "-DHPUN_KERNELS_BUILD_PY_MODULE=ON"],
+                                "configuring", build, timeout)
+            _run_build_step(["cmake", "--build", str(build), "--target", "hpun_kernels_py", "--parallel", "2"],
+                            "building", build, timeout)
+        if not lib.is_file():
+            raise NativeError(f"{build}: the build finished without {PY_MODULE}; see cmake's output above")
+    try:
+        load_runtime_kernels(lib)
+    except OSError as e:
+        raise NativeError(f"{lib}: cannot be loaded ({e}); rebuild it: rm -rf {lib.parent} and run the bench again") from None
+    return lib
+
+
+def bench_fused(cfg: BenchConfig, name: str, model, weights: Path, nominal: float) -> dict:
+    """The executorch-fused row of one model: export (or reuse), load the kernels, measure."""
+    from converters import load_artifact
+    from converters.base import read_sidecar
+
+    from .pipeline import one_line, ops_summary
+
+    h, w = cfg.lr_size
+    rec = base_record(cfg, name, FUSED_TARGET, "fp32", "fp32", role="model")
+    rec["multi_adds"] = nominal * h * w
+    say(f"== bench {name} x{cfg.scale} {FUSED_TARGET} fp32")
+    try:
+        path = fused_artifact(cfg, name, model, weights)
+        sidecar = read_sidecar(path)
+        rec.update(artifact=str(path), size_bytes=sidecar.artifact_bytes, ops=ops_summary(sidecar))
+        runtime_kernels()
+        runner, sidecar = load_artifact(path, threads=cfg.threads)
+        say("   measure")
+        rec["latency_ms"] = measure_model(cfg, runner)
+        rec["macs_executed"] = nominal * cfg.tile * cfg.tile * rec["latency_ms"]["tiles"]
+        if sidecar.problems:
+            rec.update(status="failed", reason="; ".join(sidecar.problems))
+        if cfg.profile:
+            rec["profile"] = profile_one(cfg, path, runner, model)
+    except Exception as e:
+        say(f"   failed: {one_line(e)}")
+        if os.environ.get("HPUN_EDGE_DEBUG"):
+            traceback.print_exc()
+        rec.update(status="failed", reason=one_line(e))
+    return rec
 
 
 def profile_one(cfg: BenchConfig, path: Path, runner, model) -> dict:
@@ -542,7 +723,6 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     from converters.base import TARGETS
     from quantization.targets import canonical_target
 
-    from .pipeline import TARGET_PRECISIONS
     from .variants import check_scale, get_variant
 
     if not cfg.models:
@@ -552,13 +732,14 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     targets = []
     for t in cfg.targets:
         t = canonical_target(t) if t in ("tflite", "pte", "mlpackage") else t
-        if t not in TARGETS:
-            raise ValueError(f"unknown target {t!r}; valid: {', '.join(TARGETS)}")
-        targets.append(t)
+        if t not in TARGETS and t not in BENCH_TARGETS:
+            raise ValueError(f"unknown target {t!r}; valid: {', '.join((*TARGETS, *BENCH_TARGETS))}")
+        if t not in targets:
+            targets.append(t)
     for p in cfg.precisions:
         if p not in ("fp32", "fp16", "int8"):
             raise ValueError(f"unknown precision {p!r}; valid: fp32, fp16, int8")
-    if not any(p in TARGET_PRECISIONS[t] for t in targets for p in cfg.precisions):
+    if not any(p in target_precisions(t) for t in targets for p in cfg.precisions):
         raise ValueError(f"none of the targets {', '.join(targets)} has precision(s) {', '.join(cfg.precisions)}")
     if cfg.method not in ("ptq", "qat"):
         raise ValueError(f"unknown int8 method {cfg.method!r}; valid: ptq, qat")
@@ -573,16 +754,15 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
 
 def run_bench(cfg: BenchConfig) -> dict:
     """Every model x target x precision and the reference conv per target x precision, in one run."""
-    from .pipeline import TARGET_PRECISIONS
-
     cfg = check_config(cfg)
     torch.set_num_threads(cfg.threads)
     t0 = time.monotonic()
     records: list[dict] = []
-    if cfg.reference:
-        for target in cfg.targets:
+    if cfg.reference:  # per runtime: a bench-only target is measured against its runtime's reference
+        wanted = {(reference_target(t), p) for t in cfg.targets for p in cfg.precisions if p in target_precisions(t)}
+        for target in dict.fromkeys(reference_target(t) for t in cfg.targets):
             for precision in cfg.precisions:
-                if precision in TARGET_PRECISIONS[target]:
+                if (target, precision) in wanted:
                     records.append(bench_reference(cfg, target, precision))
     model_records = []
     for name in cfg.models:

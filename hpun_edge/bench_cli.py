@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .bench import DEFAULT_TARGETS, BenchConfig, parse_hw
+from .bench import DEFAULT_TARGETS, FUSED_TARGET, BenchConfig, parse_hw
 from .variants import SCALES, VARIANTS
 
 
@@ -25,6 +25,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
             setattr(cfg, k, v)
     if args.no_reference:
         cfg.reference = False
+    if args.native:
+        cfg.native = True
     if args.weights:
         if len(cfg.models) != 1:
             raise ValueError("--weights goes with one --model")
@@ -76,7 +78,8 @@ def register(sub) -> None:
                    "ratio is to the last one")
     s.add_argument("--scale", type=int, choices=SCALES, help="default 2")
     s.add_argument("--lr-size", dest="lr_size", help="LR image HEIGHTxWIDTH (default 360x640: 720p output at x2)")
-    s.add_argument("--targets", nargs="+", help=f"default: {' '.join(DEFAULT_TARGETS)}")
+    s.add_argument("--targets", nargs="+", help=f"default: {' '.join(DEFAULT_TARGETS)}; also {FUSED_TARGET} (fp32): "
+                   "ExecuTorch with the project's own hpun::fused_pud kernel (built with CMake when missing)")
     s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default fp32 int8)")
     s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default ptq; same graph)")
     s.add_argument("--weights", help="a .safetensors file (with one --model; default: the shipped weights)")
@@ -88,6 +91,9 @@ def register(sub) -> None:
     s.add_argument("--budget", type=float, help="seconds per measurement before runs are cut (default 30, min 3 runs)")
     s.add_argument("--no-reference", dest="no_reference", action="store_true",
                    help="skip the dense 3x3 conv 64->64 reference")
+    s.add_argument("--native", action="store_true",
+                   help="also time each .pte with the C++ runner (make native; built when missing): rows "
+                        "executorch-native / executorch-fused-native, compared with the executorch reference")
     s.add_argument("--profile", action="store_true", help="per-op profile of each artifact, grouped by op kind")
     s.add_argument("--profile-runs", dest="profile_runs", type=int, help="profiled calls (default 3)")
     s.add_argument("--benchmark-model", dest="benchmark_model",

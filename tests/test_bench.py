@@ -147,3 +147,102 @@ def test_unknown_model_is_a_usage_error(capsys):
 
     with pytest.raises(SystemExit):
         main(["bench", "--model", "hpun_xl"])
+
+
+# --- executorch-fused: the project's own hpun::fused_pud kernel (issue 7) --------------------------
+
+def test_fused_target_is_accepted_and_compared_with_the_executorch_reference():
+    cfg = bench.check_config(BenchConfig(targets=("executorch", "executorch-fused"), precisions=("fp32", "int8")))
+    assert cfg.targets == ("executorch", "executorch-fused")
+    assert bench.target_precisions("executorch-fused") == ("fp32",)
+    assert bench.pipeline_config(cfg, "hpun_s").targets == ("executorch",)  # the pipeline never sees it
+    with pytest.raises(ValueError, match="none of the targets"):
+        bench.check_config(BenchConfig(targets=("executorch-fused",), precisions=("int8",)))
+    records = synthetic() + [rec("hpun_s", "executorch-fused", "fp32", 250.0, 45.9e9),
+                             rec("hpun_m", "executorch-fused", "fp32", 400.0, 106.2e9)]
+    bench.add_derived(records, ("hpun_s", "hpun_m"))
+    fused = records[-2]
+    rate = bench.reference_macs((360, 640)) / 0.08 / 1e9  # the executorch reference's rate: same runtime
+    assert fused["dense_gmacs_per_s"] == pytest.approx(rate)
+    assert fused["x_dense_ideal"] == pytest.approx(250.0 / (45.9e9 / (rate * 1e9) * 1e3))
+    assert fused["latency_ratio"]["value"] == pytest.approx(250.0 / 400.0)
+    assert bench.best_target(records, "hpun_s", "fp32") == "executorch-fused"
+
+
+@pytest.fixture(scope="module")
+def fused_run(tmp_path_factory):
+    """hpun_s x2 through executorch-fused on a 40x56 image in 32-pixel tiles (6 tiles), one timed run, and
+    (--native) the same .pte through the C++ runner."""
+    import os
+
+    pytest.importorskip("executorch")
+    from hpun_edge.cli import main
+    from hpun_edge.native import NativeError
+
+    try:
+        bench.runtime_kernels()  # builds native/kernels into out/build/hpun_kernels (incremental)
+        bench.native_runner()  # build/native-host/hpun_runner, as `make native` (incremental)
+    except NativeError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {e}")
+        pytest.skip(str(e))
+    out = tmp_path_factory.mktemp("bench_fused")
+    argv = ["bench", "--model", "hpun_s", "--scale", "2", "--lr-size", "40x56", "--tile", "32", "--overlap", "8",
+            "--targets", "executorch-fused", "--precisions", "fp32", "--runs", "1", "--warmup", "1",
+            "--threads", "1", "--native", "--out", str(out), "--json", str(out / "bench.json")]
+    return out, main(argv)
+
+
+@pytest.mark.slow
+def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
+    from converters.base import read_sidecar
+
+    out, rc = fused_run
+    assert rc == 0
+    data = json.loads((out / "bench.json").read_text())
+    validate_results(data)
+    rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
+    assert set(rows) == {("hpun_s", "executorch-fused", "fp32"), ("hpun_s", "executorch-fused-native", "fp32"),
+                         ("conv3x3_64to64", "executorch", "fp32")}
+    s, ref = rows[("hpun_s", "executorch-fused", "fp32")], rows[("conv3x3_64to64", "executorch", "fp32")]
+    native = rows[("hpun_s", "executorch-fused-native", "fp32")]
+    for r in (s, native):
+        assert r["status"] == "ok", r["reason"]
+        assert r["latency_ms"]["tiles"] == 6 and r["dense_gmacs_per_s"] == ref["gmacs_per_s"] > 0
+        assert r["artifact"] == s["artifact"] and r["latency_ms"]["input_hw"] == [40, 56]
+    assert native["runtime"]["runner"] == "hpun_runner" and native["runtime"]["custom_kernels"] is True
+    assert [r["target"] for r in data["records"] if r["model"] == "hpun_s"] == ["executorch-fused",
+                                                                                "executorch-fused-native"]
+    assert s["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", "hpun.fused_pud.out"]
+    sidecar = read_sidecar(s["artifact"])
+    assert sidecar.target == "executorch" and sidecar.problems == [] and sidecar.tile == 32
+    assert sidecar.details["variant"] == bench.FUSED_VARIANT and sidecar.details["own_ops"] == {"hpun.fused_pud.out": 16}
+
+
+@pytest.mark.slow
+def test_fused_artifact_equals_pytorch_through_the_tiling(fused_run):
+    """The executorch-fused .pte vs the PyTorch fp32 model, through the same fixed-size 32-pixel tiling
+    with overlap 8 on a 40x56 image (6 tiles): within 1e-4, in Python (kernel loaded into
+    executorch.runtime) and in the C++ runner."""
+    import torch
+
+    from converters import load_artifact
+    from hpun_edge import native
+    from hpun_edge.inference import tiled_forward
+    from hpun_edge.zoo import create_model
+
+    out, _ = fused_run
+    runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_fp32.pte", threads=1)
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        got = tiled_forward(runner, x, 2, 32, 8, fixed_size=True)
+        want = tiled_forward(model, x, 2, 32, 8, fixed_size=True)
+    err = (got - want).abs().max().item()
+    assert got.shape == (1, 3, 80, 112) and err <= 1e-4, f"max abs error {err}"
+    h, w = native.write_f32(out / "x.f32", x)
+    native.run_runner(bench.native_runner(), runner.path, tile=32, overlap=8, threads=1, warmup=0, runs=1,
+                      input=out / "x.f32", input_hw=(h, w), output=out / "y.f32")
+    got_native = torch.from_numpy(native.read_f32(out / "y.f32", 2 * h, 2 * w))
+    err = (got_native - want).abs().max().item()
+    assert err <= 1e-4, f"C++ runner: max abs error {err}"
