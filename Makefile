@@ -39,7 +39,7 @@ run-full: $(STAMP)
 test: $(STAMP)
 	if [ "$${CI:-}" = "true" ]; then ios_demo/scripts/setup_swift_chroot.sh; fi
 	if [ "$${CI:-}" = "true" ]; then native/scripts/setup_aarch64.sh $(PY); fi
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-only --benchmark-enable

@@ -95,6 +95,16 @@ class BenchConfig:
         return d
 
 
+
+def mark_failed(rec: dict, e: BaseException) -> None:
+    """A measurement that raised becomes a `failed` row with a one-line reason; the bench goes on."""
+    from .pipeline import one_line
+
+    say(f"   failed: {one_line(e)}")
+    if os.environ.get("HPUN_EDGE_DEBUG"):
+        traceback.print_exc()
+    rec.update(status="failed", reason=one_line(e))
+
 def parse_hw(text: str) -> tuple[int, int]:
     """'360x640' -> (360, 640): LR height x width."""
     try:
@@ -373,7 +383,7 @@ def bench_model_artifacts(cfg: BenchConfig):
 def bench_model(cfg: BenchConfig, name: str) -> list[dict]:
     from converters import load_artifact
 
-    from .pipeline import one_line, ops_summary, plan_jobs
+    from .pipeline import ops_summary, plan_jobs
 
     pcfg, model, weights = load_model(cfg, name)
     h, w = cfg.lr_size
@@ -403,10 +413,7 @@ def bench_model(cfg: BenchConfig, name: str) -> list[dict]:
             if cfg.profile:
                 rec["profile"] = profile_one(cfg, path, runner, model)
         except Exception as e:  # one artifact failing does not stop the others
-            say(f"   failed: {one_line(e)}")
-            if os.environ.get("HPUN_EDGE_DEBUG"):
-                traceback.print_exc()
-            rec.update(status="failed", reason=one_line(e))
+            mark_failed(rec, e)
         records.append(rec)
     if FUSED_TARGET in cfg.targets and "fp32" in cfg.precisions:
         records.append(bench_fused(cfg, name, model, weights, nominal))
@@ -435,7 +442,6 @@ def bench_native(cfg: BenchConfig, py: dict) -> dict:
     from converters.base import read_sidecar
 
     from .native import run_runner
-    from .pipeline import one_line
 
     rec = base_record(cfg, py["model"], NATIVE_TARGETS[py["target"]], py["precision"], py["method"], role="model")
     for k in ("artifact", "size_bytes", "ops", "multi_adds"):
@@ -457,10 +463,7 @@ def bench_native(cfg: BenchConfig, py: dict) -> dict:
         if problems:
             rec.update(status="failed", reason="; ".join(problems))
     except Exception as e:
-        say(f"   failed: {one_line(e)}")
-        if os.environ.get("HPUN_EDGE_DEBUG"):
-            traceback.print_exc()
-        rec.update(status="failed", reason=one_line(e))
+        mark_failed(rec, e)
     return rec
 
 
@@ -529,7 +532,7 @@ def bench_fused(cfg: BenchConfig, name: str, model, weights: Path, nominal: floa
     from converters import load_artifact
     from converters.base import read_sidecar
 
-    from .pipeline import one_line, ops_summary
+    from .pipeline import ops_summary
 
     h, w = cfg.lr_size
     rec = base_record(cfg, name, FUSED_TARGET, "fp32", "fp32", role="model")
@@ -549,10 +552,7 @@ def bench_fused(cfg: BenchConfig, name: str, model, weights: Path, nominal: floa
         if cfg.profile:
             rec["profile"] = profile_one(cfg, path, runner, model)
     except Exception as e:
-        say(f"   failed: {one_line(e)}")
-        if os.environ.get("HPUN_EDGE_DEBUG"):
-            traceback.print_exc()
-        rec.update(status="failed", reason=one_line(e))
+        mark_failed(rec, e)
     return rec
 
 
@@ -694,7 +694,6 @@ def measure_reference(cfg: BenchConfig, runner) -> dict:
 def bench_reference(cfg: BenchConfig, target: str, precision: str) -> dict:
     from converters import load_artifact
 
-    from .pipeline import one_line
 
     rec = base_record(cfg, REF_MODEL, target, precision, precision if precision != "int8" else "ptq",
                       role="reference")
@@ -711,10 +710,7 @@ def bench_reference(cfg: BenchConfig, target: str, precision: str) -> dict:
         rec["latency_ms"] = measure_reference(cfg, runner)
         rec["gmacs_per_s"] = gmacs_per_s(rec["multi_adds"], rec["latency_ms"]["median"])
     except Exception as e:
-        say(f"   failed: {one_line(e)}")
-        if os.environ.get("HPUN_EDGE_DEBUG"):
-            traceback.print_exc()
-        rec.update(status="failed", reason=one_line(e))
+        mark_failed(rec, e)
     return rec
 
 

@@ -140,36 +140,37 @@ def _fp32_edges(reference) -> tuple[int, bool]:
     return chained, requantized
 
 
-def test_fp32_parts_are_left_in_fp32(data_root):
-    """With the residual adds and MeanShift named fp32, each block reads the previous block's fp32
-    sum and the output image is fp32; with no parts named both exist only as int8."""
-    from quantization.calibration import patches_from_folder
-    from quantization.mixed import FloatParts
-    from quantization.pt2e import quantize
-
-    model = create_model("hpun_s", 2, pretrained=True).eval()
-    cal = patches_from_folder(data_root / "train", 2, count=4, patch=16, seed=0)
-    plain = _fp32_edges(quantize(model, "executorch", "ptq", cal).reference)
-    mixed = _fp32_edges(quantize(model, "executorch", "ptq", cal,
-                                 fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference)
-    assert plain == (0, True)
-    # every block output but the last (read by body_tail, a conv) feeds the next block's add
-    assert mixed == (2 * model.spec.blocks - 1, False)
-
-
-def test_mixed_precision_is_closer_to_fp32(data_root):
-    """Residual adds and MeanShift in fp32: the int8 model's output is nearer the fp32 model's."""
+@pytest.fixture(scope="module")
+def plain_and_mixed(data_root):
+    """HPUN-S x2 by PTQ on the same patches: int8 everywhere, and adds + MeanShift in fp32."""
     from quantization.calibration import patches_from_folder
     from quantization.mixed import FloatParts
     from quantization.pt2e import quantize
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     cal = patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0)
+    plain = quantize(model, "executorch", "ptq", cal).reference
+    mixed = quantize(model, "executorch", "ptq", cal, fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference
+    return model, plain, mixed
+
+
+def test_fp32_parts_are_left_in_fp32(plain_and_mixed):
+    """With the residual adds and MeanShift named fp32, each block reads the previous block's fp32
+    sum and the output image is fp32; with no parts named both exist only as int8."""
+    model, plain, mixed = plain_and_mixed
+    assert _fp32_edges(plain) == (0, True)
+    # every block output but the last (read by body_tail, a conv) feeds the next block's add
+    assert _fp32_edges(mixed) == (2 * model.spec.blocks - 1, False)
+
+
+def test_mixed_precision_is_closer_to_fp32(plain_and_mixed, data_root):
+    """Residual adds and MeanShift in fp32: the int8 model's output is nearer the fp32 model's."""
+    from quantization.calibration import patches_from_folder
+
+    model, plain, mixed = plain_and_mixed
     held_out = patches_from_folder(data_root / "train", 2, count=8, patch=32, seed=7)
     with torch.no_grad():
         fp32 = model(held_out.lr).clamp(0, 1)
-    plain = quantize(model, "executorch", "ptq", cal).reference
-    mixed = quantize(model, "executorch", "ptq", cal, fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference
     assert patch_psnr(mixed, held_out.lr, fp32) > patch_psnr(plain, held_out.lr, fp32) + 1.0
 
 
