@@ -313,6 +313,13 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
     module = EvenForward(model).eval() if quantized is None or spec.target == "coreml" else quantized.reference
     if forward_module is not None:
         module = forward_module.eval()
+    # what the artifact's convolutions are counted against: what was converted (an exact rewrite can
+    # change their number: srdsc_fold turns HPUN-S's SRDSC(1) into one 1x1 conv)
+    census_model = forward_module if forward_module is not None else model
+    if quantized is not None and spec.target != "coreml" and quantized.rewrites:
+        from quantization.rewrites import apply_rewrites
+
+        census_model = apply_rewrites(model, quantized.rewrites)
     sample = torch.rand(spec.input_shape, generator=torch.Generator().manual_seed(0))
     t0 = time.monotonic()
     described: dict[str, Any] = {}
@@ -329,7 +336,7 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
         def write(tmp) -> None:
             tmp = Path(tmp)
             mod.write(handle, tmp)
-            described.update(mod.describe(handle, tmp, spec, model))
+            described.update(mod.describe(handle, tmp, spec, census_model))
             described["digest"] = artifact_digest(tmp)
 
         if getattr(mod, "DIRECTORY", False):

@@ -2,8 +2,9 @@
 
 Groups (`GROUPS`): dense k x k conv, 1x1 conv, depthwise conv, grouped conv, (un)shuffle/transposes
 (pixel (un)shuffle, transposes, layout reorders, copies), pooling, interpolation, elementwise (add,
-ReLU, clamp, ...), quantize/convert (int8 boundaries), other, and runtime overhead (the part of a call
-that no op accounts for). Times are milliseconds per call (one tile), the median over the profiled
+ReLU, clamp, ...), fused PUD kernel (the project's own ``hpun::fused_pud``, unshuffle to ``+ x`` in
+one op), quantize/convert (int8 boundaries), other, and runtime overhead (the part of a call that no
+op accounts for). Times are milliseconds per call (one tile), the median over the profiled
 calls after one warm-up call.
 
 * ExecuTorch: the program is loaded with ETDump enabled (pybindings ``_load_for_executorch(...,
@@ -35,7 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 GROUPS = ("dense conv", "1x1 conv", "depthwise conv", "grouped conv", "(un)shuffle/transposes", "pooling",
-          "interpolation", "elementwise", "quantize/convert", "other", "runtime overhead")
+          "interpolation", "elementwise", "fused PUD kernel", "quantize/convert", "other", "runtime overhead")
 LITERT_NOT_AVAILABLE = (
     "not available: the LiteRT Python Interpreter has no per-op profiler; give LiteRT's benchmark_model "
     "(--benchmark-model PATH) to profile with --enable_op_profiling=true"
@@ -74,6 +75,7 @@ def classify_xnnpack(name: str) -> str:
 
 
 _ATEN = (
+    ("hpun::fused_pud", "fused PUD kernel"),  # the project's own op (native/kernels): unshuffle..+ x in one pass
     ("quantize", "quantize/convert"), ("dequantize", "quantize/convert"), ("_to_copy", "quantize/convert"),
     ("pixel_shuffle", "(un)shuffle/transposes"), ("pixel_unshuffle", "(un)shuffle/transposes"),
     ("permute", "(un)shuffle/transposes"), ("transpose", "(un)shuffle/transposes"), ("view", "(un)shuffle/transposes"),
@@ -223,33 +225,60 @@ def executorch_profile(path: str | Path, input_shape: list[int], *, threads: int
                              conv_order(model, input_shape[-1]) if model is not None else None)
 
 
+_STRUCTURAL = ("Method::execute", "Method::init", "Program::load_method", "OPERATOR_CALL", "DELEGATE_CALL")
+
+
 def executorch_groups(profile: dict, events: list[tuple[str, bool, list[str], list[float]]],
                       convs: list[str] | None) -> dict:
-    """events: (name, is_delegated_op, op_types, per-call ms). The first call is the warm-up."""
+    """events: (name, is_delegated_op, op_types, per-call ms), in program order. The first call is
+    the warm-up. A program with several delegates (one per stretch between non-delegated ops, as
+    around the fused PUD kernel) repeats XNNPACK's names (every delegate has its "GEMM #1"): each
+    event is an op of its own, numbered by its occurrence."""
     total, ops = None, {}
-    # an op outside the delegate shows as OPERATOR_CALL (op_types only with an ETRecord) wrapping a
-    # native_call_<op> event that names it: the native calls are counted when there are any
-    has_native = any(n.startswith("native_call_") for n, *_ in events)
+    # an op outside the delegate shows as OPERATOR_CALL (op_types only with an ETRecord) wrapping an
+    # event that names it (native_call_<op> for kernels of the runtime, the op's own name, such as
+    # hpun::fused_pud.out, for custom ops): the named events are counted when there are any
+    named = [n for n, d, *_ in events if not d and n not in _STRUCTURAL]
     kxk = [k for k in (convs or []) if k in ("dense conv", "grouped conv")]
-    igemm = sorted((n for n, d, *_ in events if d and "IGEMM" in n), key=_ordinal)
-    by_order = dict(zip(igemm, kxk)) if convs is not None and len(igemm) == len(kxk) else None
-    if igemm and by_order is None and any(k == "grouped conv" for k in (convs or [])):
+    igemm = [n for n, d, *_ in events if d and "IGEMM" in n]
+    # with one delegate XNNPACK numbers its convolutions in forward order; with several, the events
+    # come in program order
+    forward = (sorted(range(len(igemm)), key=lambda i: _ordinal(igemm[i])) if len(set(igemm)) == len(igemm)
+               else list(range(len(igemm))))
+    igemm_group: list[str] | None = None
+    if convs is not None and len(igemm) == len(kxk):
+        igemm_group = [""] * len(igemm)
+        for k, i in enumerate(forward):
+            igemm_group[i] = kxk[k]
+    elif igemm and any(k == "grouped conv" for k in (convs or [])):
         profile["notes"].append(f"{len(igemm)} XNNPACK IGEMM convolutions for the model's {len(kxk)} dense/grouped "
                                 "k x k convolutions: grouped ones are counted as dense")
     calls = 0
-    operator_calls: dict[str, int] = defaultdict(int)
+    seen: dict[str, int] = defaultdict(int)
+    n_igemm = 0
     for name, delegated, op_types, raw in events:
         ms = _median(raw)
         calls = max(calls, len(raw) - 1 if len(raw) > 1 else len(raw))
         if name == "Method::execute":
             total = ms
-        elif delegated:
-            group = by_order.get(name) if by_order and name in by_order else classify_xnnpack(name)
-            ops[f"xnnpack: {name}"] = (group, ms)
-        elif name.startswith("native_call_") or (name == "OPERATOR_CALL" and not has_native):
+            continue
+        if delegated:
+            if "IGEMM" in name and igemm_group is not None:
+                group = igemm_group[n_igemm]
+            else:
+                group = classify_xnnpack(name)
+            n_igemm += "IGEMM" in name
+            key = f"xnnpack: {name}"
+        elif named and name not in _STRUCTURAL:
             op = op_types[0] if op_types else name.removeprefix("native_call_")
-            operator_calls[op] += 1
-            ops[f"portable: {op} #{operator_calls[op]}"] = (classify_aten(op), ms)
+            group, key = classify_aten(op), f"portable: {op}" if name.startswith("native_call_") else f"op: {op}"
+        elif name == "OPERATOR_CALL" and not named:
+            op = op_types[0] if op_types else name
+            group, key = classify_aten(op), f"portable: {op}"
+        else:
+            continue
+        seen[key] += 1
+        ops[f"{key} [{seen[key]}]" if seen[key] > 1 else key] = (group, ms)
     if not any(d for _, d, *_ in events) and any(n == "DELEGATE_CALL" for n, *_ in events):
         profile["notes"].append("the delegate reported no per-op events: its time is one DELEGATE_CALL (other)")
         for name, _, _, raw in events:

@@ -13,6 +13,12 @@ each one against the original to float rounding. Which ones a target uses is cho
 * ``bilinear_deconv``: bilinear x2 upsampling (align_corners=False) is a fixed depthwise transposed
   conv (kernel ``k k^T``, k = [1/4, 3/4, 3/4, 1/4], stride 2, padding 3) of the input edge-padded by
   one pixel (replicate). The weights are frozen buffers, not parameters, so QAT cannot move them.
+* ``srdsc_fold``: an SRDSC's self-residual ``pw(dw_k(x) + x)`` folded into the weights: ``dw_k(x) + x``
+  is the same depthwise conv with 1 added to the centre tap, so the add (a full-size tensor written
+  and read again) disappears; for k = 1 the depthwise conv is a per-channel affine map
+  ``(w + 1) x + b`` and folds into the 1x1 conv after it (``W diag(w + 1)``, bias ``W b + b_pw``),
+  so HPUN-S's front SRDSC(1) becomes a single 1x1 conv. In int8 it also removes the quantized
+  depthwise output (one rounding fewer per block).
 """
 from __future__ import annotations
 
@@ -22,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hpun_edge.model import PUD
+from hpun_edge.model import PUD, SRDSC
 
-REWRITES = ("pud_dilated", "bilinear_deconv")
+REWRITES = ("pud_dilated", "bilinear_deconv", "srdsc_fold")
 
 
 def interleave_grouped_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -80,6 +86,40 @@ class RewrittenPUD(nn.Module):
         return self.pointwise(y + x)
 
 
+class FoldedSRDSC(nn.Module):
+    """An SRDSC ``pw(dw_k(x) + x)`` with the self-residual folded into the weights (see above).
+
+    Keeps the child names ``depthwise`` (absent for k = 1) and ``pointwise`` so that module paths
+    (``FloatParts`` regexes, checkpoints' prefixes) still point at the same layers."""
+
+    def __init__(self, srdsc: SRDSC):
+        super().__init__()
+        dw, pw = srdsc.depthwise, srdsc.pointwise
+        k, c = dw.kernel_size[0], dw.in_channels
+        tap = dw.weight.detach().clone()
+        tap[:, 0, k // 2, k // 2] += 1.0  # dw(x) + x: the identity is the centre tap
+        with torch.no_grad():
+            if k == 1:
+                self.depthwise = None
+                scale = tap.reshape(1, c)  # (w + 1), per input channel
+                w_pw = pw.weight.detach().reshape(pw.out_channels, c)
+                self.pointwise = nn.Conv2d(c, pw.out_channels, 1, bias=True)
+                self.pointwise.weight.copy_((w_pw * scale).reshape_as(pw.weight))
+                bias = torch.zeros(pw.out_channels) if pw.bias is None else pw.bias.detach().clone()
+                if dw.bias is not None:
+                    bias += w_pw @ dw.bias.detach()
+                self.pointwise.bias.copy_(bias)
+            else:
+                self.depthwise = nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=dw.bias is not None)
+                self.depthwise.weight.copy_(tap)
+                if dw.bias is not None:
+                    self.depthwise.bias.copy_(dw.bias)
+                self.pointwise = copy.deepcopy(pw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(x if self.depthwise is None else self.depthwise(x))
+
+
 def check_rewrites(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in REWRITES]
     if unknown:
@@ -91,11 +131,11 @@ def apply_rewrites(model: nn.Module, names: tuple[str, ...] | list[str]) -> nn.M
     """A deep copy of `model` with every PUD rewritten as `names` say (the original is untouched)."""
     names = check_rewrites(names)
     out = copy.deepcopy(model)
-    if not names:
-        return out
-    dilated, deconv = "pud_dilated" in names, "bilinear_deconv" in names
+    dilated, deconv, fold = "pud_dilated" in names, "bilinear_deconv" in names, "srdsc_fold" in names
     for parent in list(out.modules()):
         for child_name, child in list(parent.named_children()):
-            if isinstance(child, PUD):
+            if isinstance(child, PUD) and (dilated or deconv):
                 setattr(parent, child_name, RewrittenPUD(child, dilated, deconv))
+            elif isinstance(child, SRDSC) and fold:
+                setattr(parent, child_name, FoldedSRDSC(child))
     return out

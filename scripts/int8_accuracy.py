@@ -29,10 +29,12 @@ from hpun_edge.zoo import create_model  # noqa: E402
 from quantization.calibration import load_calibration  # noqa: E402
 from quantization.mixed import FloatParts  # noqa: E402
 from quantization.pt2e import QATConfig, quantize  # noqa: E402
+from quantization.rewrites import check_rewrites  # noqa: E402
 
 
 def key(r: dict) -> tuple:
-    return r["model"], r["scale"], r["method"], tuple(r["fp32_parts"]), r["dataset"]
+    return r["model"], r["scale"], r["method"], tuple(r["fp32_parts"]), tuple(r.get("rewrites", [])), \
+        tuple(r.get("calibration", (64, 48))), r["dataset"]
 
 
 def measure(forward, scale: int, dataset: str, data_root) -> tuple[float, float]:
@@ -49,6 +51,10 @@ def table(rows: list[dict]) -> str:
         base = fp.get((r["model"], r["scale"], r["dataset"]))
         delta = "" if r["method"] == "fp32" or base is None else f"{r['psnr_y'] - base['psnr_y']:+.3f}"
         parts = ", ".join(r["fp32_parts"]) or ("-" if r["method"] == "fp32" else "none (int8 everywhere)")
+        if tuple(r.get("calibration", (64, 48))) != (64, 48):
+            parts += f"; calibration {r['calibration'][0]} x {r['calibration'][1]}px"
+        if r.get("rewrites"):
+            parts += f"; rewrites: {', '.join(r['rewrites'])}"
         lines.append(f"| {r['model']} | x{r['scale']} | {r['method']} | {parts} | {r['dataset']} | "
                      f"{r['psnr_y']:.3f} / {r['ssim_y']:.4f} | {delta} |")
     return "\n".join(lines)
@@ -62,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", default=["ptq"], choices=["ptq", "qat"])
     p.add_argument("--fp32-parts", nargs="*", default=["residual_adds", "mean_shift"])
     p.add_argument("--target", default="executorch")
+    p.add_argument("--rewrites", nargs="*", default=None,
+                   help="exact rewrites applied before quantizing (default: the pipeline's for --target)")
+    p.add_argument("--calib-count", type=int, default=64, help="calibration patches (default 64, the pipeline's)")
+    p.add_argument("--calib-patch", type=int, default=48, help="their LR size in pixels (default 48)")
     p.add_argument("--qat-steps", type=int, default=100)
     p.add_argument("--qat-lr", type=float, default=2e-5)
     p.add_argument("--data-root", default=None)
@@ -74,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
     done = {key(r) for r in rows}
     parts = FloatParts.from_names(args.fp32_parts)
+    if args.rewrites is None:
+        from hpun_edge.pipeline import INT8_REWRITES
+
+        args.rewrites = list(INT8_REWRITES[args.target])
+    rewrites = list(check_rewrites(args.rewrites))
+    calib = (args.calib_count, args.calib_patch)
 
     def record(r: dict) -> None:
         rows.append(r)
@@ -86,26 +102,29 @@ def main(argv: list[str] | None = None) -> int:
         for scale in args.scales:
             model = create_model(model_name, scale, pretrained=True).eval()
             for ds in args.datasets:
-                if (model_name, scale, "fp32", (), ds) not in done:
+                if (model_name, scale, "fp32", (), (), (64, 48), ds) not in done:
                     record({"model": model_name, "scale": scale, "method": "fp32", "fp32_parts": [], "dataset": ds,
                             **dict(zip(("psnr_y", "ssim_y"), measure(model, scale, ds, args.data_root)))})
             for method in args.methods:
-                todo = [ds for ds in args.datasets if (model_name, scale, method, tuple(parts.names()), ds) not in done]
+                todo = [ds for ds in args.datasets
+                        if (model_name, scale, method, tuple(parts.names()), tuple(rewrites), calib, ds) not in done]
                 if not todo:
                     continue
                 t0 = time.monotonic()
-                cal = load_calibration(None, scale, data_root=args.data_root)
+                cal = load_calibration(None, scale, count=calib[0], patch=calib[1], data_root=args.data_root)
                 qat = QATConfig(steps=args.qat_steps, lr=args.qat_lr) if method == "qat" else None
                 train = None
                 if method == "qat":
                     from hpun_edge.data import resolve_data_root
 
                     train = resolve_data_root(args.data_root) / "train"
-                q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts)
+                q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
+                             rewrites=tuple(rewrites))
                 seconds = round(time.monotonic() - t0, 1)
                 for ds in todo:
                     record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),
-                            "dataset": ds, "target_quantizer": args.target, "quantize_seconds": seconds,
+                            "rewrites": rewrites, "calibration": list(calib), "dataset": ds,
+                            "target_quantizer": args.target, "quantize_seconds": seconds,
                             "qat": q.qat, **dict(zip(("psnr_y", "ssim_y"), measure(q.reference, scale, ds, args.data_root)))})
     print(table(rows))
     return 0

@@ -217,6 +217,9 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     sidecar = read_sidecar(s["artifact"])
     assert sidecar.target == "executorch" and sidecar.problems == [] and sidecar.tile == 32
     assert sidecar.details["variant"] == bench.FUSED_VARIANT and sidecar.details["own_ops"] == {"hpun.fused_pud.out": 16}
+    # srdsc_fold: the 8 SRDSC(1) depthwise convs are folded into their 1x1 convs, the 8 SRDSC(5) remain
+    census = sidecar.details["model_convolutions"]
+    assert census["depthwise"] == 8 and census["pointwise"] == 2 + 32 and census["grouped"] == 16
 
 
 @pytest.mark.slow

@@ -81,6 +81,30 @@ def test_executorch_groups_tell_grouped_igemm_apart_by_order_and_drop_the_warmup
     assert "grouped conv" not in p["groups"] and p["notes"]
 
 
+def test_executorch_groups_count_every_delegate_and_the_projects_own_op():
+    """A program split into delegates around a custom op (the fused PUD): every delegate has its own
+    "GEMM #1", each is an op of its own, and the custom op's event (named after the op, wrapped in an
+    OPERATOR_CALL) is counted once, in its group."""
+    events = [
+        ("native_call__clone_dim_order.out", False, [], [9.0, 0.5, 0.5]),
+        ("OPERATOR_CALL", False, [], [9.0, 0.5, 0.5]),
+        ("Convolution (NHWC, F32) IGEMM #1", True, [], [9.0, 3.0, 3.0]),
+        ("Fully Connected (NC, F32) GEMM #1", True, [], [9.0, 1.0, 1.0]),
+        ("DELEGATE_CALL", False, [], [40.0, 4.0, 4.0]),
+        ("hpun::fused_pud.out", False, [], [9.0, 2.0, 2.0]),
+        ("OPERATOR_CALL", False, [], [9.0, 2.0, 2.0]),
+        ("Fully Connected (NC, F32) GEMM #1", True, [], [9.0, 1.5, 1.5]),
+        ("Convolution (NHWC, F32) IGEMM #1", True, [], [9.0, 0.25, 0.25]),
+        ("DELEGATE_CALL", False, [], [40.0, 1.75, 1.75]),
+        ("Method::execute", False, [], [60.0, 9.0, 9.0]),
+    ]
+    p = P.executorch_groups(P.empty_profile("executorch", "t"), events, ["dense conv", "1x1 conv", "1x1 conv", "dense conv"])
+    g = p["groups"]
+    assert g["1x1 conv"] == 2.5 and g["dense conv"] == 3.25 and g["fused PUD kernel"] == 2.0
+    assert g["(un)shuffle/transposes"] == 0.5 and g["runtime overhead"] == pytest.approx(0.75)
+    assert len(p["ops"]) == 6 and not p["notes"]
+
+
 def test_onnx_groups_assign_nodes_to_runs_and_drop_the_first():
     def node(name, op, ts, dur, shapes):
         return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur,

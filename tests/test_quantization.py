@@ -4,16 +4,19 @@ Small untrained-but-fitted models and few iterations; no timing here (benchmarks
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from hpun_edge.model import PUD
+from hpun_edge.model import HPUN, PUD, SRDSC
+from hpun_edge.variants import get_variant
 from hpun_edge.zoo import create_model
 from quantization.calibration import CalibrationData, check_calibration, load_calibration, save_calibration
 from quantization.errors import QuantError
-from quantization.rewrites import REWRITES, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
+from quantization.rewrites import REWRITES, FoldedSRDSC, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
 from quantization.targets import canonical_target, pt2e_quantizer
 
 
@@ -37,7 +40,7 @@ def test_bilinear_deconv_is_exact(hw):
     assert torch.allclose(got, ref, atol=1e-6, rtol=0), (got - ref).abs().max()
 
 
-@pytest.mark.parametrize("names", [("pud_dilated",), ("bilinear_deconv",), REWRITES])
+@pytest.mark.parametrize("names", [("pud_dilated",), ("bilinear_deconv",), ("pud_dilated", "bilinear_deconv")])
 def test_rewritten_model_equals_original(names):
     torch.manual_seed(1)
     model = create_model("hpun_s", 2).eval()
@@ -47,6 +50,34 @@ def test_rewritten_model_equals_original(names):
     x = torch.rand(1, 3, 18, 26)
     with torch.no_grad():
         assert torch.allclose(rewritten(x), model(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("variant,bias", [("hpun_s", True), ("hpun_s", False), ("hpun_m", True)])
+def test_srdsc_fold_is_exact(variant, bias):
+    """The folded self-residuals: HPUN-S's SRDSC(1) becomes one 1x1 conv, every SRDSC(5) one
+    depthwise conv with the identity in its centre tap, and no SRDSC add is left."""
+    torch.manual_seed(2)
+    model = HPUN(dataclasses.replace(get_variant(variant), block_bias=bias), 2).eval()
+    with torch.no_grad():  # trained-looking weights: the fold must not rely on zero biases or small taps
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    folded = apply_rewrites(model, ("srdsc_fold",)).eval()
+    n_srdsc = sum(isinstance(m, SRDSC) for m in model.modules())
+    assert sum(isinstance(m, FoldedSRDSC) for m in folded.modules()) == n_srdsc > 0
+    assert not any(isinstance(m, SRDSC) for m in folded.modules())
+    k1 = [m for m in folded.modules() if isinstance(m, FoldedSRDSC) and m.depthwise is None]
+    assert len(k1) == (8 if variant == "hpun_s" else 0)
+    x = torch.rand(1, 3, 22, 30)
+    with torch.no_grad():
+        ref, got = model(x), folded(x)
+    # float rounding relative to the output's range (the perturbed weights give outputs of ~10)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max(), ((got - ref).abs().max(), ref.abs().max())
+    exported = torch.export.export(folded, (x,)).graph_module.graph
+    adds = sum(1 for n in exported.nodes if n.op == "call_function" and "add" in str(n.target))
+    reference = torch.export.export(model, (x,)).graph_module.graph
+    ref_adds = sum(1 for n in reference.nodes if n.op == "call_function" and "add" in str(n.target))
+    assert ref_adds - adds == n_srdsc
 
 
 def test_unknown_rewrite_is_named():
