@@ -33,8 +33,9 @@ from quantization.rewrites import check_rewrites  # noqa: E402
 
 
 def key(r: dict) -> tuple:
+    qat = (r["qat"]["steps"], r["qat"]["lr"]) if r.get("qat") else None
     return r["model"], r["scale"], r["method"], tuple(r["fp32_parts"]), tuple(r.get("rewrites", [])), \
-        tuple(r.get("calibration", (64, 48))), r["dataset"]
+        tuple(r.get("calibration", (64, 48))), qat, r["dataset"]
 
 
 def measure(forward, scale: int, dataset: str, data_root) -> tuple[float, float]:
@@ -53,6 +54,8 @@ def table(rows: list[dict]) -> str:
         parts = ", ".join(r["fp32_parts"]) or ("-" if r["method"] == "fp32" else "none (int8 everywhere)")
         if tuple(r.get("calibration", (64, 48))) != (64, 48):
             parts += f"; calibration {r['calibration'][0]} x {r['calibration'][1]}px"
+        if r.get("qat"):
+            parts += f"; QAT {r['qat']['steps']} steps, lr {r['qat']['lr']:g}"
         if r.get("rewrites"):
             parts += f"; rewrites: {', '.join(r['rewrites'])}"
         lines.append(f"| {r['model']} | x{r['scale']} | {r['method']} | {parts} | {r['dataset']} | "
@@ -102,12 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         for scale in args.scales:
             model = create_model(model_name, scale, pretrained=True).eval()
             for ds in args.datasets:
-                if (model_name, scale, "fp32", (), (), (64, 48), ds) not in done:
+                if (model_name, scale, "fp32", (), (), (64, 48), None, ds) not in done:
                     record({"model": model_name, "scale": scale, "method": "fp32", "fp32_parts": [], "dataset": ds,
                             **dict(zip(("psnr_y", "ssim_y"), measure(model, scale, ds, args.data_root)))})
             for method in args.methods:
+                qat_key = (args.qat_steps, args.qat_lr) if method == "qat" else None
                 todo = [ds for ds in args.datasets
-                        if (model_name, scale, method, tuple(parts.names()), tuple(rewrites), calib, ds) not in done]
+                        if (model_name, scale, method, tuple(parts.names()), tuple(rewrites), calib, qat_key, ds)
+                        not in done]
                 if not todo:
                     continue
                 t0 = time.monotonic()
