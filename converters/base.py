@@ -310,16 +310,16 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
     if forward_module is not None and quantized is not None:
         raise ValueError(f"{out_path}: forward_module replaces the fp32 forward; int8 export takes quantized only")
     was_training = model.training
-    module = EvenForward(model).eval() if quantized is None or spec.target == "coreml" else quantized.reference
+    # what is converted, and the fp32 module its convolutions are counted against (an exact rewrite
+    # can change their number: srdsc_fold turns HPUN-S's SRDSC(1) into one 1x1 conv)
     if forward_module is not None:
-        module = forward_module.eval()
-    # what the artifact's convolutions are counted against: what was converted (an exact rewrite can
-    # change their number: srdsc_fold turns HPUN-S's SRDSC(1) into one 1x1 conv)
-    census_model = forward_module if forward_module is not None else model
-    if quantized is not None and spec.target != "coreml" and quantized.rewrites:
+        module = census_model = forward_module.eval()
+    elif quantized is None or spec.target == "coreml":  # Core ML int8 is weight-only: the fp32 graph
+        module, census_model = EvenForward(model).eval(), model
+    else:
         from quantization.rewrites import apply_rewrites
 
-        census_model = apply_rewrites(model, quantized.rewrites)
+        module, census_model = quantized.reference, apply_rewrites(model, quantized.rewrites)
     sample = torch.rand(spec.input_shape, generator=torch.Generator().manual_seed(0))
     t0 = time.monotonic()
     described: dict[str, Any] = {}

@@ -18,8 +18,9 @@ Model artifacts are the pipeline's (``<out>/artifacts/<model>_x<s>_<target>_<pre
 same freshness check): a pipeline run's artifacts are reused and vice versa. int8 artifacts are
 made by `pipeline.get_quantized` (default PTQ: the same int8 graph as QAT, so the same latency).
 ``executorch-fused`` (fp32; not in the default targets) is the project's own kernel path: the .pte
-exported from ``fused_module(model)`` = ``ChannelsLastIO(apply_fused_pud(apply_rewrites(model, FUSED_REWRITES)), ...)`` (converters/custom_ops.py:
-each PUD's front part is one ``hpun::fused_pud.out`` call, the rest XNNPACK, channels-last inside),
+exported from ``fused_module(model)`` (converters/custom_ops.py and the exact rewrites of
+``FUSED_REWRITES``: each PUD's front part is one ``hpun::fused_pud.out`` call, the rest XNNPACK,
+channels-last inside),
 written to ``<out>/artifacts/<model>_x<s>_executorch-fused_fp32.pte`` with an ExecuTorch sidecar and
 run by ``executorch.runtime`` after ``load_runtime_kernels()`` (the kernel library is built with
 CMake into ``out/build/hpun_kernels`` when missing, incrementally otherwise). Its dense-conv
@@ -60,7 +61,7 @@ NATIVE_TARGETS = {"executorch": "executorch-native", FUSED_TARGET: f"{FUSED_TARG
 # exact rewrites the fused export also takes (quantization/rewrites.py): the SRDSC self-residual adds
 # folded into the weights, measured 8% faster for HPUN-S, 2% for HPUN-M (README, Speed)
 FUSED_REWRITES = ("srdsc_fold",)
-FUSED_VARIANT = ('ChannelsLastIO(apply_fused_pud(apply_rewrites(model, ("srdsc_fold",))), "forward_even"): '
+FUSED_VARIANT = (f'ChannelsLastIO(apply_fused_pud(apply_rewrites(model, {FUSED_REWRITES!r})), "forward_even"): '
                  "hpun::fused_pud.out (native/kernels) per PUD front part, SRDSC self-residuals folded into "
                  "their convs, everything else XNNPACK, channels-last inside")
 S_OVER_M_GOAL = 0.55
@@ -99,7 +100,6 @@ class BenchConfig:
         return d
 
 
-
 def mark_failed(rec: dict, e: BaseException) -> None:
     """A measurement that raised becomes a `failed` row with a one-line reason; the bench goes on."""
     from .pipeline import one_line
@@ -108,6 +108,7 @@ def mark_failed(rec: dict, e: BaseException) -> None:
     if os.environ.get("HPUN_EDGE_DEBUG"):
         traceback.print_exc()
     rec.update(status="failed", reason=one_line(e))
+
 
 def parse_hw(text: str) -> tuple[int, int]:
     """'360x640' -> (360, 640): LR height x width."""
@@ -498,7 +499,8 @@ def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path) -> Path:
         say(f"   up to date: {path}")
         return path
     say(f"   export {path}")
-    export(model, spec, path, forward_module=fused_module(model), details={"variant": FUSED_VARIANT, "bench_target": FUSED_TARGET})
+    export(model, spec, path, forward_module=fused_module(model),
+           details={"variant": FUSED_VARIANT, "bench_target": FUSED_TARGET})
     return path
 
 
@@ -703,7 +705,6 @@ def measure_reference(cfg: BenchConfig, runner) -> dict:
 
 def bench_reference(cfg: BenchConfig, target: str, precision: str) -> dict:
     from converters import load_artifact
-
 
     rec = base_record(cfg, REF_MODEL, target, precision, precision if precision != "int8" else "ptq",
                       role="reference")

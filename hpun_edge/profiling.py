@@ -238,7 +238,7 @@ def executorch_groups(profile: dict, events: list[tuple[str, bool, list[str], li
     # an op outside the delegate shows as OPERATOR_CALL (op_types only with an ETRecord) wrapping an
     # event that names it (native_call_<op> for kernels of the runtime, the op's own name, such as
     # hpun::fused_pud.out, for custom ops): the named events are counted when there are any
-    named = [n for n, d, *_ in events if not d and n not in _STRUCTURAL]
+    named = any(not d and n not in _STRUCTURAL for n, d, *_ in events)
     kxk = [k for k in (convs or []) if k in ("dense conv", "grouped conv")]
     igemm = [n for n, d, *_ in events if d and "IGEMM" in n]
     # with one delegate XNNPACK numbers its convolutions in forward order; with several, the events
@@ -271,7 +271,7 @@ def executorch_groups(profile: dict, events: list[tuple[str, bool, list[str], li
             key = f"xnnpack: {name}"
         elif named and name not in _STRUCTURAL:
             op = op_types[0] if op_types else name.removeprefix("native_call_")
-            group, key = classify_aten(op), f"portable: {op}" if name.startswith("native_call_") else f"op: {op}"
+            group, key = classify_aten(op), (f"portable: {op}" if name.startswith("native_call_") else f"op: {op}")
         elif name == "OPERATOR_CALL" and not named:
             op = op_types[0] if op_types else name
             group, key = classify_aten(op), f"portable: {op}"
