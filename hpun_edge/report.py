@@ -74,7 +74,7 @@ def markdown(summary: dict) -> str:
         f"per tile, median / p90 over {cfg['latency_runs']} runs after {cfg['latency_warmup']} warm-up runs (fewer, at least "
         f"3, where they would exceed {cfg['latency_budget_s']:.0f} s; each record has its count), "
         f"{cfg['threads']} threads. int8 = {', '.join(cfg['methods']).upper()} "
-        f"(QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}); Core ML int8 = int8 weights, fp16 compute.",
+        f"(QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}, loss {cfg.get('qat_loss', 'l1')}); Core ML int8 = int8 weights, fp16 compute.",
         "",
     ]
     for target in dict.fromkeys(r["target"] for r in records):

@@ -13,6 +13,7 @@ tiles. QAT fine-tunes the fake-quantized graph with the training recipe of `hpun
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -35,6 +36,11 @@ from .rewrites import apply_rewrites, check_rewrites
 from .targets import canonical_target, pt2e_quantizer
 
 METHODS = ("ptq", "qat")
+# What QAT fine-tunes the fake-quantized graph towards:
+#   l1           the training recipe: L1 to the ground-truth HR patch;
+#   distill_l1   L1 to the fp32 model's own output on the same LR patch;
+#   distill_mse  MSE to the fp32 model's output: the quantity a "loss against fp32" in dB measures.
+QAT_LOSSES = ("l1", "distill_l1", "distill_mse")
 
 
 @dataclass
@@ -50,8 +56,11 @@ class QATConfig:
     ckpt_every: int = 50
     log_every: int = 25
     freeze_activation_ranges: bool = True  # keep the calibrated activation ranges; weights' ranges follow
+    loss: str = "l1"  # see QAT_LOSSES
 
     def __post_init__(self) -> None:
+        if self.loss not in QAT_LOSSES:
+            raise QuantError(f"unknown QAT loss {self.loss!r}; valid: {', '.join(QAT_LOSSES)}")
         for name in ("steps", "batch_size", "patch_size", "ckpt_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise QuantError(f"QAT setting {name} must be positive, got {getattr(self, name)}")
@@ -128,6 +137,9 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     # 1. export (after the exact rewrites, if any)
     rewrites = check_rewrites(rewrites)
     fp32 = apply_rewrites(model, rewrites).eval()
+    # torch.export shares the parameter tensors with `fp32`, and QAT trains them in place: the
+    # distillation teacher is a copy taken before anything moves
+    teacher = EvenForward(copy.deepcopy(fp32)).eval() if method == "qat" else None
     graph = capture(fp32, cal.lr[:2])
     # 2. prepare with the target's own quantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
@@ -142,7 +154,7 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
         qat = qat or QATConfig()
         if train_folder is None:
             raise QuantError("QAT needs a folder of HR training images (--calib-data or <data root>/train)")
-        log = fine_tune(prepared, qat, train_folder, model.scale, ckpt_dir, say)
+        log = fine_tune(prepared, qat, train_folder, model.scale, ckpt_dir, say, teacher=teacher)
     # 5. convert: int8 weights, quantize/dequantize around the annotated ops
     from torchao.quantization.pt2e import move_exported_model_to_eval
 
@@ -206,8 +218,12 @@ def _load_state(ckpt_dir: Path, prepared, opt, cfg: QATConfig) -> int:
     return int(record["step"])
 
 
-def fine_tune(prepared, cfg: QATConfig, folder, scale: int, ckpt_dir, say) -> list[dict]:
-    """QAT: L1 on training patches through the fake-quantized graph, Adam, cosine to 0."""
+def fine_tune(prepared, cfg: QATConfig, folder, scale: int, ckpt_dir, say, teacher: nn.Module | None = None) -> list[dict]:
+    """QAT: `cfg.loss` on training patches through the fake-quantized graph, Adam, cosine to 0.
+
+    The distillation losses compare with `teacher` (the fp32 model that was quantized) on the same
+    LR patch, so every step's gradient is the quantization error alone; with L1 to HR most of it is
+    the fp32 model's own error, which a short fine-tune cannot remove."""
     from torchao.quantization.pt2e import move_exported_model_to_train
 
     from hpun_edge.training.patches import PatchDataset, load_train_images
@@ -216,6 +232,10 @@ def fine_tune(prepared, cfg: QATConfig, folder, scale: int, ckpt_dir, say) -> li
     data = PatchDataset(images, cfg.patch_size, cfg.seed)
     device = _device(cfg.device)
     prepared.to(device)
+    if cfg.loss != "l1":
+        if teacher is None:
+            raise QuantError(f"QAT loss {cfg.loss} needs the fp32 model as its teacher")
+        teacher = teacher.to(device).eval()
     move_exported_model_to_train(prepared)
     if cfg.freeze_activation_ranges:
         freeze_activation_observers(prepared)
@@ -233,7 +253,13 @@ def fine_tune(prepared, cfg: QATConfig, folder, scale: int, ckpt_dir, say) -> li
         pairs = [data[step * cfg.batch_size + j] for j in range(cfg.batch_size)]
         lr = torch.stack([p[0] for p in pairs]).to(device).float().div_(255)
         hr = torch.stack([p[1] for p in pairs]).to(device).float().div_(255)
-        loss = F.l1_loss(prepared(lr), hr)
+        sr = prepared(lr)
+        if cfg.loss == "l1":
+            loss = F.l1_loss(sr, hr)
+        else:
+            with torch.no_grad():
+                ref = teacher(lr)
+            loss = F.l1_loss(sr, ref) if cfg.loss == "distill_l1" else F.mse_loss(sr, ref)
         if not torch.isfinite(loss):
             raise QuantError(f"QAT: loss became {loss.item()} at step {step}; lower --qat-lr")
         opt.zero_grad(set_to_none=True)
@@ -243,8 +269,8 @@ def fine_tune(prepared, cfg: QATConfig, folder, scale: int, ckpt_dir, say) -> li
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
-            log.append({"step": done, "l1": round(total / n, 6), "seconds": round(time.monotonic() - t0, 1)})
-            say(f"QAT step {done}/{cfg.steps}: L1 {total / n:.5f} ({time.monotonic() - t0:.0f} s)")
+            log.append({"step": done, cfg.loss: round(total / n, 8), "seconds": round(time.monotonic() - t0, 1)})
+            say(f"QAT step {done}/{cfg.steps}: {cfg.loss} {total / n:.3g} ({time.monotonic() - t0:.0f} s)")
             total = 0.0
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
             _save_state(ckpt, prepared, opt, done, cfg)

@@ -27,13 +27,13 @@ from hpun_edge.evaluate import evaluate_dataset  # noqa: E402
 from hpun_edge.inference import InferenceOptions, upscale  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
 from quantization.calibration import load_calibration  # noqa: E402
-from quantization.mixed import FloatParts  # noqa: E402
-from quantization.pt2e import QATConfig, quantize  # noqa: E402
+from quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
+from quantization.pt2e import QAT_LOSSES, QATConfig, quantize  # noqa: E402
 from quantization.rewrites import check_rewrites  # noqa: E402
 
 
 def key(r: dict) -> tuple:
-    qat = (r["qat"]["steps"], r["qat"]["lr"]) if r.get("qat") else None
+    qat = (r["qat"]["steps"], r["qat"]["lr"], r["qat"].get("loss", "l1")) if r.get("qat") else None
     return r["model"], r["scale"], r["method"], tuple(r["fp32_parts"]), tuple(r.get("rewrites", [])), \
         tuple(r.get("calibration", (64, 48))), qat, r["dataset"]
 
@@ -55,7 +55,7 @@ def table(rows: list[dict]) -> str:
         if tuple(r.get("calibration", (64, 48))) != (64, 48):
             parts += f"; calibration {r['calibration'][0]} x {r['calibration'][1]}px"
         if r.get("qat"):
-            parts += f"; QAT {r['qat']['steps']} steps, lr {r['qat']['lr']:g}"
+            parts += f"; QAT {r['qat']['steps']} steps, lr {r['qat']['lr']:g}, loss {r['qat'].get('loss', 'l1')}"
         if r.get("rewrites"):
             parts += f"; rewrites: {', '.join(r['rewrites'])}"
         lines.append(f"| {r['model']} | x{r['scale']} | {r['method']} | {parts} | {r['dataset']} | "
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scales", nargs="+", type=int, default=[2])
     p.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100"])
     p.add_argument("--methods", nargs="+", default=["ptq"], choices=["ptq", "qat"])
-    p.add_argument("--fp32-parts", nargs="*", default=["residual_adds", "mean_shift"])
+    p.add_argument("--fp32-parts", nargs="*", default=list(DEFAULT_FP32_PARTS))
     p.add_argument("--target", default="executorch")
     p.add_argument("--rewrites", nargs="*", default=None,
                    help="exact rewrites applied before quantizing (default: the pipeline's for --target)")
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-patch", type=int, default=48, help="their LR size in pixels (default 48)")
     p.add_argument("--qat-steps", type=int, default=100)
     p.add_argument("--qat-lr", type=float, default=2e-5)
+    p.add_argument("--qat-loss", default="l1", choices=QAT_LOSSES,
+                   help="l1: to the HR patch; distill_l1 / distill_mse: to the fp32 model's output")
     p.add_argument("--data-root", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="out/int8_accuracy.jsonl")
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     record({"model": model_name, "scale": scale, "method": "fp32", "fp32_parts": [], "dataset": ds,
                             **dict(zip(("psnr_y", "ssim_y"), measure(model, scale, ds, args.data_root)))})
             for method in args.methods:
-                qat_key = (args.qat_steps, args.qat_lr) if method == "qat" else None
+                qat_key = (args.qat_steps, args.qat_lr, args.qat_loss) if method == "qat" else None
                 todo = [ds for ds in args.datasets
                         if (model_name, scale, method, tuple(parts.names()), tuple(rewrites), calib, qat_key, ds)
                         not in done]
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 t0 = time.monotonic()
                 cal = load_calibration(None, scale, count=calib[0], patch=calib[1], data_root=args.data_root)
-                qat = QATConfig(steps=args.qat_steps, lr=args.qat_lr) if method == "qat" else None
+                qat = QATConfig(steps=args.qat_steps, lr=args.qat_lr, loss=args.qat_loss) if method == "qat" else None
                 train = None
                 if method == "qat":
                     from hpun_edge.data import resolve_data_root
