@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from quantization.mixed import DEFAULT_FP32_PARTS
+
 from .benchmark import LATENCY_HW, measure_latency, tiled_options
 from .evaluate import evaluate_dataset, write_json
 from .files import atomic_write_bytes
@@ -53,10 +55,11 @@ class PipelineConfig:
     calib_data: str | None = None  # folder of HR images or calibration .safetensors; None: <data root>/train
     calib_count: int = 64
     qat_steps: int = 100
-    qat_lr: float = 2e-5
+    qat_lr: float = 1e-4
     qat_batch: int = 8
+    qat_loss: str = "l1"  # quantization.pt2e.QAT_LOSSES: l1 (to HR), distill_l1 / distill_mse (to the fp32 model)
     # int8 mixed precision (quantization.mixed.FloatParts words): what stays fp32 in int8 artifacts
-    int8_fp32_parts: tuple[str, ...] = ("residual_adds", "mean_shift")
+    int8_fp32_parts: tuple[str, ...] = DEFAULT_FP32_PARTS
     threads: int = 2
     latency_runs: int = 10
     latency_warmup: int = 3
@@ -127,7 +130,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         raise ValueError(f"{weights}: holds {model.spec.name} x{model.scale}, not {cfg.model} x{cfg.scale}")
     weights_sha = file_sha256(weights)
     datasets = [find_dataset(d, cfg.data_root) for d in cfg.datasets]
-    qat = QATConfig(steps=cfg.qat_steps, lr=cfg.qat_lr, batch_size=cfg.qat_batch)
+    qat = QATConfig(steps=cfg.qat_steps, lr=cfg.qat_lr, batch_size=cfg.qat_batch, loss=cfg.qat_loss)
 
     # 2. PyTorch fp32 through the same tiling: the baseline every delta is taken against
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", weights_sha, cfg,
@@ -221,7 +224,9 @@ def get_quantized(job: Job, cfg: PipelineConfig, model, qat, cache: dict, out: P
         train_folder = cal.source if Path(cal.source).is_dir() else None
         parts = FloatParts.from_names(cfg.int8_fp32_parts)
         tag = hashlib.sha256(json.dumps(parts.names()).encode()).hexdigest()[:8] if not parts.empty else "int8"
-        ckpt = out / "qat" / f"{cfg.model}_x{cfg.scale}_{key[0]}_{'-'.join(key[2]) or 'plain'}_{tag}"
+        # one folder per QAT setting, so a run with another budget or loss starts its own checkpoint
+        qat_tag = hashlib.sha256(json.dumps(asdict(qat), sort_keys=True).encode()).hexdigest()[:8]
+        ckpt = out / "qat" / f"{cfg.model}_x{cfg.scale}_{key[0]}_{'-'.join(key[2]) or 'plain'}_{tag}_{qat_tag}"
         say(f"   quantize ({job.method}, {key[0]} quantizer, rewrites: {', '.join(key[2]) or 'none'})")
         q = quantize(model, job.target, job.method, cal, rewrites=key[2], qat=qat, train_folder=train_folder,
                      ckpt_dir=ckpt, fp32_parts=parts,

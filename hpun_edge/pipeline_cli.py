@@ -10,6 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from quantization.mixed import DEFAULT_FP32_PARTS
+
 from .files import atomic_write_bytes
 from .pipeline import PipelineConfig, TARGET_PRECISIONS, run_pipeline
 from .variants import SCALES, VARIANTS
@@ -48,7 +50,10 @@ def check_config(cfg: PipelineConfig) -> None:
         if m not in ("ptq", "qat"):
             raise ValueError(f"unknown method {m!r}; valid: ptq, qat")
     from quantization.mixed import FloatParts
+    from quantization.pt2e import QAT_LOSSES
 
+    if cfg.qat_loss not in QAT_LOSSES:
+        raise ValueError(f"unknown QAT loss {cfg.qat_loss!r}; valid: {', '.join(QAT_LOSSES)}")
     FloatParts.from_names(cfg.int8_fp32_parts)  # a QuantError (ValueError) naming a bad word
     if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
         raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")
@@ -73,10 +78,13 @@ def add_common(s: argparse.ArgumentParser) -> None:
                    help="folder of HR training images or a calibration .safetensors (default <data root>/train)")
     s.add_argument("--calib-count", dest="calib_count", type=int, help="calibration patches (default 64)")
     s.add_argument("--qat-steps", dest="qat_steps", type=int, help="QAT fine-tuning steps (default 100)")
-    s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 2e-5)")
+    s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 1e-4)")
+    s.add_argument("--qat-loss", dest="qat_loss",
+                   help="what QAT fine-tunes towards: l1 (the HR patch), distill_l1 or distill_mse (the fp32 "
+                        "model's output)")
     s.add_argument("--int8-fp32-parts", dest="int8_fp32_parts", nargs="*",
                    help="what int8 models keep in fp32: residual_adds mean_shift module:<regex> "
-                        "(default: residual_adds mean_shift; give the flag alone for int8 everywhere)")
+                        "(default: " + " ".join(DEFAULT_FP32_PARTS) + "; give the flag alone for int8 everywhere)")
     s.add_argument("--threads", type=int, help="runtime threads for accuracy and latency (default 2)")
     s.add_argument("--latency-runs", dest="latency_runs", type=int, help="timed runs (default 10)")
     s.add_argument("--out", help="output folder (default out)")

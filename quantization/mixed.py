@@ -8,6 +8,14 @@ convs -0.18 dB. The residual stream is where int8 hurts most: every block adds a
 large-range tensor, and re-quantizing the sum per tensor after each add throws away most of the
 update's bits.
 
+The default (`DEFAULT_FP32_PARTS`, the pipeline's) also keeps the head and tail convs and the 16
+PUD pointwise convs in fp32. `quantization.sensitivity` showed where the rest of the error sits:
+on HPUN-S x2 the input of the head conv (the image, re-quantized on a grid that is not its own),
+the head's output, the tail's input and output, and the PUD pointwise convs' inputs and outputs
+hold more than half of it. With them in fp32, PTQ loses -0.052 dB instead of -0.148 on Set5 and
+QAT (300 steps) -0.013; one ExecuTorch tile takes 357 ms instead of 343 (fp32: 458), every op
+still in the one XNNPACK delegate (README, "int8").
+
 `FloatParts` is data (frozen, recorded in the artifact's sidecar); `node_filter` turns it into the
 predicate PT2E quantizers take (True: annotate this node).
 """
@@ -23,6 +31,10 @@ from .errors import QuantError
 
 ADD_OPS = (torch.ops.aten.add.Tensor, torch.ops.aten.add_.Tensor)
 MEAN_SHIFT_MODULES = ("sub_mean", "add_mean")
+
+
+# The pipeline's default, as CLI/YAML words (`FloatParts.from_names`).
+DEFAULT_FP32_PARTS = ("residual_adds", "mean_shift", "module:^head$", "module:^tail$", r"module:pud\.pointwise$")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from converters.base import EvenForward
 from hpun_edge.model import HPUN, PUD, SRDSC
 from hpun_edge.variants import get_variant
 from hpun_edge.zoo import create_model
@@ -205,6 +206,30 @@ def test_mixed_precision_is_closer_to_fp32(plain_and_mixed, data_root):
     assert patch_psnr(mixed, held_out.lr, fp32) > patch_psnr(plain, held_out.lr, fp32) + 1.0
 
 
+def test_bypassing_every_activation_quantizer_leaves_the_weights_rounding(plain_and_mixed, data_root):
+    """quantization.sensitivity: skipping all activation quantizers of a reference graph gives the
+    fp32 model with int8-rounded weights (what weight_only_reference computes), and the per-quantizer
+    shares of the int8 error are measured against the fp32 model."""
+    from quantization.calibration import patches_from_folder
+    from quantization.pt2e import weight_only_reference
+    from quantization.sensitivity import activation_quantizers, bypass, grouped, sensitivity
+
+    model, _, mixed = plain_and_mixed
+    names = [n.name for n in activation_quantizers(mixed)]
+    assert len(names) > 50
+    x = patches_from_folder(data_root / "train", 2, count=4, patch=32, seed=11).lr
+    with torch.no_grad():
+        got, want, int8 = bypass(mixed, names)(x), weight_only_reference(model)(x), mixed(x)
+    assert (got - want).abs().max() < 1e-5
+    assert (int8 - want).abs().max() > 1e-3  # the activations' rounding was really there
+    with pytest.raises(ValueError, match="no activation quantizer named nope"):
+        bypass(mixed, ["nope"])
+    base, rows = sensitivity(mixed, EvenForward(model).eval(), x)
+    assert base > 0 and len(rows) == len(names)
+    assert rows[0].share > 0 and all(a.share >= b.share for a, b in zip(rows, rows[1:]))
+    assert sum(n for _, n, _ in grouped(rows)) == len(rows)
+
+
 # ------------------------------------------------------------------------------ PTQ, QAT, int8
 def patch_psnr(forward, lr: torch.Tensor, hr: torch.Tensor) -> float:
     with torch.no_grad():
@@ -232,6 +257,28 @@ def test_qat_improves_on_ptq(train_folder):
     p_qat = patch_psnr(qat.reference, held_out.lr, held_out.hr)
     assert p_qat > p_ptq, (p_qat, p_ptq)
     assert qat.qat_log and qat.qat_log[-1]["step"] == 150
+
+
+def test_qat_distillation_trains_against_a_fixed_fp32_teacher(train_folder):
+    """QAT towards the fp32 model's own output: torch.export shares the parameters with the model it
+    captured, so a teacher that is not a copy moves with the student and both collapse together.
+    After a few steps the int8 reference must still track the fp32 model, which must be unchanged."""
+    from quantization.calibration import patches_from_folder
+    from quantization.pt2e import QATConfig, quantize
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cal = patches_from_folder(train_folder, 2, count=8, patch=16, seed=0)
+    held_out = patches_from_folder(train_folder, 2, count=8, patch=32, seed=99)
+    q = quantize(model, "executorch", "qat", cal, train_folder=train_folder,
+                 qat=QATConfig(steps=20, batch_size=4, patch_size=16, lr=1e-4, loss="distill_mse"))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    with torch.no_grad():
+        fp32 = model(held_out.lr).clamp(0, 1)
+    assert patch_psnr(q.reference, held_out.lr, fp32) > 35
+    assert q.qat["loss"] == "distill_mse" and "distill_mse" in q.qat_log[-1]
+    with pytest.raises(QuantError, match="unknown QAT loss 'l2'; valid: l1, distill_l1, distill_mse"):
+        QATConfig(loss="l2")
 
 
 def test_qat_resumes_from_its_checkpoint(train_folder, tmp_path):
