@@ -139,7 +139,8 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     fp32 = apply_rewrites(model, rewrites).eval()
     # torch.export shares the parameter tensors with `fp32`, and QAT trains them in place: the
     # distillation teacher is a copy taken before anything moves
-    teacher = EvenForward(copy.deepcopy(fp32)).eval() if method == "qat" else None
+    qat = (qat or QATConfig()) if method == "qat" else None
+    teacher = EvenForward(copy.deepcopy(fp32)).eval() if qat is not None and qat.loss != "l1" else None
     graph = capture(fp32, cal.lr[:2])
     # 2. prepare with the target's own quantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
@@ -151,7 +152,6 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     # 4. QAT: fine-tune the fake-quantized graph
     log: list[dict] = []
     if method == "qat":
-        qat = qat or QATConfig()
         if train_folder is None:
             raise QuantError("QAT needs a folder of HR training images (--calib-data or <data root>/train)")
         log = fine_tune(prepared, qat, train_folder, model.scale, ckpt_dir, say, teacher=teacher)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hpun_edge.data import find_dataset  # noqa: E402
 from hpun_edge.evaluate import evaluate_dataset  # noqa: E402
 from hpun_edge.inference import InferenceOptions, upscale  # noqa: E402
+from hpun_edge.pipeline import PipelineConfig  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
 from quantization.calibration import load_calibration  # noqa: E402
 from quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="exact rewrites applied before quantizing (default: the pipeline's for --target)")
     p.add_argument("--calib-count", type=int, default=64, help="calibration patches (default 64, the pipeline's)")
     p.add_argument("--calib-patch", type=int, default=48, help="their LR size in pixels (default 48)")
-    p.add_argument("--qat-steps", type=int, default=100)
-    p.add_argument("--qat-lr", type=float, default=2e-5)
+    p.add_argument("--qat-steps", type=int, default=PipelineConfig.qat_steps)
+    p.add_argument("--qat-lr", type=float, default=PipelineConfig.qat_lr)
     p.add_argument("--qat-loss", default="l1", choices=QAT_LOSSES,
                    help="l1: to the HR patch; distill_l1 / distill_mse: to the fp32 model's output")
     p.add_argument("--data-root", default=None)

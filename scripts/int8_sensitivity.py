@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     held = patches_from_folder(resolve_data_root(args.data_root) / "train", args.scale, args.count, args.patch, seed=5)
     fp32 = EvenForward(model).eval()
     base, rows = sensitivity(q.reference, fp32, held.lr)
-    with torch.no_grad():
-        weights_only = mse_against(weight_only_reference(model), held.lr, fp32(held.lr))
+    weights_only = mse_against(weight_only_reference(model), held.lr, fp32(held.lr).detach())
     print(f"{args.model} x{args.scale}, {args.target} quantizer, rewrites {', '.join(rewrites) or 'none'}, "
           f"fp32 parts {', '.join(parts.names()) or 'none'}: int8 MSE against fp32 {base:.3g} "
           f"(weights' rounding alone: {weights_only:.3g}); {len(rows)} activation quantizers; "
