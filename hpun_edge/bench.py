@@ -332,14 +332,13 @@ def model_artifact(job, pcfg, model, weights: Path, cache: dict) -> Path:
     """The pipeline's artifact for `job`, exported unless an up-to-date one is there."""
     from converters import ExportSpec, export
     from converters.base import SUFFIXES, file_sha256
-    from quantization.pt2e import QATConfig
 
-    from .pipeline import get_quantized, quant_settings, up_to_date
+    from .pipeline import get_quantized, qat_config, quant_settings, up_to_date
 
     suffix = {v: k for k, v in SUFFIXES.items()}[job.target]
     path = Path(pcfg.out) / "artifacts" / f"{pcfg.model}_x{pcfg.scale}_{job.target}_{job.name}{suffix}"
     spec = ExportSpec(job.target, pcfg.model, pcfg.scale, pcfg.tile, job.precision, str(weights))
-    qat = QATConfig()
+    qat = qat_config(pcfg)  # the pipeline's QAT settings, so `make run`'s QAT artifacts are reused
     wanted_q = quant_settings(job, pcfg, qat) if job.precision == "int8" else None
     if up_to_date(path, spec, file_sha256(weights), wanted_q):
         say(f"   up to date: {path}")

@@ -112,7 +112,6 @@ def one_line(e: BaseException) -> str:
 # ----------------------------------------------------------------------------------- the stages
 def run_pipeline(cfg: PipelineConfig) -> dict:
     from converters.base import EvenForward, file_sha256
-    from quantization.pt2e import QATConfig
 
     from .data import find_dataset
     from .weights import model_from_weights
@@ -130,7 +129,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         raise ValueError(f"{weights}: holds {model.spec.name} x{model.scale}, not {cfg.model} x{cfg.scale}")
     weights_sha = file_sha256(weights)
     datasets = [find_dataset(d, cfg.data_root) for d in cfg.datasets]
-    qat = QATConfig(steps=cfg.qat_steps, lr=cfg.qat_lr, batch_size=cfg.qat_batch, loss=cfg.qat_loss)
+    qat = qat_config(cfg)
 
     # 2. PyTorch fp32 through the same tiling: the baseline every delta is taken against
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", weights_sha, cfg,
@@ -199,6 +198,15 @@ def run_job(job: Job, cfg, model, weights, weights_sha, datasets, qat, cache, to
 
 
 # --------------------------------------------------------------------------------- quantization
+def qat_config(cfg: PipelineConfig):
+    """The QAT settings a pipeline config asks for, as the QATConfig that runs them (a QuantError
+    names a bad one). The pipeline, its CLI check and `hpun-edge bench` all take them from here, so
+    an artifact one of them made is the one the others look for."""
+    from quantization.pt2e import QATConfig
+
+    return QATConfig(steps=cfg.qat_steps, lr=cfg.qat_lr, batch_size=cfg.qat_batch, loss=cfg.qat_loss)
+
+
 def quant_settings(job: Job, cfg: PipelineConfig, qat) -> dict:
     from quantization.targets import FAMILY
 

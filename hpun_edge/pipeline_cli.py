@@ -50,9 +50,9 @@ def check_config(cfg: PipelineConfig) -> None:
         if m not in ("ptq", "qat"):
             raise ValueError(f"unknown method {m!r}; valid: ptq, qat")
     from quantization.mixed import FloatParts
-    from quantization.pt2e import QATConfig
+    from .pipeline import qat_config
 
-    QATConfig(steps=cfg.qat_steps, lr=cfg.qat_lr, batch_size=cfg.qat_batch, loss=cfg.qat_loss)  # QuantError if bad
+    qat_config(cfg)  # QuantError if bad
     FloatParts.from_names(cfg.int8_fp32_parts)  # a QuantError (ValueError) naming a bad word
     if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
         raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")

@@ -249,3 +249,30 @@ def test_fused_artifact_equals_pytorch_through_the_tiling(fused_run):
     got_native = torch.from_numpy(native.read_f32(out / "y.f32", 2 * h, 2 * w))
     err = (got_native - want).abs().max().item()
     assert err <= 1e-4, f"C++ runner: max abs error {err}"
+
+
+def test_bench_asks_for_the_pipelines_qat_settings(tmp_path, monkeypatch):
+    """`hpun-edge bench --method qat` looks for (and would make) the QAT artifact with the pipeline's
+    QAT settings, so the artifacts `make run` made are reused rather than re-trained differently."""
+    from dataclasses import asdict
+
+    from hpun_edge import pipeline
+    from quantization.pt2e import QATConfig
+
+    cfg = BenchConfig(models=("hpun_s",), targets=("executorch",), precisions=("int8",), method="qat",
+                      out=str(tmp_path))
+    pcfg = bench.pipeline_config(cfg, "hpun_s")
+    asked = []
+
+    def up_to_date(path, spec, sha, wanted_q):
+        asked.append(wanted_q)
+        return True  # pretend it is there: nothing is quantized or exported
+
+    monkeypatch.setattr(pipeline, "up_to_date", up_to_date)
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    job = pipeline.Job("executorch", "int8", "qat")
+    bench.model_artifact(job, pcfg, None, weights, {})
+    want = asdict(pipeline.qat_config(pipeline.PipelineConfig()))
+    assert asked[0]["qat"] == want
+    assert want != asdict(QATConfig())  # the pipeline's lr (1e-4) is not QATConfig's own default
