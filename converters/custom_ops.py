@@ -20,6 +20,17 @@ so that each PUD calls the op and keeps its 1x1 conv as an ordinary conv, which 
 The op keeps its input's layout (NCHW or channels-last); ``ChannelsLastIO(apply_fused_pud(model),
 "forward_even")`` exports the faster channels-last variant with an NCHW input and output.
 
+``hpun::fused_pud_pw(x, w, b, pw_w, pw_b, relu)`` and ``hpun::fused_pud_pw_add(x, w, b, pw_w, pw_b,
+residual)`` are the whole PUD, its 1x1 conv included, with the block's epilogue after it::
+
+    fused_pud_pw(...)     = [relu](conv2d(fused_pud(x, w, b), pw_w, pw_b))
+    fused_pud_pw_add(...) = residual + conv2d(fused_pud(x, w, b), pw_w, pw_b)
+
+``apply_fused_pud(model, pointwise=True)`` uses them: a PUB becomes ``x + srdsc(fused_pud_pw(x, ...,
+relu=True))`` and a front block ``fused_pud_pw_add(relu(X(x)), ..., residual=x)``, so neither the
+PUD's output nor the block's sum before the add is written out by a separate op. Their C++ kernel
+runs the 1x1 conv on each pair of output rows while they are in cache (channels-last only).
+
 A .pte made that way runs only where the kernel is registered: the project's C++ runner (it links
 the ``hpun_kernels`` target whole-archive), or the ExecuTorch Python runtime after
 ``load_runtime_kernels()`` has loaded ``libhpun_kernels_py.so``.
@@ -42,6 +53,13 @@ OP_NAME = "fused_pud"
 SCHEMA = "fused_pud(Tensor x, Tensor w, Tensor b) -> Tensor"
 OUT_SCHEMA = "fused_pud.out(Tensor x, Tensor w, Tensor b, *, Tensor(a!) out) -> Tensor(a!)"
 RUNTIME_OP = "hpun::fused_pud.out"  # the name in .pte files and in ExecuTorch's registry
+PW_SCHEMA = "fused_pud_pw(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, bool relu) -> Tensor"
+PW_OUT_SCHEMA = ("fused_pud_pw.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, bool relu, *, "
+                 "Tensor(a!) out) -> Tensor(a!)")
+PW_ADD_SCHEMA = "fused_pud_pw_add(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor residual) -> Tensor"
+PW_ADD_OUT_SCHEMA = ("fused_pud_pw_add.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor residual, *, "
+                     "Tensor(a!) out) -> Tensor(a!)")
+RUNTIME_OPS = (RUNTIME_OP, "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out")
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS_SOURCE = REPO / "native" / "kernels"
@@ -58,6 +76,17 @@ def fused_pud_reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> to
     y = F.conv2d(y, w, b, padding=w.shape[-1] // 2, groups=x.shape[1])
     y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
     return (y + x).contiguous(memory_format=_memory_format(x))
+
+
+def fused_pud_pw_reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, pw_w: torch.Tensor,
+                           pw_b: torch.Tensor, relu: bool = False, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """The whole PUD (its 1x1 conv included), then relu, then + residual: the _pw ops' definition."""
+    y = F.conv2d(fused_pud_reference(x, w, b), pw_w, pw_b)
+    if relu:
+        y = F.relu(y)
+    if residual is not None:
+        y = residual + y
+    return y.contiguous(memory_format=_memory_format(x))
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -107,6 +136,37 @@ def _define() -> None:
     torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}", fake, lib=_LIB)
     torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}.out", fake_out, lib=_LIB)
 
+    # the PUD with its 1x1 conv and the block's epilogue
+    for schema in (PW_SCHEMA, PW_OUT_SCHEMA, PW_ADD_SCHEMA, PW_ADD_OUT_SCHEMA):
+        _LIB.define(schema)
+
+    def pw(x, w, b, pw_w, pw_b, relu):
+        return fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=relu)
+
+    def pw_out(x, w, b, pw_w, pw_b, relu, *, out):
+        result = pw(x, w, b, pw_w, pw_b, relu)
+        out.resize_(result.shape)
+        return out.copy_(result)
+
+    def pw_add(x, w, b, pw_w, pw_b, residual):
+        return fused_pud_pw_reference(x, w, b, pw_w, pw_b, residual=residual)
+
+    def pw_add_out(x, w, b, pw_w, pw_b, residual, *, out):
+        result = pw_add(x, w, b, pw_w, pw_b, residual)
+        out.resize_(result.shape)
+        return out.copy_(result)
+
+    for name, fn in (("fused_pud_pw", pw), ("fused_pud_pw.out", pw_out), ("fused_pud_pw_add", pw_add),
+                     ("fused_pud_pw_add.out", pw_add_out)):
+        _LIB.impl(name, fn, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw", lambda x, w, b, pw_w, pw_b, relu: fake(x, w, b), lib=_LIB)
+    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw.out",
+                                lambda x, w, b, pw_w, pw_b, relu, *, out: fake_out(x, w, b, out=out), lib=_LIB)
+    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw_add",
+                                lambda x, w, b, pw_w, pw_b, residual: fake(x, w, b), lib=_LIB)
+    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw_add.out",
+                                lambda x, w, b, pw_w, pw_b, residual, *, out: fake_out(x, w, b, out=out), lib=_LIB)
+
 
 _LIB: torch.library.Library | None = None
 _define()
@@ -143,6 +203,48 @@ class FusedPUD(nn.Module):
         return self.pointwise(torch.ops.hpun.fused_pud(x, self.grouped.weight, b))
 
 
+def _bias(conv: nn.Conv2d, module: nn.Module, name: str) -> None:
+    """A zero-bias buffer `name` on `module` where `conv` has no bias (the ops always take one)."""
+    module.register_buffer(name, None if conv.bias is not None else torch.zeros(conv.out_channels), persistent=False)
+
+
+class FusedPUB(nn.Module):
+    """A PUB, ``x + srdsc(relu(pud(x)))``, whose PUD (1x1 conv and relu included) is one
+    ``hpun::fused_pud_pw`` call. Keeps the PUB's submodules (``pud.grouped``, ``pud.pointwise``,
+    ``srdsc``), so its state-dict keys are the PUB's."""
+
+    def __init__(self, pub: nn.Module):
+        super().__init__()
+        FusedPUD(pub.pud)  # the same check of the grouped conv
+        self.pud, self.srdsc = pub.pud, pub.srdsc
+        _bias(self.pud.grouped, self, "g_zero")
+        _bias(self.pud.pointwise, self, "p_zero")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, p = self.pud.grouped, self.pud.pointwise
+        y = torch.ops.hpun.fused_pud_pw(x, g.weight, g.bias if g.bias is not None else self.g_zero,
+                                        p.weight, p.bias if p.bias is not None else self.p_zero, True)
+        return x + self.srdsc(y)
+
+
+class FusedFront(nn.Module):
+    """A front block, ``x + pud(relu(X(x)))``, whose PUD and residual add are one
+    ``hpun::fused_pud_pw_add`` call. Keeps the block's submodules (``x``, ``pud``)."""
+
+    def __init__(self, front: nn.Module):
+        super().__init__()
+        FusedPUD(front.pud)
+        self.x, self.pud = front.x, front.pud
+        _bias(self.pud.grouped, self, "g_zero")
+        _bias(self.pud.pointwise, self, "p_zero")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, p = self.pud.grouped, self.pud.pointwise
+        return torch.ops.hpun.fused_pud_pw_add(F.relu(self.x(x)), g.weight,
+                                               g.bias if g.bias is not None else self.g_zero,
+                                               p.weight, p.bias if p.bias is not None else self.p_zero, x)
+
+
 class ChannelsLastIO(nn.Module):
     """Runs ``module.<method>`` on channels-last tensors behind an NCHW input and output.
 
@@ -165,14 +267,24 @@ class ChannelsLastIO(nn.Module):
         return y.contiguous()
 
 
-def apply_fused_pud(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every (k=3) PUD replaced by a FusedPUD; the original is untouched."""
+def apply_fused_pud(model: nn.Module, pointwise: bool = False) -> nn.Module:
+    """A copy of ``model`` with every (k=3) PUD replaced by a FusedPUD; the original is untouched.
+    ``pointwise``: every PUB and front block instead becomes a FusedPUB / FusedFront (the PUD's 1x1
+    conv and the block's relu or residual add inside the op)."""
+    from hpun_edge.model import PUB, FrontBlock
+
     model = copy.deepcopy(model)
 
     def visit(module: nn.Module) -> int:
         n = 0
         for name, child in module.named_children():
-            if isinstance(child, PUD):
+            if pointwise and isinstance(child, PUB):
+                setattr(module, name, FusedPUB(child))
+                n += 1
+            elif pointwise and isinstance(child, FrontBlock):
+                setattr(module, name, FusedFront(child))
+                n += 1
+            elif isinstance(child, PUD):
                 setattr(module, name, FusedPUD(child))
                 n += 1
             else:

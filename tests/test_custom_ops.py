@@ -4,7 +4,10 @@
   its test driver (which calls the op through ExecuTorch's operator registry, as a .pte does),
   equals the PyTorch PUD composite within 1e-5 on random inputs (every x86 code path: AVX-512,
   AVX2, SSE2) and on the features the shipped HPUN-S weights produce from a real image.
-* The rewrite ``apply_fused_pud`` leaves the model's function unchanged in eager PyTorch.
+* ``hpun::fused_pud_pw(_add)`` (the PUD with its 1x1 conv, then relu or + residual; NHWC) likewise,
+  within float rounding relative to the output's size.
+* The rewrite ``apply_fused_pud`` (with and without ``pointwise``) leaves the model's function
+  unchanged in eager PyTorch.
 * A .pte exported with XNNPACK from the rewritten model calls ``hpun::fused_pud.out`` once per PUD,
   with every other op delegated, and (with the kernel loaded into this process) runs and matches;
   both NCHW and channels-last (``ChannelsLastIO``: NHWC inside, NCHW input and output), and the
@@ -30,10 +33,14 @@ from converters.custom_ops import (
     KERNELS_SOURCE,
     PY_MODULE,
     RUNTIME_OP,
+    RUNTIME_OPS,
     ChannelsLastIO,
+    FusedFront,
+    FusedPUB,
     FusedPUD,
     apply_fused_pud,
     count_fused_pud_calls,
+    fused_pud_pw_reference,
     fused_pud_reference,
 )
 from hpun_edge.model import PUD
@@ -120,6 +127,51 @@ def test_kernel_equals_reference_random(kernels_build, tmp_path, isa, layout):
                 assert "isa=sse2" in info, info
             err = (got - want).abs().max().item()
             assert err <= TOL, f"{shape} {flags} {info}: max abs error {err}"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_pw_kernel_equals_reference_random(kernels_build, tmp_path, isa):
+    """hpun::fused_pud_pw / _pw_add through the registry, the thread pool and the direct entry point:
+    C = 64 and 128 take the register-blocked 1x1 conv (4 pixels x 64 channels in the AVX-512 build),
+    C = 5 the plain loops; 2x2 images, widths that are not a multiple of 4 pixels, and a tall one
+    that is split into row bands. The 1x1 conv sums C products in another order than PyTorch, so
+    the bound is relative to the output's size."""
+    gen = torch.Generator().manual_seed(13)
+    env = {} if isa == "native" else {"HPUN_KERNELS_ISA": isa}
+    for shape in ((1, 64, 2, 2), (2, 64, 6, 14), (1, 5, 6, 10), (1, 128, 10, 22), (1, 64, 136, 18)):
+        n, c, h, wd = shape
+        x = torch.rand(shape, generator=gen)
+        w = torch.randn(c, 4, 3, 3, generator=gen) * 0.3
+        b = torch.randn(c, generator=gen) * 0.1
+        pw_w = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5
+        pw_b = torch.randn(c, generator=gen) * 0.1
+        res = torch.rand(shape, generator=gen)
+        paths = {k: tmp_path / f"{k}.f32" for k in ("pw", "pb", "res")}
+        pw_w.numpy().tofile(paths["pw"])
+        pw_b.numpy().tofile(paths["pb"])
+        res.permute(0, 2, 3, 1).contiguous().numpy().tofile(paths["res"])
+        for relu, residual in ((False, False), (True, False), (False, True)):
+            want = fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=relu, residual=res if residual else None)
+            epi = ["--pw", str(paths["pw"]), str(paths["pb"])] + (["--relu"] if relu else []) + \
+                (["--residual", str(paths["res"])] if residual else [])
+            for flags in ((), ("--serial",), ("--direct",)):
+                got, info = run_driver(kernels_build, tmp_path, x, w, b, "--nhwc", *epi, *flags, env=env)
+                err = (got - want).abs().max().item()
+                bound = 1e-6 * max(1.0, want.abs().max().item())
+                assert err <= bound, f"{shape} relu={relu} residual={residual} {flags} {info}: max abs error {err}"
+
+
+def test_pw_kernel_rejects_nchw(kernels_build, tmp_path):
+    x = torch.rand(1, 4, 6, 6)
+    for name, t in (("pw", torch.zeros(4, 4, 1, 1)), ("pb", torch.zeros(4))):
+        t.numpy().tofile(tmp_path / f"{name}.f32")
+    paths = [tmp_path / n for n in ("x.f32", "w.f32", "b.f32", "o.f32")]
+    x.numpy().tofile(paths[0])
+    torch.zeros(4, 4, 3, 3).numpy().tofile(paths[1])
+    torch.zeros(4).numpy().tofile(paths[2])
+    r = subprocess.run([str(kernels_build / "hpun_fused_pud_driver"), "1", "4", "6", "6", *map(str, paths),
+                        "--pw", str(tmp_path / "pw.f32"), str(tmp_path / "pb.f32")], capture_output=True, text=True)
+    assert r.returncode == 4 and "channels-last" in r.stderr, (r.returncode, r.stderr[-1000:])
 
 
 @pytest.fixture(scope="session")
@@ -242,6 +294,31 @@ def test_op_keeps_the_input_layout():
         assert fake.stride() == xcl.stride()
 
 
+def test_pw_op_schemas_reference_and_layout():
+    assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out")
+    assert str(torch.ops.hpun.fused_pud_pw.out._schema) == (
+        "hpun::fused_pud_pw.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, bool relu, *, "
+        "Tensor(a!) out) -> Tensor(a!)")
+    assert str(torch.ops.hpun.fused_pud_pw_add.out._schema) == (
+        "hpun::fused_pud_pw_add.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor residual, *, "
+        "Tensor(a!) out) -> Tensor(a!)")
+    torch.manual_seed(6)
+    pud = PUD(6).eval()
+    x = torch.rand(2, 6, 10, 14)
+    r = torch.rand(2, 6, 10, 14)
+    g, p = pud.grouped, pud.pointwise
+    with torch.no_grad():
+        assert torch.equal(torch.ops.hpun.fused_pud_pw(x, g.weight, g.bias, p.weight, p.bias, False), pud(x))
+        assert torch.equal(torch.ops.hpun.fused_pud_pw(x, g.weight, g.bias, p.weight, p.bias, True), pud(x).relu())
+        assert torch.equal(torch.ops.hpun.fused_pud_pw_add(x, g.weight, g.bias, p.weight, p.bias, r), r + pud(x))
+        out = torch.empty(0)
+        torch.ops.hpun.fused_pud_pw_add.out(x, g.weight, g.bias, p.weight, p.bias, r, out=out)
+        assert torch.equal(out, r + pud(x))
+        xcl = x.to(memory_format=torch.channels_last)
+        got = torch.ops.hpun.fused_pud_pw(xcl, g.weight, g.bias, p.weight, p.bias, True)
+        assert got.is_contiguous(memory_format=torch.channels_last) and not got.is_contiguous()
+
+
 def test_fused_pud_module_without_bias():
     torch.manual_seed(1)
     pud = PUD(4, bias=False).eval()
@@ -265,6 +342,29 @@ def test_rewritten_model_equals_original():
         assert torch.equal(fused(x), model(x))
 
 
+def test_pointwise_rewrite_equals_original():
+    """pointwise=True: every PUB and front block becomes one op call (FusedPUB / FusedFront), with
+    the same state-dict keys and exactly the same function in eager PyTorch (also without biases)."""
+    from hpun_edge.model import PUB, FrontBlock
+    from hpun_edge.zoo import create_model
+
+    for model in (create_model("hpun_s", 2, pretrained=True).eval(), create_model("hpun_m", 3, pretrained=False).eval()):
+        fused = apply_fused_pud(model, pointwise=True).eval()
+        blocks = model.spec.blocks
+        assert sum(isinstance(m, FusedPUB) for m in fused.modules()) == blocks
+        assert sum(isinstance(m, FusedFront) for m in fused.modules()) == blocks
+        assert not any(isinstance(m, FusedPUD) for m in fused.modules())
+        assert fused.state_dict().keys() == model.state_dict().keys()
+        x = torch.rand(1, 3, 24, 30, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            assert torch.equal(fused(x), model(x))
+    torch.manual_seed(8)
+    for block, cls in ((PUB(4, bias=False), FusedPUB), (FrontBlock(4, dense=False, bias=False), FusedFront)):
+        x = torch.rand(1, 4, 8, 10)
+        with torch.no_grad():
+            assert torch.equal(cls(block.eval())(x), block(x))
+
+
 @pytest.mark.parametrize("variant", ("hpun_m", "hpun_l"))
 def test_rewrite_other_variants(variant):
     from hpun_edge.zoo import create_model
@@ -280,7 +380,7 @@ def test_rewrite_other_variants(variant):
 
 # --- export --------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session", params=["nchw", "channels_last"])
+@pytest.fixture(scope="session", params=["nchw", "channels_last", "channels_last_pw"])
 def exported_fused(request):
     pytest.importorskip("executorch")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -290,8 +390,8 @@ def exported_fused(request):
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     x = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(5))
-    fused = apply_fused_pud(model).eval()
-    if request.param == "channels_last":
+    fused = apply_fused_pud(model, pointwise=request.param == "channels_last_pw").eval()
+    if request.param.startswith("channels_last"):
         fused = ChannelsLastIO(fused, "forward_even")
     exported = torch.export.export(fused, (x,), strict=False)
     edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
@@ -305,8 +405,9 @@ def exported_fused(request):
 @pytest.mark.slow
 def test_pte_calls_fused_pud_and_delegates_the_rest(exported_fused):
     _, _, ops, program = exported_fused
-    want = {"hpun.fused_pud.default": 16}
-    if ops["layout"] == "channels_last":  # NCHW -> NHWC input, the pixel-shuffle tail, NHWC -> NCHW
+    pw = ops["layout"] == "channels_last_pw"
+    want = {"hpun.fused_pud_pw.default": 8, "hpun.fused_pud_pw_add.default": 8} if pw else {"hpun.fused_pud.default": 16}
+    if ops["layout"] != "nchw":  # NCHW -> NHWC input, the pixel-shuffle tail, NHWC -> NCHW
         want["dim_order_ops._clone_dim_order.default"] = 3
     assert ops["fallback_counts"] == want, ops["fallback_counts"]
     assert ops["convolutions"]["fallback"] == {}
@@ -314,8 +415,9 @@ def test_pte_calls_fused_pud_and_delegates_the_rest(exported_fused):
     plan = program.executorch_program.execution_plan[0]
     names = {f"{op.name}.{op.overload}" if op.overload else op.name for op in plan.operators}
     # The program's operators besides the delegate calls.
-    extra = {"dim_order_ops::_clone_dim_order.out"} if ops["layout"] == "channels_last" else set()
-    assert names == {RUNTIME_OP} | extra, names
+    extra = {"dim_order_ops::_clone_dim_order.out"} if ops["layout"] != "nchw" else set()
+    own = set(RUNTIME_OPS[1:]) if pw else {RUNTIME_OP}
+    assert names == own | extra, names
 
 
 @pytest.mark.slow

@@ -277,10 +277,99 @@ HPUN_INLINE void up_row_nhwc(const float* HPUN_RESTRICT far, const float* HPUN_R
   }
 }
 
+// ---- the PUD's 1x1 conv on one output row (fused_pud_pw) --------------------------------------
+// out[p][o] = epilogue(pwb[o] + sum_c t[p][c] * pwt[c][o]) for the n pixels of a row that is still
+// in cache. With C a multiple of 64 and GCC/Clang vector extensions, a block of P pixels x 64
+// output channels accumulates in registers (P = 4 in the AVX-512 build: 16 zmm accumulators; 1
+// elsewhere, where a 16-float vector is several registers); otherwise plain loops.
+#if defined(__GNUC__) || defined(__clang__)
+#define HPUN_V16 1
+// Always inlined into the per-ISA bodies: the vector-return ABI note GCC gives for the baseline
+// translation unit does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float v16 __attribute__((vector_size(64)));
+HPUN_INLINE v16 ld16(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+HPUN_INLINE void st16(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+
+template <int P>
+HPUN_INLINE void pointwise_block(const float* HPUN_RESTRICT t, const float* HPUN_RESTRICT pwt,
+                                 const float* HPUN_RESTRICT pwb, const float* HPUN_RESTRICT res,
+                                 bool relu, float* HPUN_RESTRICT out, i64 C, i64 ob) {
+  v16 acc[P][4];
+  for (int k = 0; k < 4; ++k) {
+    const v16 bk = ld16(pwb + ob + 16 * k);
+    for (int i = 0; i < P; ++i) acc[i][k] = bk;
+  }
+  for (i64 c = 0; c < C; ++c) {
+    const float* wr = pwt + c * C + ob;
+    const v16 w0 = ld16(wr), w1 = ld16(wr + 16), w2 = ld16(wr + 32), w3 = ld16(wr + 48);
+#pragma GCC unroll 4
+    for (int i = 0; i < P; ++i) {
+      const v16 s = v16{} + t[i * C + c];
+      acc[i][0] += s * w0;
+      acc[i][1] += s * w1;
+      acc[i][2] += s * w2;
+      acc[i][3] += s * w3;
+    }
+  }
+  for (int i = 0; i < P; ++i)
+    for (int k = 0; k < 4; ++k) {
+      v16 y = acc[i][k];
+      if (relu) y = y < v16{} ? v16{} : y;
+      if (res) y += ld16(res + i * C + ob + 16 * k);
+      st16(out + i * C + ob + 16 * k, y);
+    }
+}
+#else
+#define HPUN_V16 0
+#endif
+
+template <int P>
+HPUN_INLINE void pointwise_row(const float* HPUN_RESTRICT t, const float* HPUN_RESTRICT pwt,
+                               const float* HPUN_RESTRICT pwb, const float* HPUN_RESTRICT res,
+                               bool relu, float* HPUN_RESTRICT out, i64 n, i64 C) {
+#if HPUN_V16
+  if (C % 64 == 0) {
+    for (i64 ob = 0; ob < C; ob += 64) {
+      i64 p = 0;
+      for (; p + P <= n; p += P)
+        pointwise_block<P>(t + p * C, pwt, pwb, res ? res + p * C : nullptr, relu, out + p * C, C, ob);
+      for (; p < n; ++p)
+        pointwise_block<1>(t + p * C, pwt, pwb, res ? res + p * C : nullptr, relu, out + p * C, C, ob);
+    }
+    return;
+  }
+#endif
+  for (i64 p = 0; p < n; ++p) {
+    const float* tp = t + p * C;
+    float* op = out + p * C;
+    for (i64 o = 0; o < C; ++o) op[o] = pwb[o];
+    for (i64 c = 0; c < C; ++c) {
+      const float s = tp[c];
+      const float* HPUN_RESTRICT wr = pwt + c * C;
+      for (i64 o = 0; o < C; ++o) op[o] += s * wr[o];
+    }
+    for (i64 o = 0; o < C; ++o) {
+      float y = op[o];
+      if (relu) y = y < 0.f ? 0.f : y;
+      if (res) y += res[p * C + o];
+      op[o] = y;
+    }
+  }
+}
+
+// pw.pwt null: the PUD front part (out = up + x). Otherwise each output row goes through the 1x1
+// conv and its epilogue (fused_pud_pw) from a row buffer at the end of the scratch. P: pixels per
+// register block of that conv.
+template <int P>
 HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRICT out, i64 H,
                                 i64 W, i64 C, const float* HPUN_RESTRICT kt,
-                                const float* HPUN_RESTRICT bias, i64 o0, i64 o1,
-                                float* HPUN_RESTRICT scratch) {
+                                const float* HPUN_RESTRICT bias, const PointwiseEpilogue& pw,
+                                i64 o0, i64 o1, float* HPUN_RESTRICT scratch) {
   const i64 h = H / 2, w = W / 2, wp = w + 2;
   const i64 rowA = w * C, rowP = wp * C;  // unpadded / padded row lengths in floats
   float* A = scratch;                     // 3 x 4 x rowA
@@ -288,6 +377,7 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
   float* zero = B + 12 * rowP;            // rowP
   float* G = zero + rowP;                 // 3 x rowP (replicated column each side)
   float* v = G + 3 * rowP;                // rowP
+  float* trow = v + rowP;                 // W * C (fused_pud_pw only)
   auto a_row = [&](i64 r, int s) { return A + ((r % 3) * 4 + s) * rowA; };
   auto b_row = [&](i64 r, int s) { return B + ((r % 3) * 4 + s) * rowP; };
   auto g_row = [&](i64 r) { return G + (r % 3) * rowP; };
@@ -330,8 +420,16 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
       const float* g0 = g_row(ro);
       const float* gm = g_row(clampi(ro - 1, 0, h - 1));
       const float* gp = g_row(clampi(ro + 1, 0, h - 1));
-      up_row_nhwc(gm, g0, v, x + 2 * ro * W * C, out + 2 * ro * W * C, w, C);
-      up_row_nhwc(gp, g0, v, x + (2 * ro + 1) * W * C, out + (2 * ro + 1) * W * C, w, C);
+      for (int dy = 0; dy < 2; ++dy) {
+        const i64 at = (2 * ro + dy) * W * C;
+        if (!pw.pwt) {
+          up_row_nhwc(dy ? gp : gm, g0, v, x + at, out + at, w, C);
+        } else {
+          up_row_nhwc(dy ? gp : gm, g0, v, x + at, trow, w, C);
+          pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
+                           out + at, W, C);
+        }
+      }
     }
   }
 }
@@ -352,22 +450,24 @@ void plane_generic(const float* x, float* out, i64 H, i64 W, const float* k, flo
 }
 
 #define HPUN_BAND_ARGS                                                                      \
-  const float *x, float *out, i64 H, i64 W, i64 C, const float *kt, const float *bias, i64 o0, \
-      i64 o1, float *scratch
+  const float *x, float *out, i64 H, i64 W, i64 C, const float *kt, const float *bias, \
+      const PointwiseEpilogue &pw, i64 o0, i64 o1, float *scratch
 #if HPUN_X86_DISPATCH
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void band_avx512(HPUN_BAND_ARGS) {
-  band_body_nhwc(x, out, H, W, C, kt, bias, o0, o1, scratch);
+  band_body_nhwc<4>(x, out, H, W, C, kt, bias, pw, o0, o1, scratch);
 }
 __attribute__((target("avx2,fma"))) void band_avx2(HPUN_BAND_ARGS) {
-  band_body_nhwc(x, out, H, W, C, kt, bias, o0, o1, scratch);
+  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, o0, o1, scratch);
 }
 #endif
-void band_generic(HPUN_BAND_ARGS) { band_body_nhwc(x, out, H, W, C, kt, bias, o0, o1, scratch); }
+void band_generic(HPUN_BAND_ARGS) {
+  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, o0, o1, scratch);
+}
 #undef HPUN_BAND_ARGS
 
 using PlaneFn = void (*)(const float*, float*, i64, i64, const float*, float, float*);
-using BandFn = void (*)(const float*, float*, i64, i64, i64, const float*, const float*, i64, i64,
-                        float*);
+using BandFn = void (*)(const float*, float*, i64, i64, i64, const float*, const float*,
+                        const PointwiseEpilogue&, i64, i64, float*);
 
 struct Dispatch {
   PlaneFn fn;
@@ -435,7 +535,45 @@ void fused_pud_nhwc_transpose_weights(const float* w, std::int64_t channels, flo
 void fused_pud_nhwc_band(const float* x, const float* kt, const float* b, float* out,
                          std::int64_t channels, std::int64_t height, std::int64_t width,
                          std::int64_t row_begin, std::int64_t row_end, float* scratch) {
-  dispatch().band(x, out, height, width, channels, kt, b, row_begin, row_end, scratch);
+  dispatch().band(x, out, height, width, channels, kt, b, PointwiseEpilogue{}, row_begin, row_end,
+                  scratch);
+}
+
+void fused_pud_pw_transpose_weights(const float* pw_w, std::int64_t channels, float* pwt) {
+  for (i64 co = 0; co < channels; ++co)
+    for (i64 ci = 0; ci < channels; ++ci) pwt[ci * channels + co] = pw_w[co * channels + ci];
+}
+
+std::size_t fused_pud_pw_nhwc_scratch_floats(std::int64_t width, std::int64_t channels) {
+  return fused_pud_nhwc_scratch_floats(width, channels) +
+         static_cast<std::size_t>(width) * static_cast<std::size_t>(channels);
+}
+
+void fused_pud_pw_nhwc_band(const float* x, const float* kt, const float* b,
+                            const PointwiseEpilogue& pw, float* out, std::int64_t channels,
+                            std::int64_t height, std::int64_t width, std::int64_t row_begin,
+                            std::int64_t row_end, float* scratch) {
+  dispatch().band(x, out, height, width, channels, kt, b, pw, row_begin, row_end, scratch);
+}
+
+void fused_pud_pw_nhwc(const float* x, const float* w, const float* b, const float* pw_w,
+                       const float* pw_b, const float* residual, bool relu, float* out,
+                       std::int64_t batch, std::int64_t channels, std::int64_t height,
+                       std::int64_t width) {
+  std::vector<float> kt(36 * channels), pwt(channels * channels), zeros(channels, 0.f);
+  fused_pud_nhwc_transpose_weights(w, channels, kt.data());
+  fused_pud_pw_transpose_weights(pw_w, channels, pwt.data());
+  std::vector<float> scratch(fused_pud_pw_nhwc_scratch_floats(width, channels));
+  const i64 image = height * width * channels;
+  for (i64 n = 0; n < batch; ++n) {
+    PointwiseEpilogue pw;
+    pw.pwt = pwt.data();
+    pw.pwb = pw_b ? pw_b : zeros.data();
+    pw.residual = residual ? residual + n * image : nullptr;
+    pw.relu = relu;
+    fused_pud_pw_nhwc_band(x + n * image, kt.data(), b ? b : zeros.data(), pw, out + n * image,
+                           channels, height, width, 0, height / 2, scratch.data());
+  }
 }
 
 void fused_pud_nhwc(const float* x, const float* w, const float* b, float* out,

@@ -53,6 +53,34 @@ void fused_pud_nhwc(const float* x, const float* w, const float* b, float* out,
                     std::int64_t batch, std::int64_t channels, std::int64_t height,
                     std::int64_t width);
 
+// The whole PUD block with its 1x1 conv, and the block's epilogue after it (channels-last only):
+//
+//   out = conv1x1(fused_pud(x, w, b), pw_w, pw_b)      then  out = max(out, 0)  if relu
+//                                                      then  out += residual    if residual
+//
+// (HPUN's PUB applies relu to its PUD, its front block adds the block input to it). The 1x1 conv
+// runs on each pair of output rows while they are in cache, so the PUD's own output never reaches
+// memory. pwt = fused_pud_pw_transpose_weights(pw_w) holds pwt[ci * C + co] = pw_w[co * C + ci]
+// (a (C, C, 1, 1) conv: C in, C out). residual, when given, is (N, H, W, C) like x and out.
+struct PointwiseEpilogue {
+  const float* pwt = nullptr;       // transposed 1x1 weights (C * C)
+  const float* pwb = nullptr;       // 1x1 bias (C)
+  const float* residual = nullptr;  // added last; null: none
+  bool relu = false;
+};
+void fused_pud_pw_transpose_weights(const float* pw_w, std::int64_t channels, float* pwt);
+// Scratch of one band: fused_pud_nhwc_scratch_floats plus one full-resolution row.
+std::size_t fused_pud_pw_nhwc_scratch_floats(std::int64_t width, std::int64_t channels);
+void fused_pud_pw_nhwc_band(const float* x, const float* kt, const float* b,
+                            const PointwiseEpilogue& pw, float* out, std::int64_t channels,
+                            std::int64_t height, std::int64_t width, std::int64_t row_begin,
+                            std::int64_t row_end, float* scratch);
+// Whole (N, H, W, C) tensor, serially (b, pw_b may be null: zero bias; residual may be null).
+void fused_pud_pw_nhwc(const float* x, const float* w, const float* b, const float* pw_w,
+                       const float* pw_b, const float* residual, bool relu, float* out,
+                       std::int64_t batch, std::int64_t channels, std::int64_t height,
+                       std::int64_t width);
+
 // Which code path fused_pud_plane dispatches to on this machine ("avx512f", "avx2", "neon",
 // "generic"), for the benchmark table and the test log.
 const char* fused_pud_isa();

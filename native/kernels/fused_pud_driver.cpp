@@ -1,7 +1,11 @@
 // Standalone test / timing driver for the fused PUD kernel.
 //
 //   hpun_fused_pud_driver N C H W x.f32 w.f32 b.f32 out.f32 [--direct] [--serial] [--nhwc]
-//                         [--repeat R]
+//                         [--repeat R] [--pw pw_w.f32 pw_b.f32 [--relu] [--residual r.f32]]
+//
+// --pw runs hpun::fused_pud_pw.out (or, with --residual, hpun::fused_pud_pw_add.out): the PUD with
+// its 1x1 conv (pw_w: C*C floats, (C, C, 1, 1); pw_b: C) and the epilogue; it needs --nhwc, and the
+// residual file is NHWC like x.
 //
 // Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
 // the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
@@ -59,13 +63,19 @@ int main(int argc, char** argv) {
   }
   const int64_t n = std::atoll(argv[1]), c = std::atoll(argv[2]), h = std::atoll(argv[3]),
                 w = std::atoll(argv[4]);
-  bool direct = false, serial = false, nhwc = false;
+  bool direct = false, serial = false, nhwc = false, relu = false;
   int repeat = 0;
+  const char *pw_w_path = nullptr, *pw_b_path = nullptr, *res_path = nullptr;
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--direct")) direct = true;
     else if (!std::strcmp(argv[i], "--serial")) serial = true;
     else if (!std::strcmp(argv[i], "--nhwc")) nhwc = true;
     else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--pw") && i + 2 < argc) {
+      pw_w_path = argv[++i];
+      pw_b_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--relu")) relu = true;
+    else if (!std::strcmp(argv[i], "--residual") && i + 1 < argc) res_path = argv[++i];
     else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
@@ -76,6 +86,16 @@ int main(int argc, char** argv) {
   std::vector<float> wt = read_f32(argv[6], c * 36);
   std::vector<float> b = read_f32(argv[7], c);
   std::vector<float> out(x.size(), 0.f);
+  const bool pw = pw_w_path != nullptr;
+  std::vector<float> pww, pwb, res;
+  if (pw) {
+    pww = read_f32(pw_w_path, c * c);
+    pwb = read_f32(pw_b_path, c);
+    if (res_path) res = read_f32(res_path, x.size());
+  } else if (relu || res_path) {
+    std::fprintf(stderr, "--relu and --residual need --pw\n");
+    return 2;
+  }
 
   using executorch::aten::ScalarType;
   using executorch::aten::Tensor;
@@ -100,15 +120,31 @@ int main(int argc, char** argv) {
   TensorImpl wi(ScalarType::Float, 4, ws, wt.data(), d4, wst);
   TensorImpl bi(ScalarType::Float, 1, bs, b.data(), d1, bst);
   TensorImpl oi(ScalarType::Float, 4, xs, out.data(), nhwc ? dcl : d4, xst);
+  SizesType pws[4] = {SizesType(c), SizesType(c), 1, 1};
+  StridesType pwst[4] = {StridesType(c), 1, 1, 1};
+  TensorImpl pwi(ScalarType::Float, 4, pws, pw ? pww.data() : nullptr, d4, pwst);
+  TensorImpl pbi(ScalarType::Float, 1, bs, pw ? pwb.data() : nullptr, d1, bst);
+  TensorImpl ri(ScalarType::Float, 4, xs, res.empty() ? nullptr : res.data(), nhwc ? dcl : d4, xst);
   EValue ex{Tensor(&xi)}, ew{Tensor(&wi)}, eb{Tensor(&bi)}, eo{Tensor(&oi)}, eret{Tensor(&oi)};
-  EValue* stack_arr[5] = {&ex, &ew, &eb, &eo, &eret};
-  executorch::runtime::Span<EValue*> stack(stack_arr, 5);
+  EValue epw{Tensor(&pwi)}, epb{Tensor(&pbi)}, erelu{relu}, eres{Tensor(&ri)};
+  // the boxed stack: the schema's arguments, then out, then the return value
+  std::vector<EValue*> stack_vec = {&ex, &ew, &eb};
+  if (pw) {
+    stack_vec.push_back(&epw);
+    stack_vec.push_back(&epb);
+    stack_vec.push_back(res.empty() ? &erelu : &eres);
+  }
+  stack_vec.push_back(&eo);
+  stack_vec.push_back(&eret);
+  executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
+  const char* op_name = !pw ? "hpun::fused_pud.out"
+                            : (res.empty() ? "hpun::fused_pud_pw.out" : "hpun::fused_pud_pw_add.out");
 
   executorch::runtime::OpFunction op = nullptr;
   if (!direct) {
-    auto found = executorch::runtime::get_op_function_from_registry("hpun::fused_pud.out", {});
+    auto found = executorch::runtime::get_op_function_from_registry(op_name, {});
     if (!found.ok()) {
-      std::fprintf(stderr, "hpun::fused_pud.out is not registered\n");
+      std::fprintf(stderr, "%s is not registered\n", op_name);
       return 3;
     }
     op = found.get();
@@ -118,6 +154,13 @@ int main(int argc, char** argv) {
   if (serial) guard.reset(new executorch::extension::threadpool::NoThreadPoolGuard());
 
   auto run_once = [&]() -> bool {
+    if (direct && pw) {
+      if (!nhwc) return false;
+      hpun::kernels::fused_pud_pw_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
+                                       res.empty() ? nullptr : res.data(), relu, out.data(), n, c,
+                                       h, w);
+      return true;
+    }
     if (direct) {
       if (nhwc)
         hpun::kernels::fused_pud_nhwc(x.data(), wt.data(), b.data(), out.data(), n, c, h, w);

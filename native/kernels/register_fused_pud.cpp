@@ -1,7 +1,14 @@
-// ExecuTorch registration of the fused PUD kernel as `hpun::fused_pud.out`.
+// ExecuTorch registration of the fused PUD kernels as `hpun::fused_pud.out`, `hpun::fused_pud_pw.out`
+// and `hpun::fused_pud_pw_add.out`.
 //
-// Schema (converters/custom_ops.py defines the same one with torch.library for export):
+// Schemas (converters/custom_ops.py defines the same ones with torch.library for export):
 //   hpun::fused_pud.out(Tensor x, Tensor w, Tensor b, *, Tensor(a!) out) -> Tensor(a!)
+//   hpun::fused_pud_pw.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, bool relu, *,
+//                          Tensor(a!) out) -> Tensor(a!)
+//   hpun::fused_pud_pw_add.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b,
+//                              Tensor residual, *, Tensor(a!) out) -> Tensor(a!)
+// The _pw ops add the PUD's 1x1 conv (pw_w (C, C, 1, 1), pw_b (C)) and the block's epilogue
+// (relu, or + residual); they take channels-last tensors only.
 // x: (N, C, H, W) float32, contiguous NCHW or channels-last (dim order 0,2,3,1; out then has the
 // same dim order), H and W even; w: (C, 4, 3, 3); b: (C); out resized to
 // x's shape. The registration runs from a static initializer, so a binary must keep this object
@@ -36,7 +43,9 @@ bool is_channels_last(const Tensor& t) {
 }
 }  // namespace
 
-Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+// pw_w null: hpun::fused_pud. Otherwise the 1x1 conv and its epilogue (relu, residual may be null).
+Tensor& run_fused_pud(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+                      const Tensor* pw_w, const Tensor* pw_b, const Tensor* residual, bool relu,
                       Tensor& out) {
   ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
                       out, "hpun::fused_pud: x must be a 4-D float32 tensor");
@@ -66,6 +75,38 @@ Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   ET_KERNEL_CHECK_MSG(ctx, xp != op, InvalidArgument, out, "hpun::fused_pud: out aliases x");
   const float* wp = w.const_data_ptr<float>();
   const float* bp = b.const_data_ptr<float>();
+  PointwiseEpilogue pw;
+  std::vector<float> pwt;
+  if (pw_w) {
+    ET_KERNEL_CHECK_MSG(ctx, nhwc, InvalidArgument, out,
+                        "hpun::fused_pud_pw: x must be channels-last (export through ChannelsLastIO)");
+    ET_KERNEL_CHECK_MSG(ctx,
+                        pw_w->scalar_type() == ScalarType::Float && pw_w->dim() == 4 &&
+                            pw_w->size(0) == c && pw_w->size(1) == c && pw_w->size(2) == 1 &&
+                            pw_w->size(3) == 1 && is_nchw_contiguous(*pw_w),
+                        InvalidArgument, out, "hpun::fused_pud_pw: pw_w must be float32 (C, C, 1, 1)");
+    ET_KERNEL_CHECK_MSG(ctx,
+                        pw_b->scalar_type() == ScalarType::Float && pw_b->dim() == 1 &&
+                            pw_b->size(0) == c && is_nchw_contiguous(*pw_b),
+                        InvalidArgument, out, "hpun::fused_pud_pw: pw_b must be float32 (C)");
+    if (residual) {
+      ET_KERNEL_CHECK_MSG(ctx,
+                          residual->scalar_type() == ScalarType::Float && residual->dim() == 4 &&
+                              residual->size(0) == n && residual->size(1) == c &&
+                              residual->size(2) == h && residual->size(3) == wd &&
+                              is_channels_last(*residual) && !is_nchw_contiguous(*residual),
+                          InvalidArgument, out,
+                          "hpun::fused_pud_pw_add: residual must be a channels-last float32 tensor of x's shape");
+      ET_KERNEL_CHECK_MSG(ctx, residual->const_data_ptr<float>() != op, InvalidArgument, out,
+                          "hpun::fused_pud_pw_add: out aliases residual");
+      pw.residual = residual->const_data_ptr<float>();
+    }
+    pwt.resize(c * c);
+    fused_pud_pw_transpose_weights(pw_w->const_data_ptr<float>(), c, pwt.data());
+    pw.pwt = pwt.data();
+    pw.pwb = pw_b->const_data_ptr<float>();
+    pw.relu = relu;
+  }
   // parallel_for runs on ExecuTorch's shared thread pool (the one the XNNPACK delegate uses) when
   // the runtime was built with it, serially otherwise.
   if (nhwc) {
@@ -80,11 +121,19 @@ Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
     const int64_t image = h * wd * c;
     const bool ok = executorch::extension::parallel_for(
         0, n * bands, 1, [&](int64_t begin, int64_t end) {
-          std::vector<float> scratch(fused_pud_nhwc_scratch_floats(wd, c));
+          std::vector<float> scratch(pw.pwt ? fused_pud_pw_nhwc_scratch_floats(wd, c)
+                                            : fused_pud_nhwc_scratch_floats(wd, c));
           for (int64_t item = begin; item < end; ++item) {
             const int64_t img = item / bands, r0 = (item % bands) * band;
-            fused_pud_nhwc_band(xp + img * image, kt.data(), bp, op + img * image, c, h, wd, r0,
-                                std::min(hh, r0 + band), scratch.data());
+            if (pw.pwt) {
+              PointwiseEpilogue mine = pw;
+              if (mine.residual) mine.residual += img * image;
+              fused_pud_pw_nhwc_band(xp + img * image, kt.data(), bp, mine, op + img * image, c, h,
+                                     wd, r0, std::min(hh, r0 + band), scratch.data());
+            } else {
+              fused_pud_nhwc_band(xp + img * image, kt.data(), bp, op + img * image, c, h, wd, r0,
+                                  std::min(hh, r0 + band), scratch.data());
+            }
           }
         });
     ET_KERNEL_CHECK(ctx, ok, Internal, out);
@@ -99,8 +148,27 @@ Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   return out;
 }
 
+Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+                      Tensor& out) {
+  return run_fused_pud(ctx, x, w, b, nullptr, nullptr, nullptr, false, out);
+}
+
+Tensor& fused_pud_pw_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
+                         const Tensor& b, const Tensor& pw_w, const Tensor& pw_b, bool relu,
+                         Tensor& out) {
+  return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, nullptr, relu, out);
+}
+
+Tensor& fused_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
+                             const Tensor& b, const Tensor& pw_w, const Tensor& pw_b,
+                             const Tensor& residual, Tensor& out) {
+  return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, &residual, false, out);
+}
+
 }  // namespace et
 }  // namespace kernels
 }  // namespace hpun
 
 EXECUTORCH_LIBRARY(hpun, "fused_pud.out", hpun::kernels::et::fused_pud_out);
+EXECUTORCH_LIBRARY(hpun, "fused_pud_pw.out", hpun::kernels::et::fused_pud_pw_out);
+EXECUTORCH_LIBRARY(hpun, "fused_pud_pw_add.out", hpun::kernels::et::fused_pud_pw_add_out);
