@@ -26,10 +26,16 @@ residual)`` are the whole PUD, its 1x1 conv included, with the block's epilogue 
     fused_pud_pw(...)     = [relu](conv2d(fused_pud(x, w, b), pw_w, pw_b))
     fused_pud_pw_add(...) = residual + conv2d(fused_pud(x, w, b), pw_w, pw_b)
 
-``apply_fused_pud(model, pointwise=True)`` uses them: a PUB becomes ``x + srdsc(fused_pud_pw(x, ...,
-relu=True))`` and a front block ``fused_pud_pw_add(relu(X(x)), ..., residual=x)``, so neither the
-PUD's output nor the block's sum before the add is written out by a separate op. Their C++ kernel
-runs the 1x1 conv on each pair of output rows while they are in cache (channels-last only).
+``hpun::dw_pw_add(x, dw_w, dw_b, pw_w, pw_b, residual) = residual + conv2d(dwconv_k(x), pw_w, pw_b)``
+is the rest of a PUB after an exact ``srdsc_fold`` (its SRDSC(5) is then a depthwise conv and a 1x1
+conv) with the block's residual add, and ``hpun::pw_relu(x, pw_w, pw_b) = relu(conv2d(x, pw_w, pw_b))``
+HPUN-S's folded SRDSC(1) with the relu after it.
+
+``apply_fused_pud(model, pointwise=True)`` uses them: a PUB becomes ``dw_pw_add(fused_pud_pw(x, ...,
+relu=True), ..., residual=x)`` and a front block ``fused_pud_pw_add(relu(X(x)), ..., residual=x)``
+(HPUN-S: ``fused_pud_pw_add(pw_relu(x, ...), ..., residual=x)``), so an HPUN block is two or three
+of the project's kernels and, for HPUB, one XNNPACK dense conv. The kernels run each 1x1 conv on a
+row while it is in cache, from a register-blocked loop (channels-last only).
 
 A .pte made that way runs only where the kernel is registered: the project's C++ runner (it links
 the ``hpun_kernels`` target whole-archive), or the ExecuTorch Python runtime after
@@ -59,7 +65,13 @@ PW_OUT_SCHEMA = ("fused_pud_pw.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Te
 PW_ADD_SCHEMA = "fused_pud_pw_add(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor residual) -> Tensor"
 PW_ADD_OUT_SCHEMA = ("fused_pud_pw_add.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor residual, *, "
                      "Tensor(a!) out) -> Tensor(a!)")
-RUNTIME_OPS = (RUNTIME_OP, "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out")
+DW_PW_ADD_SCHEMA = "dw_pw_add(Tensor x, Tensor dw_w, Tensor dw_b, Tensor pw_w, Tensor pw_b, Tensor residual) -> Tensor"
+DW_PW_ADD_OUT_SCHEMA = ("dw_pw_add.out(Tensor x, Tensor dw_w, Tensor dw_b, Tensor pw_w, Tensor pw_b, Tensor residual, *, "
+                        "Tensor(a!) out) -> Tensor(a!)")
+PW_RELU_SCHEMA = "pw_relu(Tensor x, Tensor pw_w, Tensor pw_b) -> Tensor"
+PW_RELU_OUT_SCHEMA = "pw_relu.out(Tensor x, Tensor pw_w, Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)"
+RUNTIME_OPS = (RUNTIME_OP, "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out", "hpun::dw_pw_add.out",
+               "hpun::pw_relu.out")
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS_SOURCE = REPO / "native" / "kernels"
@@ -87,6 +99,17 @@ def fused_pud_pw_reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, pw
     if residual is not None:
         y = residual + y
     return y.contiguous(memory_format=_memory_format(x))
+
+
+def dw_pw_add_reference(x, dw_w, dw_b, pw_w, pw_b, residual) -> torch.Tensor:
+    """residual + conv1x1(depthwise k x k conv(x)): hpun::dw_pw_add's definition."""
+    y = F.conv2d(F.conv2d(x, dw_w, dw_b, padding=dw_w.shape[-1] // 2, groups=x.shape[1]), pw_w, pw_b)
+    return (residual + y).contiguous(memory_format=_memory_format(x))
+
+
+def pw_relu_reference(x, pw_w, pw_b) -> torch.Tensor:
+    """relu(conv1x1(x)): hpun::pw_relu's definition."""
+    return F.relu(F.conv2d(x, pw_w, pw_b)).contiguous(memory_format=_memory_format(x))
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -167,6 +190,29 @@ def _define() -> None:
     torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw_add.out",
                                 lambda x, w, b, pw_w, pw_b, residual, *, out: fake_out(x, w, b, out=out), lib=_LIB)
 
+    # the rest of a block: folded SRDSC(5) + residual add, folded SRDSC(1) + relu
+    for schema in (DW_PW_ADD_SCHEMA, DW_PW_ADD_OUT_SCHEMA, PW_RELU_SCHEMA, PW_RELU_OUT_SCHEMA):
+        _LIB.define(schema)
+
+    def dw_pw_add_out(x, dw_w, dw_b, pw_w, pw_b, residual, *, out):
+        result = dw_pw_add_reference(x, dw_w, dw_b, pw_w, pw_b, residual)
+        out.resize_(result.shape)
+        return out.copy_(result)
+
+    def pw_relu_out(x, pw_w, pw_b, *, out):
+        result = pw_relu_reference(x, pw_w, pw_b)
+        out.resize_(result.shape)
+        return out.copy_(result)
+
+    for name, fn in (("dw_pw_add", dw_pw_add_reference), ("dw_pw_add.out", dw_pw_add_out),
+                     ("pw_relu", pw_relu_reference), ("pw_relu.out", pw_relu_out)):
+        _LIB.impl(name, fn, "CompositeExplicitAutograd")
+    like = lambda x, *rest: torch.empty_like(x, memory_format=_memory_format(x))  # noqa: E731
+    torch.library.register_fake(f"{NAMESPACE}::dw_pw_add", like, lib=_LIB)
+    torch.library.register_fake(f"{NAMESPACE}::pw_relu", like, lib=_LIB)
+    for name in ("dw_pw_add.out", "pw_relu.out"):
+        torch.library.register_fake(f"{NAMESPACE}::{name}", lambda *args, out: out.resize_(args[0].shape), lib=_LIB)
+
 
 _LIB: torch.library.Library | None = None
 _define()
@@ -203,46 +249,71 @@ class FusedPUD(nn.Module):
         return self.pointwise(torch.ops.hpun.fused_pud(x, self.grouped.weight, b))
 
 
-def _bias(conv: nn.Conv2d, module: nn.Module, name: str) -> None:
-    """A zero-bias buffer `name` on `module` where `conv` has no bias (the ops always take one)."""
-    module.register_buffer(name, None if conv.bias is not None else torch.zeros(conv.out_channels), persistent=False)
+class _Fused(nn.Module):
+    """Shared by FusedPUB and FusedFront: the ops always take a bias; a conv without one gets zeros."""
+
+    def _zero_bias_for(self, *convs: nn.Conv2d | None) -> None:
+        need = any(c is not None and c.bias is None for c in convs)
+        c = next(c for c in convs if c is not None).out_channels
+        self.register_buffer("zero_bias", torch.zeros(c) if need else None, persistent=False)
+
+    def _b(self, conv: nn.Conv2d) -> torch.Tensor:
+        return conv.bias if conv.bias is not None else self.zero_bias
 
 
-class FusedPUB(nn.Module):
-    """A PUB, ``x + srdsc(relu(pud(x)))``, whose PUD (1x1 conv and relu included) is one
-    ``hpun::fused_pud_pw`` call. Keeps the PUB's submodules (``pud.grouped``, ``pud.pointwise``,
-    ``srdsc``), so its state-dict keys are the PUB's."""
+def _folded(srdsc: nn.Module, k: int) -> bool:
+    """An SRDSC after srdsc_fold with a k x k depthwise conv (k = 1: none left, one 1x1 conv)."""
+    from quantization.rewrites import FoldedSRDSC
+
+    if not isinstance(srdsc, FoldedSRDSC):
+        return False
+    return srdsc.depthwise is None if k == 1 else (srdsc.depthwise is not None and srdsc.depthwise.kernel_size == (k, k))
+
+
+class FusedPUB(_Fused):
+    """A PUB, ``x + srdsc(relu(pud(x)))``: its PUD (1x1 conv and relu included) is one
+    ``hpun::fused_pud_pw`` call, and a folded SRDSC(5) with the residual add one ``hpun::dw_pw_add``
+    call (an unfolded SRDSC stays as it is). Keeps the PUB's submodules (``pud``, ``srdsc``), so its
+    state-dict keys are the PUB's."""
 
     def __init__(self, pub: nn.Module):
         super().__init__()
         FusedPUD(pub.pud)  # the same check of the grouped conv
         self.pud, self.srdsc = pub.pud, pub.srdsc
-        _bias(self.pud.grouped, self, "g_zero")
-        _bias(self.pud.pointwise, self, "p_zero")
+        self.tail_fused = _folded(self.srdsc, 5)
+        self._zero_bias_for(self.pud.grouped, self.pud.pointwise,
+                            self.srdsc.depthwise if self.tail_fused else None,
+                            self.srdsc.pointwise if self.tail_fused else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, p = self.pud.grouped, self.pud.pointwise
-        y = torch.ops.hpun.fused_pud_pw(x, g.weight, g.bias if g.bias is not None else self.g_zero,
-                                        p.weight, p.bias if p.bias is not None else self.p_zero, True)
-        return x + self.srdsc(y)
+        y = torch.ops.hpun.fused_pud_pw(x, g.weight, self._b(g), p.weight, self._b(p), True)
+        if not self.tail_fused:
+            return x + self.srdsc(y)
+        dw, pw = self.srdsc.depthwise, self.srdsc.pointwise
+        return torch.ops.hpun.dw_pw_add(y, dw.weight, self._b(dw), pw.weight, self._b(pw), x)
 
 
-class FusedFront(nn.Module):
-    """A front block, ``x + pud(relu(X(x)))``, whose PUD and residual add are one
-    ``hpun::fused_pud_pw_add`` call. Keeps the block's submodules (``x``, ``pud``)."""
+class FusedFront(_Fused):
+    """A front block, ``x + pud(relu(X(x)))``: the PUD and the residual add are one
+    ``hpun::fused_pud_pw_add`` call, and HPUN-S's X, a folded SRDSC(1), with its relu one
+    ``hpun::pw_relu`` call (a dense conv or an unfolded SRDSC stays as it is). Keeps the block's
+    submodules (``x``, ``pud``)."""
 
     def __init__(self, front: nn.Module):
         super().__init__()
         FusedPUD(front.pud)
         self.x, self.pud = front.x, front.pud
-        _bias(self.pud.grouped, self, "g_zero")
-        _bias(self.pud.pointwise, self, "p_zero")
+        self.x_fused = _folded(self.x, 1)
+        self._zero_bias_for(self.pud.grouped, self.pud.pointwise, self.x.pointwise if self.x_fused else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, p = self.pud.grouped, self.pud.pointwise
-        return torch.ops.hpun.fused_pud_pw_add(F.relu(self.x(x)), g.weight,
-                                               g.bias if g.bias is not None else self.g_zero,
-                                               p.weight, p.bias if p.bias is not None else self.p_zero, x)
+        if self.x_fused:
+            z = torch.ops.hpun.pw_relu(x, self.x.pointwise.weight, self._b(self.x.pointwise))
+        else:
+            z = F.relu(self.x(x))
+        return torch.ops.hpun.fused_pud_pw_add(z, g.weight, self._b(g), p.weight, self._b(p), x)
 
 
 class ChannelsLastIO(nn.Module):
@@ -298,7 +369,7 @@ def apply_fused_pud(model: nn.Module, pointwise: bool = False) -> nn.Module:
 
 
 def count_fused_pud_calls(program) -> int:
-    """Calls of hpun::fused_pud.out in an ExecutorchProgramManager's (or edge manager's) graph."""
+    """Calls of hpun::fused_pud(_pw, _pw_add) in an ExecutorchProgramManager's (or edge manager's) graph."""
     gm = program.exported_program().graph_module
     n = 0
     for node in gm.graph.nodes:

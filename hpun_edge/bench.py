@@ -19,8 +19,8 @@ same freshness check): a pipeline run's artifacts are reused and vice versa. int
 made by `pipeline.get_quantized` (default PTQ: the same int8 graph as QAT, so the same latency).
 ``executorch-fused`` (fp32; not in the default targets) is the project's own kernel path: the .pte
 exported from ``fused_module(model)`` (converters/custom_ops.py and the exact rewrites of
-``FUSED_REWRITES``: each PUD, its 1x1 conv and the relu or residual add after it are one
-``hpun::fused_pud_pw.out`` / ``hpun::fused_pud_pw_add.out`` call, the rest XNNPACK,
+``FUSED_REWRITES``: each HPUN block is two or three of the project's kernels (``FUSED_VARIANT``),
+the dense convs, head and tail XNNPACK,
 channels-last inside),
 written to ``<out>/artifacts/<model>_x<s>_executorch-fused_fp32.pte`` with an ExecuTorch sidecar and
 run by ``executorch.runtime`` after ``load_runtime_kernels()`` (the kernel library is built with
@@ -63,9 +63,11 @@ NATIVE_TARGETS = {"executorch": "executorch-native", FUSED_TARGET: f"{FUSED_TARG
 # folded into the weights, measured 8% faster for HPUN-S, 2% for HPUN-M (README, Speed)
 FUSED_REWRITES = ("srdsc_fold",)
 FUSED_VARIANT = (f'ChannelsLastIO(apply_fused_pud(apply_rewrites(model, {FUSED_REWRITES!r}), pointwise=True), '
-                 '"forward_even"): hpun::fused_pud_pw.out (native/kernels) per PUB PUD with its 1x1 conv and relu, '
-                 "hpun::fused_pud_pw_add.out per front-block PUD with its 1x1 conv and the block's residual add, "
-                 "SRDSC self-residuals folded into their convs, everything else XNNPACK, channels-last inside")
+                 '"forward_even"): the project\'s kernels (native/kernels) per block: hpun::fused_pud_pw.out '
+                 "(PUB: PUD with its 1x1 conv and relu), hpun::dw_pw_add.out (PUB: folded SRDSC(5) and the residual "
+                 "add), hpun::fused_pud_pw_add.out (front block: PUD with its 1x1 conv and the residual add), "
+                 "hpun::pw_relu.out (HPUN-S front block: folded SRDSC(1) and relu); dense convs, head and tail "
+                 "XNNPACK; channels-last inside")
 S_OVER_M_GOAL = 0.55
 DENSE_IDEAL_GOAL = 2.0
 

@@ -3,7 +3,8 @@
 Groups (`GROUPS`): dense k x k conv, 1x1 conv, depthwise conv, grouped conv, (un)shuffle/transposes
 (pixel (un)shuffle, transposes, layout reorders, copies), pooling, interpolation, elementwise (add,
 ReLU, clamp, ...), fused PUD kernel (the project's own ``hpun::fused_pud``, unshuffle to ``+ x`` in
-one op), quantize/convert (int8 boundaries), other, and runtime overhead (the part of a call that no
+one op, and ``hpun::fused_pud_pw(_add)``, that with the PUD's 1x1 conv and relu or residual add),
+fused dw + 1x1 kernel (``hpun::dw_pw_add``), fused 1x1 kernel (``hpun::pw_relu``), quantize/convert (int8 boundaries), other, and runtime overhead (the part of a call that no
 op accounts for). Times are milliseconds per call (one tile), the median over the profiled
 calls after one warm-up call.
 
@@ -36,7 +37,8 @@ from collections import defaultdict
 from pathlib import Path
 
 GROUPS = ("dense conv", "1x1 conv", "depthwise conv", "grouped conv", "(un)shuffle/transposes", "pooling",
-          "interpolation", "elementwise", "fused PUD kernel", "quantize/convert", "other", "runtime overhead")
+          "interpolation", "elementwise", "fused PUD kernel", "fused dw + 1x1 kernel", "fused 1x1 kernel",
+          "quantize/convert", "other", "runtime overhead")
 LITERT_NOT_AVAILABLE = (
     "not available: the LiteRT Python Interpreter has no per-op profiler; give LiteRT's benchmark_model "
     "(--benchmark-model PATH) to profile with --enable_op_profiling=true"
@@ -75,7 +77,9 @@ def classify_xnnpack(name: str) -> str:
 
 
 _ATEN = (
-    ("hpun::fused_pud", "fused PUD kernel"),  # the project's own op (native/kernels): unshuffle..+ x in one pass
+    # the project's own ops (native/kernels), before the generic names their names contain (add, relu)
+    ("hpun::fused_pud", "fused PUD kernel"), ("hpun::dw_pw_add", "fused dw + 1x1 kernel"),
+    ("hpun::pw_relu", "fused 1x1 kernel"),
     ("quantize", "quantize/convert"), ("dequantize", "quantize/convert"), ("_to_copy", "quantize/convert"),
     ("pixel_shuffle", "(un)shuffle/transposes"), ("pixel_unshuffle", "(un)shuffle/transposes"),
     ("permute", "(un)shuffle/transposes"), ("transpose", "(un)shuffle/transposes"), ("view", "(un)shuffle/transposes"),

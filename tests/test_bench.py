@@ -213,13 +213,13 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     assert native["runtime"]["runner"] == "hpun_runner" and native["runtime"]["custom_kernels"] is True
     assert [r["target"] for r in data["records"] if r["model"] == "hpun_s"] == ["executorch-fused",
                                                                                 "executorch-fused-native"]
-    assert s["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", "hpun.fused_pud_pw.out",
-                                    "hpun.fused_pud_pw_add.out"]
+    own = ["hpun.dw_pw_add.out", "hpun.fused_pud_pw.out", "hpun.fused_pud_pw_add.out", "hpun.pw_relu.out"]
+    assert s["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own]
     sidecar = read_sidecar(s["artifact"])
     assert sidecar.target == "executorch" and sidecar.problems == [] and sidecar.tile == 32
-    # each PUB's PUD with its 1x1 conv and relu, each front block's PUD with its 1x1 conv and residual add
+    # per block (8): PUB = fused_pud_pw + dw_pw_add, front block = pw_relu + fused_pud_pw_add
     assert sidecar.details["variant"] == bench.FUSED_VARIANT
-    assert sidecar.details["own_ops"] == {"hpun.fused_pud_pw.out": 8, "hpun.fused_pud_pw_add.out": 8}
+    assert sidecar.details["own_ops"] == {k: 8 for k in own}
     # srdsc_fold: the 8 SRDSC(1) depthwise convs are folded into their 1x1 convs, the 8 SRDSC(5) remain
     census = sidecar.details["model_convolutions"]
     assert census["depthwise"] == 8 and census["pointwise"] == 2 + 32 and census["grouped"] == 16

@@ -40,8 +40,10 @@ from converters.custom_ops import (
     FusedPUD,
     apply_fused_pud,
     count_fused_pud_calls,
+    dw_pw_add_reference,
     fused_pud_pw_reference,
     fused_pud_reference,
+    pw_relu_reference,
 )
 from hpun_edge.model import PUD
 
@@ -159,6 +161,38 @@ def test_pw_kernel_equals_reference_random(kernels_build, tmp_path, isa):
                 err = (got - want).abs().max().item()
                 bound = 1e-6 * max(1.0, want.abs().max().item())
                 assert err <= bound, f"{shape} relu={relu} residual={residual} {flags} {info}: max abs error {err}"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_block_tail_kernels_equal_reference(kernels_build, tmp_path, isa):
+    """hpun::dw_pw_add (residual + 1x1(depthwise k x k)) and hpun::pw_relu (relu(1x1)) through the
+    registry, serial and on the thread pool: k = 5 with C a multiple of 16 takes the four-pixel
+    vector loop (images narrower than its window, 2x2, included), k = 3 and C = 5 the plain loops."""
+    gen = torch.Generator().manual_seed(5)
+    env = {} if isa == "native" else {"HPUN_KERNELS_ISA": isa}
+
+    def f32(name, t):
+        path = tmp_path / f"{name}.f32"
+        t.contiguous().numpy().astype(np.float32).tofile(path)
+        return str(path)
+
+    for shape in ((1, 64, 2, 2), (1, 64, 5, 7), (2, 64, 9, 14), (1, 5, 6, 10), (1, 32, 11, 13), (1, 64, 70, 30)):
+        n, c, h, wd = shape
+        x, res = torch.rand(shape, generator=gen), torch.rand(shape, generator=gen)
+        pw_w, pw_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        k = 3 if c == 5 else 5
+        dw_w, dw_b = torch.randn(c, 1, k, k, generator=gen) * 0.2, torch.randn(c, generator=gen) * 0.1
+        cases = (
+            ("dw_pw_add", dw_w, dw_b, dw_pw_add_reference(x, dw_w, dw_b, pw_w, pw_b, res),
+             ["--op", "dw_pw_add", "--k", str(k), "--pw", f32("pw", pw_w), f32("pb", pw_b),
+              "--residual", f32("res", res.permute(0, 2, 3, 1))]),
+            ("pw_relu", pw_w, pw_b, pw_relu_reference(x, pw_w, pw_b), ["--op", "pw_relu"]),
+        )
+        for op, w, b, want, extra in cases:
+            for flags in ((), ("--serial",)):
+                got, info = run_driver(kernels_build, tmp_path, x, w, b, "--nhwc", *extra, *flags, env=env)
+                err = (got - want).abs().max().item()
+                assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{op} {shape} {flags} {info}: {err}"
 
 
 def test_pw_kernel_rejects_nchw(kernels_build, tmp_path):
@@ -295,7 +329,8 @@ def test_op_keeps_the_input_layout():
 
 
 def test_pw_op_schemas_reference_and_layout():
-    assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out")
+    assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out",
+                           "hpun::dw_pw_add.out", "hpun::pw_relu.out")
     assert str(torch.ops.hpun.fused_pud_pw.out._schema) == (
         "hpun::fused_pud_pw.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, bool relu, *, "
         "Tensor(a!) out) -> Tensor(a!)")
@@ -358,11 +393,23 @@ def test_pointwise_rewrite_equals_original():
         x = torch.rand(1, 3, 24, 30, generator=torch.Generator().manual_seed(3))
         with torch.no_grad():
             assert torch.equal(fused(x), model(x))
+    # after srdsc_fold (the executorch-fused export): HPUN-S's SRDSC(1) + relu is one pw_relu call and
+    # each PUB's SRDSC(5) + residual add one dw_pw_add call, still exactly the folded model's function
+    from quantization.rewrites import apply_rewrites
+
+    folded = apply_rewrites(create_model("hpun_s", 2, pretrained=True), ("srdsc_fold",)).eval()
+    fused = apply_fused_pud(folded, pointwise=True).eval()
+    assert [m.tail_fused for m in fused.modules() if isinstance(m, FusedPUB)] == [True] * 8
+    assert [m.x_fused for m in fused.modules() if isinstance(m, FusedFront)] == [True] * 8
+    with torch.no_grad():
+        assert torch.equal(fused(x), folded(x))
     torch.manual_seed(8)
     for block, cls in ((PUB(4, bias=False), FusedPUB), (FrontBlock(4, dense=False, bias=False), FusedFront)):
         x = torch.rand(1, 4, 8, 10)
         with torch.no_grad():
             assert torch.equal(cls(block.eval())(x), block(x))
+            folded_block = apply_rewrites(block, ("srdsc_fold",)).eval()  # biasless depthwise: zeros passed
+            assert torch.equal(cls(folded_block)(x), folded_block(x))
 
 
 @pytest.mark.parametrize("variant", ("hpun_m", "hpun_l"))
@@ -416,7 +463,7 @@ def test_pte_calls_fused_pud_and_delegates_the_rest(exported_fused):
     names = {f"{op.name}.{op.overload}" if op.overload else op.name for op in plan.operators}
     # The program's operators besides the delegate calls.
     extra = {"dim_order_ops::_clone_dim_order.out"} if ops["layout"] != "nchw" else set()
-    own = set(RUNTIME_OPS[1:]) if pw else {RUNTIME_OP}
+    own = {"hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out"} if pw else {RUNTIME_OP}  # unfolded SRDSCs: XNNPACK
     assert names == own | extra, names
 
 

@@ -196,3 +196,12 @@ def test_report_markdown_includes_a_profile_section():
                "weights": "w", "weights_sha256": "0" * 64, "seconds": 1.0, "records": [rec]}
     md = markdown(summary)
     assert "## Where the time goes: hpun_s onnx fp32" in md and "| dense conv | 3.000 | 75.0% |" in md
+
+
+def test_the_projects_kernels_have_their_own_groups():
+    """hpun::dw_pw_add and hpun::pw_relu contain 'add' and 'relu' but are not elementwise ops."""
+    assert P.classify_aten("hpun::fused_pud.out") == "fused PUD kernel"
+    assert P.classify_aten("hpun::fused_pud_pw_add.out") == "fused PUD kernel"
+    assert P.classify_aten("hpun::dw_pw_add.out") == "fused dw + 1x1 kernel"
+    assert P.classify_aten("hpun::pw_relu.out") == "fused 1x1 kernel"
+    assert P.classify_aten("aten::add.out") == "elementwise"

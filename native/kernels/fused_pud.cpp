@@ -362,6 +362,105 @@ HPUN_INLINE void pointwise_row(const float* HPUN_RESTRICT t, const float* HPUN_R
   }
 }
 
+// ---- depthwise k x k conv on one row (dw_pw) ------------------------------------------------------
+// dst[j][c] = dwb[c] + sum over the taps inside the image of dwt[u * k + v][c] * x[r + u - k/2][j + v - k/2][c].
+HPUN_INLINE void dw_row_generic(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
+                                const float* HPUN_RESTRICT dwt, const float* HPUN_RESTRICT dwb,
+                                i64 k, i64 r, float* HPUN_RESTRICT dst) {
+  const i64 hk = k / 2;
+  for (i64 j = 0; j < W; ++j) {
+    float* d = dst + j * C;
+    for (i64 c = 0; c < C; ++c) d[c] = dwb[c];
+    for (i64 u = 0; u < k; ++u) {
+      const i64 rr = r + u - hk;
+      if (rr < 0 || rr >= H) continue;
+      for (i64 v = 0; v < k; ++v) {
+        const i64 jj = j + v - hk;
+        if (jj < 0 || jj >= W) continue;
+        const float* HPUN_RESTRICT xp = x + (rr * W + jj) * C;
+        const float* HPUN_RESTRICT wp = dwt + (u * k + v) * C;
+        for (i64 c = 0; c < C; ++c) d[c] += wp[c] * xp[c];
+      }
+    }
+  }
+}
+
+#if HPUN_V16
+// k = 5 and C % 16 == 0: four pixels per step share the eight input columns and five weight
+// vectors of each kernel row; pixels whose window leaves the image take the one-pixel path.
+HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
+                             const float* HPUN_RESTRICT dwt, const float* HPUN_RESTRICT dwb,
+                             i64 r, float* HPUN_RESTRICT dst) {
+  for (i64 cb = 0; cb < C; cb += 16) {
+    const v16 bv = ld16(dwb + cb);
+    i64 j = 0;
+    while (j < W) {
+      if (j >= 2 && j + 6 <= W) {
+        v16 a[4] = {bv, bv, bv, bv};
+        for (i64 u = 0; u < 5; ++u) {
+          const i64 rr = r + u - 2;
+          if (rr < 0 || rr >= H) continue;
+          const float* p = x + (rr * W + j - 2) * C + cb;
+          v16 d[8];
+#pragma GCC unroll 8
+          for (int i = 0; i < 8; ++i) d[i] = ld16(p + i * C);
+#pragma GCC unroll 5
+          for (int v = 0; v < 5; ++v) {
+            const v16 wv = ld16(dwt + (u * 5 + v) * C + cb);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) a[i] += wv * d[i + v];
+          }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) st16(dst + (j + i) * C + cb, a[i]);
+        j += 4;
+      } else {
+        v16 a = bv;
+        for (i64 u = 0; u < 5; ++u) {
+          const i64 rr = r + u - 2;
+          if (rr < 0 || rr >= H) continue;
+          for (i64 v = 0; v < 5; ++v) {
+            const i64 jj = j + v - 2;
+            if (jj < 0 || jj >= W) continue;
+            a += ld16(dwt + (u * 5 + v) * C + cb) * ld16(x + (rr * W + jj) * C + cb);
+          }
+        }
+        st16(dst + j * C + cb, a);
+        ++j;
+      }
+    }
+  }
+}
+#endif
+
+template <int P>
+HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN_RESTRICT dwt,
+                                 const float* HPUN_RESTRICT dwb, i64 k, const PointwiseEpilogue& pw,
+                                 float* HPUN_RESTRICT out, i64 C, i64 H, i64 W, i64 r0, i64 r1,
+                                 float* HPUN_RESTRICT trow) {
+  for (i64 r = r0; r < r1; ++r) {
+#if HPUN_V16
+    if (k == 5 && C % 16 == 0)
+      dw5_row_v16(x, H, W, C, dwt, dwb, r, trow);
+    else
+#endif
+      dw_row_generic(x, H, W, C, dwt, dwb, k, r, trow);
+    const i64 at = r * W * C;
+    pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
+                     out + at, W, C);
+  }
+}
+
+template <int P>
+HPUN_INLINE void conv1x1_rows_body(const float* HPUN_RESTRICT x, const PointwiseEpilogue& pw,
+                                   float* HPUN_RESTRICT out, i64 C, i64 W, i64 r0, i64 r1) {
+  for (i64 r = r0; r < r1; ++r) {
+    const i64 at = r * W * C;
+    pointwise_row<P>(x + at, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
+                     out + at, W, C);
+  }
+}
+
 // pw.pwt null: the PUD front part (out = up + x). Otherwise each output row goes through the 1x1
 // conv and its epilogue (fused_pud_pw) from a row buffer at the end of the scratch. P: pixels per
 // register block of that conv.
@@ -465,6 +564,34 @@ void band_generic(HPUN_BAND_ARGS) {
 }
 #undef HPUN_BAND_ARGS
 
+#define HPUN_DWPW_ARGS                                                                        \
+  const float *x, const float *dwt, const float *dwb, i64 k, const PointwiseEpilogue &pw,       \
+      float *out, i64 C, i64 H, i64 W, i64 r0, i64 r1, float *trow
+#define HPUN_PW_ARGS \
+  const float *x, const PointwiseEpilogue &pw, float *out, i64 C, i64 W, i64 r0, i64 r1
+#if HPUN_X86_DISPATCH
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void dwpw_avx512(HPUN_DWPW_ARGS) {
+  dw_pw_rows_body<4>(x, dwt, dwb, k, pw, out, C, H, W, r0, r1, trow);
+}
+__attribute__((target("avx2,fma"))) void dwpw_avx2(HPUN_DWPW_ARGS) {
+  dw_pw_rows_body<1>(x, dwt, dwb, k, pw, out, C, H, W, r0, r1, trow);
+}
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void pw_avx512(HPUN_PW_ARGS) {
+  conv1x1_rows_body<4>(x, pw, out, C, W, r0, r1);
+}
+__attribute__((target("avx2,fma"))) void pw_avx2(HPUN_PW_ARGS) {
+  conv1x1_rows_body<1>(x, pw, out, C, W, r0, r1);
+}
+#endif
+void dwpw_generic(HPUN_DWPW_ARGS) { dw_pw_rows_body<1>(x, dwt, dwb, k, pw, out, C, H, W, r0, r1, trow); }
+void pw_generic(HPUN_PW_ARGS) { conv1x1_rows_body<1>(x, pw, out, C, W, r0, r1); }
+#undef HPUN_DWPW_ARGS
+#undef HPUN_PW_ARGS
+
+using DwPwFn = void (*)(const float*, const float*, const float*, i64, const PointwiseEpilogue&,
+                        float*, i64, i64, i64, i64, i64, float*);
+using PwFn = void (*)(const float*, const PointwiseEpilogue&, float*, i64, i64, i64, i64);
+
 using PlaneFn = void (*)(const float*, float*, i64, i64, const float*, float, float*);
 using BandFn = void (*)(const float*, float*, i64, i64, i64, const float*, const float*,
                         const PointwiseEpilogue&, i64, i64, float*);
@@ -472,6 +599,8 @@ using BandFn = void (*)(const float*, float*, i64, i64, i64, const float*, const
 struct Dispatch {
   PlaneFn fn;
   BandFn band;
+  DwPwFn dwpw;
+  PwFn pw;
   const char* isa;
 };
 
@@ -483,14 +612,14 @@ Dispatch select() {
   const bool allow2 = allow512 || !std::strcmp(cap, "avx2");
   __builtin_cpu_init();
   if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-    return {plane_avx512, band_avx512, "avx512f"};
+    return {plane_avx512, band_avx512, dwpw_avx512, pw_avx512, "avx512f"};
   if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {plane_avx2, band_avx2, "avx2"};
-  return {plane_generic, band_generic, "sse2"};
+    return {plane_avx2, band_avx2, dwpw_avx2, pw_avx2, "avx2"};
+  return {plane_generic, band_generic, dwpw_generic, pw_generic, "sse2"};
 #elif defined(__ARM_NEON) || defined(__ARM_NEON__)
-  return {plane_generic, band_generic, "neon"};
+  return {plane_generic, band_generic, dwpw_generic, pw_generic, "neon"};
 #else
-  return {plane_generic, band_generic, "generic"};
+  return {plane_generic, band_generic, dwpw_generic, pw_generic, "generic"};
 #endif
 }
 
@@ -590,6 +719,25 @@ void fused_pud_nhwc(const float* x, const float* w, const float* b, float* out,
   for (i64 n = 0; n < batch; ++n)
     fused_pud_nhwc_band(x + n * image, kt.data(), b, out + n * image, channels, height, width, 0,
                         height / 2, scratch.data());
+}
+
+void dw_transpose_weights(const float* dw_w, std::int64_t channels, std::int64_t k, float* dwt) {
+  for (i64 c = 0; c < channels; ++c)
+    for (i64 t = 0; t < k * k; ++t) dwt[t * channels + c] = dw_w[c * k * k + t];
+}
+
+void dw_pw_nhwc_rows(const float* x, const float* dwt, const float* dwb, std::int64_t k,
+                     const PointwiseEpilogue& pw, float* out, std::int64_t channels,
+                     std::int64_t height, std::int64_t width, std::int64_t row_begin,
+                     std::int64_t row_end, float* scratch) {
+  dispatch().dwpw(x, dwt, dwb, k, pw, out, channels, height, width, row_begin, row_end, scratch);
+}
+
+void conv1x1_nhwc_rows(const float* x, const PointwiseEpilogue& pw, float* out,
+                       std::int64_t channels, std::int64_t height, std::int64_t width,
+                       std::int64_t row_begin, std::int64_t row_end) {
+  (void)height;
+  dispatch().pw(x, pw, out, channels, width, row_begin, row_end);
 }
 
 const char* fused_pud_isa() { return dispatch().isa; }

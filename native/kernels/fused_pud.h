@@ -81,6 +81,24 @@ void fused_pud_pw_nhwc(const float* x, const float* w, const float* b, const flo
                        std::int64_t batch, std::int64_t channels, std::int64_t height,
                        std::int64_t width);
 
+// The rest of an HPUN block, channels-last, row by row (rows [row_begin, row_end) of one image;
+// bands of rows can run concurrently):
+//
+//   dw_pw:   out = conv1x1(depthwise_conv_k(x, dw_w, dw_b), pw) then the epilogue (relu, residual)
+//            (a PUB's folded SRDSC(5) and the block's residual add; zero padding k/2; k odd)
+//   conv1x1: out = conv1x1(x, pw) then the epilogue (HPUN-S's folded SRDSC(1) and its relu)
+//
+// dwt = dw_transpose_weights(dw_w): dwt[t * C + c] = dw_w[c * k * k + t]. dw_pw's scratch is one
+// row, W * C floats.
+void dw_transpose_weights(const float* dw_w, std::int64_t channels, std::int64_t k, float* dwt);
+void dw_pw_nhwc_rows(const float* x, const float* dwt, const float* dwb, std::int64_t k,
+                     const PointwiseEpilogue& pw, float* out, std::int64_t channels,
+                     std::int64_t height, std::int64_t width, std::int64_t row_begin,
+                     std::int64_t row_end, float* scratch);
+void conv1x1_nhwc_rows(const float* x, const PointwiseEpilogue& pw, float* out,
+                       std::int64_t channels, std::int64_t height, std::int64_t width,
+                       std::int64_t row_begin, std::int64_t row_end);
+
 // Which code path fused_pud_plane dispatches to on this machine ("avx512f", "avx2", "neon",
 // "generic"), for the benchmark table and the test log.
 const char* fused_pud_isa();

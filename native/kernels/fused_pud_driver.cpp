@@ -7,6 +7,10 @@
 // its 1x1 conv (pw_w: C*C floats, (C, C, 1, 1); pw_b: C) and the epilogue; it needs --nhwc, and the
 // residual file is NHWC like x.
 //
+// --op dw_pw_add --k K: hpun::dw_pw_add.out with w.f32 / b.f32 the depthwise conv's (C*K*K, C)
+// floats, and --pw, --residual (needed); --op pw_relu: hpun::pw_relu.out with w.f32 / b.f32 the 1x1
+// conv's (C*C, C). Both need --nhwc; the registry path only (no --direct).
+//
 // Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
 // the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
 // and calls it through the boxed EValue interface, exactly as a loaded .pte does (so the test also
@@ -64,7 +68,8 @@ int main(int argc, char** argv) {
   const int64_t n = std::atoll(argv[1]), c = std::atoll(argv[2]), h = std::atoll(argv[3]),
                 w = std::atoll(argv[4]);
   bool direct = false, serial = false, nhwc = false, relu = false;
-  int repeat = 0;
+  int repeat = 0, k = 0;
+  std::string op_arg = "fused_pud";
   const char *pw_w_path = nullptr, *pw_b_path = nullptr, *res_path = nullptr;
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--direct")) direct = true;
@@ -75,6 +80,8 @@ int main(int argc, char** argv) {
       pw_w_path = argv[++i];
       pw_b_path = argv[++i];
     } else if (!std::strcmp(argv[i], "--relu")) relu = true;
+    else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op_arg = argv[++i];
+    else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--residual") && i + 1 < argc) res_path = argv[++i];
     else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -83,7 +90,15 @@ int main(int argc, char** argv) {
   }
   executorch::runtime::runtime_init();
   std::vector<float> x = read_f32(argv[5], n * c * h * w);
-  std::vector<float> wt = read_f32(argv[6], c * 36);
+  const bool dwpw = op_arg == "dw_pw_add", pwrelu = op_arg == "pw_relu";
+  if ((!dwpw && !pwrelu && op_arg != "fused_pud") || (dwpw && (k % 2 != 1 || !res_path)) ||
+      ((dwpw || pwrelu) && (direct || !nhwc))) {
+    std::fprintf(stderr, "--op fused_pud | dw_pw_add --k K (odd) --pw .. --residual .. | pw_relu; "
+                         "dw_pw_add and pw_relu need --nhwc and the registry path\n");
+    return 2;
+  }
+  const int64_t wcount = dwpw ? c * k * k : (pwrelu ? c * c : c * 36);
+  std::vector<float> wt = read_f32(argv[6], wcount);
   std::vector<float> b = read_f32(argv[7], c);
   std::vector<float> out(x.size(), 0.f);
   const bool pw = pw_w_path != nullptr;
@@ -107,6 +122,13 @@ int main(int argc, char** argv) {
 
   SizesType xs[4] = {SizesType(n), SizesType(c), SizesType(h), SizesType(w)};
   SizesType ws[4] = {SizesType(c), 4, 3, 3};
+  if (dwpw) {
+    ws[1] = 1;
+    ws[2] = ws[3] = SizesType(k);
+  } else if (pwrelu) {
+    ws[1] = SizesType(c);
+    ws[2] = ws[3] = 1;
+  }
   SizesType bs[1] = {SizesType(c)};
   DimOrderType d4[4] = {0, 1, 2, 3}, d1[1] = {0}, dcl[4] = {0, 2, 3, 1};
   StridesType xst[4] = {StridesType(c * h * w), StridesType(h * w), StridesType(w), 1};
@@ -115,7 +137,9 @@ int main(int argc, char** argv) {
     xst[2] = StridesType(w * c);
     xst[3] = StridesType(c);
   }
-  StridesType wst[4] = {36, 9, 3, 1}, bst[1] = {1};
+  StridesType wst[4] = {StridesType(ws[1] * ws[2] * ws[3]), StridesType(ws[2] * ws[3]),
+                        StridesType(ws[3]), 1};
+  StridesType bst[1] = {1};
   TensorImpl xi(ScalarType::Float, 4, xs, x.data(), nhwc ? dcl : d4, xst);
   TensorImpl wi(ScalarType::Float, 4, ws, wt.data(), d4, wst);
   TensorImpl bi(ScalarType::Float, 1, bs, b.data(), d1, bst);
@@ -129,7 +153,11 @@ int main(int argc, char** argv) {
   EValue epw{Tensor(&pwi)}, epb{Tensor(&pbi)}, erelu{relu}, eres{Tensor(&ri)};
   // the boxed stack: the schema's arguments, then out, then the return value
   std::vector<EValue*> stack_vec = {&ex, &ew, &eb};
-  if (pw) {
+  if (dwpw) {  // x, dw_w, dw_b, pw_w, pw_b, residual
+    stack_vec.push_back(&epw);
+    stack_vec.push_back(&epb);
+    stack_vec.push_back(&eres);
+  } else if (pw && !pwrelu) {
     stack_vec.push_back(&epw);
     stack_vec.push_back(&epb);
     stack_vec.push_back(res.empty() ? &erelu : &eres);
@@ -137,8 +165,10 @@ int main(int argc, char** argv) {
   stack_vec.push_back(&eo);
   stack_vec.push_back(&eret);
   executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
-  const char* op_name = !pw ? "hpun::fused_pud.out"
-                            : (res.empty() ? "hpun::fused_pud_pw.out" : "hpun::fused_pud_pw_add.out");
+  const char* op_name = dwpw ? "hpun::dw_pw_add.out"
+                       : pwrelu ? "hpun::pw_relu.out"
+                       : !pw ? "hpun::fused_pud.out"
+                             : (res.empty() ? "hpun::fused_pud_pw.out" : "hpun::fused_pud_pw_add.out");
 
   executorch::runtime::OpFunction op = nullptr;
   if (!direct) {

@@ -7,8 +7,13 @@
 //                          Tensor(a!) out) -> Tensor(a!)
 //   hpun::fused_pud_pw_add.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b,
 //                              Tensor residual, *, Tensor(a!) out) -> Tensor(a!)
+//   hpun::dw_pw_add.out(Tensor x, Tensor dw_w, Tensor dw_b, Tensor pw_w, Tensor pw_b,
+//                       Tensor residual, *, Tensor(a!) out) -> Tensor(a!)
+//   hpun::pw_relu.out(Tensor x, Tensor pw_w, Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)
 // The _pw ops add the PUD's 1x1 conv (pw_w (C, C, 1, 1), pw_b (C)) and the block's epilogue
-// (relu, or + residual); they take channels-last tensors only.
+// (relu, or + residual); dw_pw_add is residual + conv1x1(depthwise k x k conv(x)) (dw_w (C, 1, k, k),
+// k odd, zero padding k/2), pw_relu is relu(conv1x1(x)). All but fused_pud take channels-last
+// tensors only.
 // x: (N, C, H, W) float32, contiguous NCHW or channels-last (dim order 0,2,3,1; out then has the
 // same dim order), H and W even; w: (C, 4, 3, 3); b: (C); out resized to
 // x's shape. The registration runs from a static initializer, so a binary must keep this object
@@ -165,6 +170,108 @@ Tensor& fused_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const T
   return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, &residual, false, out);
 }
 
+namespace {
+bool nhwc_float_like(const Tensor& t, const Tensor& like) {
+  return t.scalar_type() == ScalarType::Float && t.dim() == 4 && t.sizes() == like.sizes() &&
+         is_channels_last(t) && (t.numel() == t.size(1) || !is_nchw_contiguous(t));
+}
+bool pointwise_weights(const Tensor& w, const Tensor& b, int64_t c) {
+  return w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
+         w.size(1) == c && w.size(2) == 1 && w.size(3) == 1 && is_nchw_contiguous(w) &&
+         b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c &&
+         is_nchw_contiguous(b);
+}
+// Row bands of all images for the thread pool: f(image, row_begin, row_end).
+template <typename F>
+bool parallel_rows(int64_t n, int64_t h, F f) {
+  const int64_t threads = std::max<int64_t>(1, executorch::extension::get_thread_count());
+  int64_t bands = std::min<int64_t>(h, threads * (h >= 64 * threads ? 2 : 1));
+  const int64_t band = (h + bands - 1) / bands;
+  bands = (h + band - 1) / band;
+  return executorch::extension::parallel_for(0, n * bands, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r0 = (item % bands) * band;
+      f(item / bands, r0, std::min(h, r0 + band));
+    }
+  });
+}
+}  // namespace
+
+Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& dw_w,
+                      const Tensor& dw_b, const Tensor& pw_w, const Tensor& pw_b,
+                      const Tensor& residual, Tensor& out) {
+  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
+                      out, "hpun::dw_pw_add: x must be a 4-D float32 tensor");
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(x, x) && nhwc_float_like(residual, x), InvalidArgument,
+                      out, "hpun::dw_pw_add: x and residual must be channels-last float32 of one shape");
+  const int64_t k = dw_w.dim() == 4 ? dw_w.size(2) : 0;
+  ET_KERNEL_CHECK_MSG(ctx,
+                      dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
+                          dw_w.size(0) == c && dw_w.size(1) == 1 && k % 2 == 1 &&
+                          dw_w.size(3) == k && is_nchw_contiguous(dw_w) &&
+                          dw_b.scalar_type() == ScalarType::Float && dw_b.dim() == 1 &&
+                          dw_b.size(0) == c,
+                      InvalidArgument, out,
+                      "hpun::dw_pw_add: dw_w must be float32 (C, 1, k, k) with k odd, dw_b (C)");
+  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c), InvalidArgument, out,
+                      "hpun::dw_pw_add: pw_w must be float32 (C, C, 1, 1), pw_b (C)");
+  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
+                  InvalidArgument, out);
+  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(out, x), InvalidArgument, out,
+                      "hpun::dw_pw_add: out must be channels-last float32");
+  const float* xp = x.const_data_ptr<float>();
+  const float* rp = residual.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  ET_KERNEL_CHECK_MSG(ctx, op != xp && op != rp, InvalidArgument, out,
+                      "hpun::dw_pw_add: out aliases an input");
+  std::vector<float> dwt(k * k * c), pwt(c * c);
+  dw_transpose_weights(dw_w.const_data_ptr<float>(), c, k, dwt.data());
+  fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
+  const int64_t image = h * wd * c;
+  const bool ok = parallel_rows(n, h, [&](int64_t img, int64_t r0, int64_t r1) {
+    std::vector<float> row(wd * c);
+    PointwiseEpilogue pw;
+    pw.pwt = pwt.data();
+    pw.pwb = pw_b.const_data_ptr<float>();
+    pw.residual = rp + img * image;
+    dw_pw_nhwc_rows(xp + img * image, dwt.data(), dw_b.const_data_ptr<float>(), k, pw,
+                    op + img * image, c, h, wd, r0, r1, row.data());
+  });
+  ET_KERNEL_CHECK(ctx, ok, Internal, out);
+  return out;
+}
+
+Tensor& pw_relu_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& pw_w,
+                    const Tensor& pw_b, Tensor& out) {
+  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
+                      out, "hpun::pw_relu: x must be a 4-D float32 tensor");
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(x, x), InvalidArgument, out,
+                      "hpun::pw_relu: x must be channels-last float32");
+  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c), InvalidArgument, out,
+                      "hpun::pw_relu: pw_w must be float32 (C, C, 1, 1), pw_b (C)");
+  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
+                  InvalidArgument, out);
+  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(out, x), InvalidArgument, out,
+                      "hpun::pw_relu: out must be channels-last float32");
+  const float* xp = x.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  ET_KERNEL_CHECK_MSG(ctx, op != xp, InvalidArgument, out, "hpun::pw_relu: out aliases x");
+  std::vector<float> pwt(c * c);
+  fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
+  PointwiseEpilogue pw;
+  pw.pwt = pwt.data();
+  pw.pwb = pw_b.const_data_ptr<float>();
+  pw.relu = true;
+  const int64_t image = h * wd * c;
+  const bool ok = parallel_rows(n, h, [&](int64_t img, int64_t r0, int64_t r1) {
+    conv1x1_nhwc_rows(xp + img * image, pw, op + img * image, c, h, wd, r0, r1);
+  });
+  ET_KERNEL_CHECK(ctx, ok, Internal, out);
+  return out;
+}
+
 }  // namespace et
 }  // namespace kernels
 }  // namespace hpun
@@ -172,3 +279,5 @@ Tensor& fused_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const T
 EXECUTORCH_LIBRARY(hpun, "fused_pud.out", hpun::kernels::et::fused_pud_out);
 EXECUTORCH_LIBRARY(hpun, "fused_pud_pw.out", hpun::kernels::et::fused_pud_pw_out);
 EXECUTORCH_LIBRARY(hpun, "fused_pud_pw_add.out", hpun::kernels::et::fused_pud_pw_add_out);
+EXECUTORCH_LIBRARY(hpun, "dw_pw_add.out", hpun::kernels::et::dw_pw_add_out);
+EXECUTORCH_LIBRARY(hpun, "pw_relu.out", hpun::kernels::et::pw_relu_out);
