@@ -387,15 +387,17 @@ HPUN_INLINE void dw_row_generic(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 
 
 #if HPUN_V16
 // k = 5 and C % 16 == 0: four pixels per step share the eight input columns and five weight
-// vectors of each kernel row; pixels whose window leaves the image take the one-pixel path.
+// vectors of each kernel row, for one 16-channel slice at a time (the slices of a pixel block are
+// taken one after another, so the input is read a whole pixel, C contiguous floats, at a time);
+// pixels whose window leaves the image take the one-pixel path.
 HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
                              const float* HPUN_RESTRICT dwt, const float* HPUN_RESTRICT dwb,
                              i64 r, float* HPUN_RESTRICT dst) {
-  for (i64 cb = 0; cb < C; cb += 16) {
-    const v16 bv = ld16(dwb + cb);
-    i64 j = 0;
-    while (j < W) {
-      if (j >= 2 && j + 6 <= W) {
+  i64 j = 0;
+  while (j < W) {
+    if (j >= 2 && j + 6 <= W) {
+      for (i64 cb = 0; cb < C; cb += 16) {
+        const v16 bv = ld16(dwb + cb);
         v16 a[4] = {bv, bv, bv, bv};
         for (i64 u = 0; u < 5; ++u) {
           const i64 rr = r + u - 2;
@@ -413,9 +415,11 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
         }
 #pragma GCC unroll 4
         for (int i = 0; i < 4; ++i) st16(dst + (j + i) * C + cb, a[i]);
-        j += 4;
-      } else {
-        v16 a = bv;
+      }
+      j += 4;
+    } else {
+      for (i64 cb = 0; cb < C; cb += 16) {
+        v16 a = ld16(dwb + cb);
         for (i64 u = 0; u < 5; ++u) {
           const i64 rr = r + u - 2;
           if (rr < 0 || rr >= H) continue;
@@ -426,8 +430,8 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
           }
         }
         st16(dst + j * C + cb, a);
-        ++j;
       }
+      ++j;
     }
   }
 }
