@@ -135,18 +135,12 @@ def _define() -> None:
     def functional(x, w, b):
         return fused_pud_reference(x, w, b)
 
-    def out_variant(x, w, b, *, out):
-        result = fused_pud_reference(x, w, b)
-        out.resize_(result.shape)
-        out.copy_(result)
-        return out
-
     _LIB.impl(OP_NAME, functional, "CompositeExplicitAutograd")
-    _LIB.impl(f"{OP_NAME}.out", out_variant, "CompositeExplicitAutograd")
+    _LIB.impl(f"{OP_NAME}.out", _out_variant(functional), "CompositeExplicitAutograd")
 
     def fake(x, w, b):
         if x.dim() != 4:
-            raise ValueError("hpun::fused_pud needs a 4-D input")
+            raise ValueError("the hpun:: ops need a 4-D input")
         # The output has the input's layout: NCHW in, NCHW out; channels-last in, channels-last out
         # (the C++ kernel has both paths), so a channels-last export keeps NHWC tensors at the
         # XNNPACK delegate boundaries around the op and needs no layout conversions there.
@@ -159,59 +153,38 @@ def _define() -> None:
     torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}", fake, lib=_LIB)
     torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}.out", fake_out, lib=_LIB)
 
-    # the PUD with its 1x1 conv and the block's epilogue
-    for schema in (PW_SCHEMA, PW_OUT_SCHEMA, PW_ADD_SCHEMA, PW_ADD_OUT_SCHEMA):
-        _LIB.define(schema)
-
+    # the rest of an HPUN block: the PUD with its 1x1 conv and the block's epilogue, the folded
+    # SRDSC(5) with the residual add, the folded SRDSC(1) with its relu
     def pw(x, w, b, pw_w, pw_b, relu):
         return fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=relu)
-
-    def pw_out(x, w, b, pw_w, pw_b, relu, *, out):
-        result = pw(x, w, b, pw_w, pw_b, relu)
-        out.resize_(result.shape)
-        return out.copy_(result)
 
     def pw_add(x, w, b, pw_w, pw_b, residual):
         return fused_pud_pw_reference(x, w, b, pw_w, pw_b, residual=residual)
 
-    def pw_add_out(x, w, b, pw_w, pw_b, residual, *, out):
-        result = pw_add(x, w, b, pw_w, pw_b, residual)
-        out.resize_(result.shape)
-        return out.copy_(result)
-
-    for name, fn in (("fused_pud_pw", pw), ("fused_pud_pw.out", pw_out), ("fused_pud_pw_add", pw_add),
-                     ("fused_pud_pw_add.out", pw_add_out)):
-        _LIB.impl(name, fn, "CompositeExplicitAutograd")
-    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw", lambda x, w, b, pw_w, pw_b, relu: fake(x, w, b), lib=_LIB)
-    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw.out",
-                                lambda x, w, b, pw_w, pw_b, relu, *, out: fake_out(x, w, b, out=out), lib=_LIB)
-    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw_add",
-                                lambda x, w, b, pw_w, pw_b, residual: fake(x, w, b), lib=_LIB)
-    torch.library.register_fake(f"{NAMESPACE}::fused_pud_pw_add.out",
-                                lambda x, w, b, pw_w, pw_b, residual, *, out: fake_out(x, w, b, out=out), lib=_LIB)
-
-    # the rest of a block: folded SRDSC(5) + residual add, folded SRDSC(1) + relu
-    for schema in (DW_PW_ADD_SCHEMA, DW_PW_ADD_OUT_SCHEMA, PW_RELU_SCHEMA, PW_RELU_OUT_SCHEMA):
+    for name, schema, out_schema, fn in (
+        ("fused_pud_pw", PW_SCHEMA, PW_OUT_SCHEMA, pw),
+        ("fused_pud_pw_add", PW_ADD_SCHEMA, PW_ADD_OUT_SCHEMA, pw_add),
+        ("dw_pw_add", DW_PW_ADD_SCHEMA, DW_PW_ADD_OUT_SCHEMA, dw_pw_add_reference),
+        ("pw_relu", PW_RELU_SCHEMA, PW_RELU_OUT_SCHEMA, pw_relu_reference),
+    ):
         _LIB.define(schema)
-
-    def dw_pw_add_out(x, dw_w, dw_b, pw_w, pw_b, residual, *, out):
-        result = dw_pw_add_reference(x, dw_w, dw_b, pw_w, pw_b, residual)
-        out.resize_(result.shape)
-        return out.copy_(result)
-
-    def pw_relu_out(x, pw_w, pw_b, *, out):
-        result = pw_relu_reference(x, pw_w, pw_b)
-        out.resize_(result.shape)
-        return out.copy_(result)
-
-    for name, fn in (("dw_pw_add", dw_pw_add_reference), ("dw_pw_add.out", dw_pw_add_out),
-                     ("pw_relu", pw_relu_reference), ("pw_relu.out", pw_relu_out)):
+        _LIB.define(out_schema)
         _LIB.impl(name, fn, "CompositeExplicitAutograd")
-    like = lambda x, *rest: torch.empty_like(x, memory_format=_memory_format(x))  # noqa: E731
-    torch.library.register_fake(f"{NAMESPACE}::dw_pw_add", like, lib=_LIB)
-    torch.library.register_fake(f"{NAMESPACE}::pw_relu", like, lib=_LIB)
-    for name in ("dw_pw_add.out", "pw_relu.out"):
-        torch.library.register_fake(f"{NAMESPACE}::{name}", lambda *args, out: out.resize_(args[0].shape), lib=_LIB)
+        _LIB.impl(f"{name}.out", _out_variant(fn), "CompositeExplicitAutograd")
+        # like fused_pud: the result has x's shape and layout
+        torch.library.register_fake(f"{NAMESPACE}::{name}", lambda x, *rest: fake(x, None, None), lib=_LIB)
+        torch.library.register_fake(f"{NAMESPACE}::{name}.out", lambda x, *rest, out: fake_out(x, None, None, out=out),
+                                    lib=_LIB)
+
+
+def _out_variant(fn):
+    """The .out overload of a functional reference: computes it, then resizes and fills `out`."""
+    def out_variant(*args, out):
+        result = fn(*args)
+        out.resize_(result.shape)
+        return out.copy_(result)
+
+    return out_variant
 
 
 _LIB: torch.library.Library | None = None

@@ -181,6 +181,24 @@ bool pointwise_weights(const Tensor& w, const Tensor& b, int64_t c) {
          b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c &&
          is_nchw_contiguous(b);
 }
+// x: a channels-last float32 4-D tensor; out resized to it, channels-last, not aliasing x or
+// `other` (may be null). False (the context failed, the message logged) otherwise.
+bool check_nhwc_io(KernelRuntimeContext& ctx, const char* op, const Tensor& x, Tensor& out,
+                   const Tensor* other) {
+  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && nhwc_float_like(x, x), InvalidArgument, false,
+                      "%s: x must be a channels-last 4-D float32 tensor", op);
+  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
+                  InvalidArgument, false);
+  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(out, x), InvalidArgument, false,
+                      "%s: out must be channels-last float32", op);
+  const float* op_data = out.const_data_ptr<float>();
+  ET_KERNEL_CHECK_MSG(ctx,
+                      op_data != x.const_data_ptr<float>() &&
+                          (!other || op_data != other->const_data_ptr<float>()),
+                      InvalidArgument, false, "%s: out aliases an input", op);
+  return true;
+}
+
 // Row bands of all images for the thread pool: f(image, row_begin, row_end).
 template <typename F>
 bool parallel_rows(int64_t n, int64_t h, F f) {
@@ -200,11 +218,10 @@ bool parallel_rows(int64_t n, int64_t h, F f) {
 Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& dw_w,
                       const Tensor& dw_b, const Tensor& pw_w, const Tensor& pw_b,
                       const Tensor& residual, Tensor& out) {
-  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
-                      out, "hpun::dw_pw_add: x must be a 4-D float32 tensor");
+  if (!check_nhwc_io(ctx, "hpun::dw_pw_add", x, out, &residual)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(x, x) && nhwc_float_like(residual, x), InvalidArgument,
-                      out, "hpun::dw_pw_add: x and residual must be channels-last float32 of one shape");
+  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(residual, x), InvalidArgument, out,
+                      "hpun::dw_pw_add: residual must be channels-last float32 of x's shape");
   const int64_t k = dw_w.dim() == 4 ? dw_w.size(2) : 0;
   ET_KERNEL_CHECK_MSG(ctx,
                       dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
@@ -216,15 +233,9 @@ Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
                       "hpun::dw_pw_add: dw_w must be float32 (C, 1, k, k) with k odd, dw_b (C)");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c), InvalidArgument, out,
                       "hpun::dw_pw_add: pw_w must be float32 (C, C, 1, 1), pw_b (C)");
-  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
-                  InvalidArgument, out);
-  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(out, x), InvalidArgument, out,
-                      "hpun::dw_pw_add: out must be channels-last float32");
   const float* xp = x.const_data_ptr<float>();
   const float* rp = residual.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
-  ET_KERNEL_CHECK_MSG(ctx, op != xp && op != rp, InvalidArgument, out,
-                      "hpun::dw_pw_add: out aliases an input");
   std::vector<float> dwt(k * k * c), pwt(c * c);
   dw_transpose_weights(dw_w.const_data_ptr<float>(), c, k, dwt.data());
   fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
@@ -244,20 +255,12 @@ Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
 
 Tensor& pw_relu_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& pw_w,
                     const Tensor& pw_b, Tensor& out) {
-  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
-                      out, "hpun::pw_relu: x must be a 4-D float32 tensor");
+  if (!check_nhwc_io(ctx, "hpun::pw_relu", x, out, nullptr)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(x, x), InvalidArgument, out,
-                      "hpun::pw_relu: x must be channels-last float32");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c), InvalidArgument, out,
                       "hpun::pw_relu: pw_w must be float32 (C, C, 1, 1), pw_b (C)");
-  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
-                  InvalidArgument, out);
-  ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(out, x), InvalidArgument, out,
-                      "hpun::pw_relu: out must be channels-last float32");
   const float* xp = x.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
-  ET_KERNEL_CHECK_MSG(ctx, op != xp, InvalidArgument, out, "hpun::pw_relu: out aliases x");
   std::vector<float> pwt(c * c);
   fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
   PointwiseEpilogue pw;
