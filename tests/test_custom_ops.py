@@ -289,6 +289,32 @@ def test_kernel_aarch64_neon_under_qemu(tmp_path):
             got = got.reshape(n, h, wd, c).permute(0, 3, 1, 2) if nhwc else got.reshape(shape)
             err = (got - want).abs().max().item()
             assert err <= TOL, f"{shape} nhwc={nhwc}: max abs error {err}"
+    # the block kernels' NEON code (C = 64: the vector paths; C = 5: the plain loops)
+    for shape in ((1, 64, 6, 14), (2, 5, 6, 10)):
+        n, c, h, wd = shape
+        x, res = torch.rand(shape, generator=gen), torch.rand(shape, generator=gen)
+        w, b = torch.randn(c, 4, 3, 3, generator=gen) * 0.3, torch.randn(c, generator=gen) * 0.1
+        pw_w, pw_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        dw_w = torch.randn(c, 1, 5, 5, generator=gen) * 0.2
+        files = {k: tmp_path / f"{k}.f32" for k in ("x", "w", "b", "o", "pw", "pb", "r", "dw")}
+        for k, t in (("x", x.permute(0, 2, 3, 1)), ("w", w), ("b", b), ("pw", pw_w), ("pb", pw_b),
+                     ("r", res.permute(0, 2, 3, 1)), ("dw", dw_w)):
+            t.contiguous().numpy().tofile(files[k])
+        pw = ["--pw", str(files["pw"]), str(files["pb"])]
+        cases = (
+            ("w", "b", pw + ["--relu"], fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=True)),
+            ("w", "b", pw + ["--residual", str(files["r"])], fused_pud_pw_reference(x, w, b, pw_w, pw_b, residual=res)),
+            ("dw", "b", ["--op", "dw_pw_add", "--k", "5", *pw, "--residual", str(files["r"])],
+             dw_pw_add_reference(x, dw_w, b, pw_w, pw_b, res)),
+            ("pw", "pb", ["--op", "pw_relu"], pw_relu_reference(x, pw_w, pw_b)),
+        )
+        for wf, bf, extra, want in cases:
+            r = subprocess.run([qemu, str(exe), *map(str, shape), str(files["x"]), str(files[wf]), str(files[bf]),
+                                str(files["o"]), "--nhwc", *extra], capture_output=True, text=True)
+            assert r.returncode == 0 and "isa=neon" in r.stdout, (extra, r.stdout, r.stderr[-1000:])
+            got = torch.from_numpy(np.fromfile(files["o"], dtype=np.float32)).reshape(n, h, wd, c).permute(0, 3, 1, 2)
+            err = (got - want).abs().max().item()
+            assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{shape} {extra[:2]}: max abs error {err}"
 
 
 # --- the torch.library op and the rewrite --------------------------------------------------------

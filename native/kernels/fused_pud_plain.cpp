@@ -1,12 +1,16 @@
-// The kernel without ExecuTorch: for cross-compiled checks (e.g. AArch64 NEON under qemu-user),
+// The kernels without ExecuTorch: for cross-compiled checks (e.g. AArch64 NEON under qemu-user),
 // where there is no ExecuTorch runtime for the target.
 //
 //   hpun_fused_pud_plain N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc]
+//                        [--pw pw_w.f32 pw_b.f32 [--relu] [--residual r.f32]]
+//                        [--op dw_pw_add --k K | --op pw_relu]
 //
-// Same raw float32 files as hpun_fused_pud_driver; prints the code path it dispatched to.
+// Same raw float32 files and options as hpun_fused_pud_driver (--pw and --op need --nhwc), run
+// serially through the kernels' plain entry points; prints the code path it dispatched to.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "fused_pud.h"
@@ -22,30 +26,86 @@ static bool io(const char* path, float* data, size_t count, bool write) {
 
 int main(int argc, char** argv) {
   if (argc < 9) {
-    std::fprintf(stderr, "usage: %s N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc] [--pw pw_w pw_b [--relu] "
+                 "[--residual r]] [--op dw_pw_add --k K | --op pw_relu]\n",
+                 argv[0]);
     return 2;
   }
   const long n = std::atol(argv[1]), c = std::atol(argv[2]), h = std::atol(argv[3]),
              w = std::atol(argv[4]);
-  const bool nhwc = argc > 9 && !std::strcmp(argv[9], "--nhwc");
-  if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || h % 2 || w % 2) {
-    std::fprintf(stderr, "N, C, H, W must be positive, H and W even\n");
+  bool nhwc = false, relu = false;
+  long k = 0;
+  std::string op = "fused_pud";
+  const char *pw_w = nullptr, *pw_b = nullptr, *res_path = nullptr;
+  for (int i = 9; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--nhwc")) nhwc = true;
+    else if (!std::strcmp(argv[i], "--relu")) relu = true;
+    else if (!std::strcmp(argv[i], "--pw") && i + 2 < argc) {
+      pw_w = argv[++i];
+      pw_b = argv[++i];
+    } else if (!std::strcmp(argv[i], "--residual") && i + 1 < argc) res_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op = argv[++i];
+    else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atol(argv[++i]);
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  const bool dwpw = op == "dw_pw_add", pwrelu = op == "pw_relu";
+  const bool fused = op == "fused_pud";
+  if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || (fused && (h % 2 || w % 2)) ||
+      (!fused && !dwpw && !pwrelu) || ((pw_w || !fused) && !nhwc) || (dwpw && (k % 2 != 1 || !pw_w || !res_path))) {
+    std::fprintf(stderr, "bad sizes or options (see the usage)\n");
     return 2;
   }
-  std::vector<float> x(n * c * h * w), wt(c * 36), b(c), out(x.size());
-  if (!io(argv[5], x.data(), x.size(), false) || !io(argv[6], wt.data(), wt.size(), false) ||
-      !io(argv[7], b.data(), b.size(), false)) {
+  const long wcount = dwpw ? c * k * k : (pwrelu ? c * c : c * 36);
+  std::vector<float> x(n * c * h * w), wt(wcount), b(c), out(x.size()), pww, pwb, res;
+  bool ok = io(argv[5], x.data(), x.size(), false) && io(argv[6], wt.data(), wt.size(), false) &&
+            io(argv[7], b.data(), b.size(), false);
+  if (pw_w) {
+    pww.resize(c * c);
+    pwb.resize(c);
+    ok = ok && io(pw_w, pww.data(), pww.size(), false) && io(pw_b, pwb.data(), pwb.size(), false);
+  }
+  if (res_path) {
+    res.resize(x.size());
+    ok = ok && io(res_path, res.data(), res.size(), false);
+  }
+  if (!ok) {
     std::fprintf(stderr, "cannot read the inputs\n");
     return 2;
   }
-  if (nhwc)
-    hpun::kernels::fused_pud_nhwc(x.data(), wt.data(), b.data(), out.data(), n, c, h, w);
-  else
-    hpun::kernels::fused_pud_planes(x.data(), wt.data(), b.data(), out.data(), c, h, w, 0, n * c);
+  using namespace hpun::kernels;
+  const long image = h * w * c;
+  if (dwpw || pwrelu) {
+    std::vector<float> dwt(dwpw ? k * k * c : 0), pwt(c * c), row(w * c);
+    if (dwpw) dw_transpose_weights(wt.data(), c, k, dwt.data());
+    fused_pud_pw_transpose_weights(dwpw ? pww.data() : wt.data(), c, pwt.data());
+    for (long i = 0; i < n; ++i) {
+      PointwiseEpilogue e;
+      e.pwt = pwt.data();
+      e.pwb = dwpw ? pwb.data() : b.data();
+      e.residual = dwpw ? res.data() + i * image : nullptr;
+      e.relu = pwrelu;
+      if (dwpw)
+        dw_pw_nhwc_rows(x.data() + i * image, dwt.data(), b.data(), k, e, out.data() + i * image,
+                        c, h, w, 0, h, row.data());
+      else
+        conv1x1_nhwc_rows(x.data() + i * image, e, out.data() + i * image, c, h, w, 0, h);
+    }
+  } else if (pw_w) {
+    fused_pud_pw_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
+                      res.empty() ? nullptr : res.data(), relu, out.data(), n, c, h, w);
+  } else if (nhwc) {
+    fused_pud_nhwc(x.data(), wt.data(), b.data(), out.data(), n, c, h, w);
+  } else {
+    fused_pud_planes(x.data(), wt.data(), b.data(), out.data(), c, h, w, 0, n * c);
+  }
   if (!io(argv[8], out.data(), out.size(), true)) {
     std::fprintf(stderr, "cannot write %s\n", argv[8]);
     return 2;
   }
-  std::printf("isa=%s\n", hpun::kernels::fused_pud_isa());
+  std::printf("isa=%s\n", fused_pud_isa());
   return 0;
 }
