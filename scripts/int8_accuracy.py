@@ -2,6 +2,7 @@
 
     python scripts/int8_accuracy.py --models hpun_s hpun_m hpun_l --scales 2 3 4 --datasets Set5 Set14 \
         --methods ptq --out out/int8_accuracy.jsonl
+    python scripts/int8_accuracy.py --out out/int8_accuracy.jsonl --summary   # the README's table of it
 
 Each (model, scale, method, fp32 parts) quantization is measured with its fake-quant reference
 (convert_pt2e's graph, which the ExecuTorch and ONNX int8 artifacts match within 0.002 dB; see
@@ -64,6 +65,38 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary_table(rows: list[dict], parts: list[str], rewrites: list[str], qat: tuple) -> str:
+    """One line per (model, scale, dataset): fp32, PTQ and QAT (the given settings) with their losses
+    against fp32, the README's layout; cells with no measurement say so."""
+    def cell(r, base):
+        if r is None:
+            return "not measured"
+        loss = r["psnr_y"] - base["psnr_y"]
+        mark = "**" if abs(loss) <= 0.05 else ""
+        return f"{r['psnr_y']:.3f} / {r['ssim_y']:.4f} ({mark}{loss:+.3f}{mark})"
+
+    def pick(model, scale, ds, method):
+        for r in rows:
+            if (r["model"], r["scale"], r["dataset"], r["method"]) == (model, scale, ds, method) \
+                    and r["fp32_parts"] == parts and r.get("rewrites", []) == rewrites \
+                    and (method != "qat" or key(r)[6] == qat):
+                return r
+        return None
+
+    order = {"Set5": 0, "Set14": 1, "B100": 2, "hpun_s": 0, "hpun_m": 1, "hpun_l": 2}
+    lines = ["| model | scale | dataset | fp32 PSNR / SSIM | PTQ int8 (loss) | QAT int8 (loss) |",
+             "|---|---|---|---|---|---|"]
+    for model, scale, ds in sorted({(r["model"], r["scale"], r["dataset"]) for r in rows if r["method"] == "fp32"},
+                                   key=lambda t: (order.get(t[0], 9), t[0], t[1], order.get(t[2], 9))):
+        base = next(r for r in rows if (r["model"], r["scale"], r["dataset"], r["method"]) == (model, scale, ds, "fp32"))
+        ptq, q = pick(model, scale, ds, "ptq"), pick(model, scale, ds, "qat")
+        if ptq is None and q is None:
+            continue
+        lines.append(f"| {model} | x{scale} | {ds} | {base['psnr_y']:.3f} / {base['ssim_y']:.4f} | "
+                     f"{cell(ptq, base)} | {cell(q, base)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["hpun_s"])
@@ -83,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="out/int8_accuracy.jsonl")
+    p.add_argument("--summary", action="store_true",
+                   help="measure nothing: print the fp32 / PTQ / QAT table of --out for these settings")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -96,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         args.rewrites = list(INT8_REWRITES[args.target])
     rewrites = list(check_rewrites(args.rewrites))
     calib = (args.calib_count, args.calib_patch)
+    if args.summary:
+        print(summary_table(rows, parts.names(), rewrites, (args.qat_steps, args.qat_lr, args.qat_loss)))
+        return 0
 
     def record(r: dict) -> None:
         rows.append(r)

@@ -1,0 +1,39 @@
+"""scripts/int8_accuracy.py's summary table (the README's int8 accuracy table is printed by it from the
+measured JSON lines): losses against the fp32 row of the same model, scale and dataset, only the
+rows with the asked settings, 'not measured' where there is none. No measurement runs here."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "int8_accuracy.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("int8_accuracy", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def row(method, psnr, ds="Set5", parts=("residual_adds",), qat=None, model="hpun_s"):
+    r = {"model": model, "scale": 2, "method": method, "dataset": ds, "psnr_y": psnr, "ssim_y": 0.9,
+         "fp32_parts": [] if method == "fp32" else list(parts)}
+    if method != "fp32":
+        r.update(rewrites=["srdsc_fold"], calibration=[64, 48], qat=qat)
+    return r
+
+
+def test_summary_table_pairs_each_row_with_its_fp32_and_settings():
+    m = load()
+    qat = {"steps": 300, "lr": 1e-4, "loss": "l1"}
+    rows = [row("fp32", 36.0), row("ptq", 35.9), row("qat", 35.97, qat=qat),
+            row("qat", 35.5, qat={"steps": 100, "lr": 1e-4, "loss": "l1"}),  # other QAT settings: not this table
+            row("ptq", 30.0, parts=()),  # other fp32 parts: not this table
+            row("fp32", 32.0, ds="Set14"), row("ptq", 31.97, ds="Set14"),
+            row("fp32", 37.0, model="hpun_m")]  # no int8 row: no line
+    text = m.summary_table(rows, ["residual_adds"], ["srdsc_fold"], (300, 1e-4, "l1"))
+    lines = text.splitlines()[2:]
+    assert len(lines) == 2
+    assert lines[0] == "| hpun_s | x2 | Set5 | 36.000 / 0.9000 | 35.900 / 0.9000 (-0.100) | 35.970 / 0.9000 (**-0.030**) |"
+    assert lines[1] == "| hpun_s | x2 | Set14 | 32.000 / 0.9000 | 31.970 / 0.9000 (**-0.030**) | not measured |"
