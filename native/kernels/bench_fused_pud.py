@@ -7,14 +7,16 @@ Python runtime with 1 and 2 threads, .pte files made with to_edge_transform_and_
 
 * front   the PUD without its 1x1 conv (pixel_unshuffle -> max-pool -> grouped conv -> bilinear
           -> + x): all-XNNPACK vs the single hpun::fused_pud.out call.
-* whole   the PUD block: all-XNNPACK, the pud_dilated rewrite (all-XNNPACK), and the op followed by
-          the 1x1 conv in an XNNPACK delegate (what apply_fused_pud exports).
+* whole   the PUD block: all-XNNPACK, the pud_dilated rewrite (all-XNNPACK), the op followed by
+          the 1x1 conv in an XNNPACK delegate (what apply_fused_pud exports), and hpun::fused_pud_pw
+          (the 1x1 conv inside the kernel; channels-last).
 * base    an XNNPACK x * 2 .pte: what a runtime call with this input and output costs by itself
           (copy in, one pass, clone out); subtract it from the rows above to compare compute.
 * kernel  the C++ kernel alone through its test driver (no Python, no input copy).
 * network (--network) the whole HPUN-S x2 on a 360x640 LR frame: original, apply_fused_pud exported
           with an NCHW input, and with a channels-last input (NHWC tensors at the delegate
-          boundaries, the op's NHWC path).
+          boundaries, the op's NHWC path), and the executorch-fused bench target's program (all the
+          block kernels, after srdsc_fold).
 
 "channels-last" rows export and run with a channels-last input tensor.
 
@@ -78,6 +80,18 @@ class OpFront(nn.Module):
 
     def forward(self, x):
         return torch.ops.hpun.fused_pud(x, self.grouped.weight, self.grouped.bias)
+
+
+class OpWhole(nn.Module):
+    """The whole PUD, its 1x1 conv included, as one hpun::fused_pud_pw call (channels-last only)."""
+
+    def __init__(self, pud):
+        super().__init__()
+        self.pud = pud
+
+    def forward(self, x):
+        g, p = self.pud.grouped, self.pud.pointwise
+        return torch.ops.hpun.fused_pud_pw(x, g.weight, g.bias, p.weight, p.bias, False)
 
 
 def build_kernels(build: Path) -> None:
@@ -167,6 +181,7 @@ def main() -> None:
             ptes = {k: (to_pte(m, x), x) for k, m in variants.items()}
             ptes[("front", "hpun::fused_pud.out, channels-last")] = (to_pte(OpFront(pud), xcl), xcl)
             ptes[("whole", "fused_pud.out + XNNPACK 1x1, channels-last")] = (to_pte(FusedPUD(pud), xcl), xcl)
+            ptes[("whole", "hpun::fused_pud_pw.out (1x1 inside), channels-last")] = (to_pte(OpWhole(pud), xcl), xcl)
             for threads in args.threads:
                 set_threads(threads)
                 for (part, name), (buf, xin) in ptes.items():
@@ -182,9 +197,12 @@ def main() -> None:
             x = torch.rand(1, 3, 360, 640)
             xcl = x.to(memory_format=torch.channels_last)
             fused = apply_fused_pud(model)
+            from hpun_edge.bench import fused_module
+
             nets = {"HPUN-S x2 all-XNNPACK (NCHW)": (model, x),
                     "HPUN-S x2 apply_fused_pud (NCHW)": (fused, x),
-                    "HPUN-S x2 apply_fused_pud (channels-last)": (fused, xcl)}
+                    "HPUN-S x2 apply_fused_pud (channels-last)": (fused, xcl),
+                    "HPUN-S x2 block kernels (bench's fused_module)": (fused_module(model).module, xcl)}
             ptes = {k: (to_pte(_EvenForward(m), xin), xin) for k, (m, xin) in nets.items()}
             for threads in args.threads:
                 set_threads(threads)
