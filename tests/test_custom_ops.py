@@ -133,7 +133,7 @@ def test_kernel_equals_reference_random(kernels_build, tmp_path, isa, layout):
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_pw_kernel_equals_reference_random(kernels_build, tmp_path, isa):
-    """hpun::fused_pud_pw / _pw_add through the registry, the thread pool and the direct entry point:
+    """hpun::fused_pud_pw / _pw_add through the registry on the thread pool and the direct entry point:
     C = 64 and 128 take the register-blocked 1x1 conv (4 pixels x 64 channels in the AVX-512 build),
     C = 5 the plain loops; 2x2 images, widths that are not a multiple of 4 pixels, and a tall one
     that is split into row bands. The 1x1 conv sums C products in another order than PyTorch, so
@@ -156,7 +156,7 @@ def test_pw_kernel_equals_reference_random(kernels_build, tmp_path, isa):
             want = fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=relu, residual=res if residual else None)
             epi = ["--pw", str(paths["pw"]), str(paths["pb"])] + (["--relu"] if relu else []) + \
                 (["--residual", str(paths["res"])] if residual else [])
-            for flags in ((), ("--serial",), ("--direct",)):
+            for flags in ((), ("--direct",)):  # row bands on the pool; the whole image in one band
                 got, info = run_driver(kernels_build, tmp_path, x, w, b, "--nhwc", *epi, *flags, env=env)
                 err = (got - want).abs().max().item()
                 bound = 1e-6 * max(1.0, want.abs().max().item())
