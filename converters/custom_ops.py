@@ -195,6 +195,16 @@ def fused_pud(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor
     return torch.ops.hpun.fused_pud(x, w, b)
 
 
+def _check_pud(pud: PUD) -> nn.Conv2d:
+    """The PUD's grouped conv, if it is the k=3 one the kernels implement (ValueError otherwise)."""
+    g, c = pud.grouped, pud.pointwise.in_channels
+    if (g.in_channels, g.out_channels, g.groups, g.kernel_size, g.stride, g.padding) != (
+        4 * c, c, c, (3, 3), (1, 1), (1, 1)
+    ):
+        raise ValueError(f"not a k=3 PUD grouped conv: {g}")
+    return g
+
+
 class FusedPUD(nn.Module):
     """A PUD whose front part is ``hpun::fused_pud``; the 1x1 conv stays a conv (for the delegate).
 
@@ -204,12 +214,8 @@ class FusedPUD(nn.Module):
 
     def __init__(self, pud: PUD):
         super().__init__()
-        g = pud.grouped
+        g = _check_pud(pud)
         c = pud.pointwise.in_channels
-        if (g.in_channels, g.out_channels, g.groups, g.kernel_size, g.stride, g.padding) != (
-            4 * c, c, c, (3, 3), (1, 1), (1, 1)
-        ):
-            raise ValueError(f"not a k=3 PUD grouped conv: {g}")
         self.grouped = g
         self.pointwise = pud.pointwise
         if g.bias is None:
@@ -251,7 +257,7 @@ class FusedPUB(_Fused):
 
     def __init__(self, pub: nn.Module):
         super().__init__()
-        FusedPUD(pub.pud)  # the same check of the grouped conv
+        _check_pud(pub.pud)
         self.pud, self.srdsc = pub.pud, pub.srdsc
         self.tail_fused = _folded(self.srdsc, 5)
         self._zero_bias_for(self.pud.grouped, self.pud.pointwise,
@@ -275,7 +281,7 @@ class FusedFront(_Fused):
 
     def __init__(self, front: nn.Module):
         super().__init__()
-        FusedPUD(front.pud)
+        _check_pud(front.pud)
         self.x, self.pud = front.x, front.pud
         self.x_fused = _folded(self.x, 1)
         self._zero_bias_for(self.pud.grouped, self.pud.pointwise, self.x.pointwise if self.x_fused else None)

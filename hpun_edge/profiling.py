@@ -4,8 +4,8 @@ Groups (`GROUPS`): dense k x k conv, 1x1 conv, depthwise conv, grouped conv, (un
 (pixel (un)shuffle, transposes, layout reorders, copies), pooling, interpolation, elementwise (add,
 ReLU, clamp, ...), fused PUD kernel (the project's own ``hpun::fused_pud``, unshuffle to ``+ x`` in
 one op, and ``hpun::fused_pud_pw(_add)``, that with the PUD's 1x1 conv and relu or residual add),
-fused dw + 1x1 kernel (``hpun::dw_pw_add``), fused 1x1 kernel (``hpun::pw_relu``), quantize/convert (int8 boundaries), other, and runtime overhead (the part of a call that no
-op accounts for). Times are milliseconds per call (one tile), the median over the profiled
+fused dw + 1x1 kernel (``hpun::dw_pw_add``), fused 1x1 kernel (``hpun::pw_relu``), quantize/convert
+(int8 boundaries), other, and runtime overhead (the part of a call that no op accounts for). Times are milliseconds per call (one tile), the median over the profiled
 calls after one warm-up call.
 
 * ExecuTorch: the program is loaded with ETDump enabled (pybindings ``_load_for_executorch(...,

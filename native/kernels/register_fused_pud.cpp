@@ -46,131 +46,6 @@ bool is_channels_last(const Tensor& t) {
   return t.dim() == 4 &&
          executorch::runtime::is_channels_last_dim_order(t.dim_order().data(), t.dim());
 }
-}  // namespace
-
-// pw_w null: hpun::fused_pud. Otherwise the 1x1 conv and its epilogue (relu, residual may be null).
-Tensor& run_fused_pud(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
-                      const Tensor* pw_w, const Tensor* pw_b, const Tensor* residual, bool relu,
-                      Tensor& out) {
-  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
-                      out, "hpun::fused_pud: x must be a 4-D float32 tensor");
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx, h > 0 && wd > 0 && h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
-                      "hpun::fused_pud: H and W must be even and positive");
-  ET_KERNEL_CHECK_MSG(ctx,
-                      w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
-                          w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3,
-                      InvalidArgument, out, "hpun::fused_pud: w must be float32 (C, 4, 3, 3)");
-  ET_KERNEL_CHECK_MSG(ctx, b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c,
-                      InvalidArgument, out, "hpun::fused_pud: b must be float32 (C)");
-  // x and out: both contiguous NCHW, or both channels-last (NHWC); w and b contiguous.
-  const bool nhwc = is_channels_last(x) && !is_nchw_contiguous(x);
-  ET_KERNEL_CHECK_MSG(ctx,
-                      (nhwc ? is_channels_last(out) : (is_nchw_contiguous(x) &&
-                                                       is_nchw_contiguous(out))) &&
-                          is_nchw_contiguous(w) && is_nchw_contiguous(b),
-                      InvalidArgument, out,
-                      "hpun::fused_pud: x and out must both be NCHW or both channels-last");
-  ET_KERNEL_CHECK_MSG(ctx, out.scalar_type() == ScalarType::Float, InvalidArgument, out,
-                      "hpun::fused_pud: out must be float32");
-  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
-                  InvalidArgument, out);
-  const float* xp = x.const_data_ptr<float>();
-  float* op = out.mutable_data_ptr<float>();
-  ET_KERNEL_CHECK_MSG(ctx, xp != op, InvalidArgument, out, "hpun::fused_pud: out aliases x");
-  const float* wp = w.const_data_ptr<float>();
-  const float* bp = b.const_data_ptr<float>();
-  PointwiseEpilogue pw;
-  std::vector<float> pwt;
-  if (pw_w) {
-    ET_KERNEL_CHECK_MSG(ctx, nhwc, InvalidArgument, out,
-                        "hpun::fused_pud_pw: x must be channels-last (export through ChannelsLastIO)");
-    ET_KERNEL_CHECK_MSG(ctx,
-                        pw_w->scalar_type() == ScalarType::Float && pw_w->dim() == 4 &&
-                            pw_w->size(0) == c && pw_w->size(1) == c && pw_w->size(2) == 1 &&
-                            pw_w->size(3) == 1 && is_nchw_contiguous(*pw_w),
-                        InvalidArgument, out, "hpun::fused_pud_pw: pw_w must be float32 (C, C, 1, 1)");
-    ET_KERNEL_CHECK_MSG(ctx,
-                        pw_b->scalar_type() == ScalarType::Float && pw_b->dim() == 1 &&
-                            pw_b->size(0) == c && is_nchw_contiguous(*pw_b),
-                        InvalidArgument, out, "hpun::fused_pud_pw: pw_b must be float32 (C)");
-    if (residual) {
-      ET_KERNEL_CHECK_MSG(ctx,
-                          residual->scalar_type() == ScalarType::Float && residual->dim() == 4 &&
-                              residual->size(0) == n && residual->size(1) == c &&
-                              residual->size(2) == h && residual->size(3) == wd &&
-                              is_channels_last(*residual) && !is_nchw_contiguous(*residual),
-                          InvalidArgument, out,
-                          "hpun::fused_pud_pw_add: residual must be a channels-last float32 tensor of x's shape");
-      ET_KERNEL_CHECK_MSG(ctx, residual->const_data_ptr<float>() != op, InvalidArgument, out,
-                          "hpun::fused_pud_pw_add: out aliases residual");
-      pw.residual = residual->const_data_ptr<float>();
-    }
-    pwt.resize(c * c);
-    fused_pud_pw_transpose_weights(pw_w->const_data_ptr<float>(), c, pwt.data());
-    pw.pwt = pwt.data();
-    pw.pwb = pw_b->const_data_ptr<float>();
-    pw.relu = relu;
-  }
-  // parallel_for runs on ExecuTorch's shared thread pool (the one the XNNPACK delegate uses) when
-  // the runtime was built with it, serially otherwise.
-  if (nhwc) {
-    // Work item: a band of half-resolution rows of one image (all channels, vectorised over C).
-    const int64_t hh = h / 2;
-    const int64_t threads = std::max<int64_t>(1, executorch::extension::get_thread_count());
-    int64_t bands = std::min<int64_t>(hh, threads * (hh >= 64 * threads ? 2 : 1));
-    const int64_t band = (hh + bands - 1) / bands;
-    bands = (hh + band - 1) / band;
-    std::vector<float> kt(36 * c);
-    fused_pud_nhwc_transpose_weights(wp, c, kt.data());
-    const int64_t image = h * wd * c;
-    const bool ok = executorch::extension::parallel_for(
-        0, n * bands, 1, [&](int64_t begin, int64_t end) {
-          std::vector<float> scratch(pw.pwt ? fused_pud_pw_nhwc_scratch_floats(wd, c)
-                                            : fused_pud_nhwc_scratch_floats(wd, c));
-          for (int64_t item = begin; item < end; ++item) {
-            const int64_t img = item / bands, r0 = (item % bands) * band;
-            if (pw.pwt) {
-              PointwiseEpilogue mine = pw;
-              if (mine.residual) mine.residual += img * image;
-              fused_pud_pw_nhwc_band(xp + img * image, kt.data(), bp, mine, op + img * image, c, h,
-                                     wd, r0, std::min(hh, r0 + band), scratch.data());
-            } else {
-              fused_pud_nhwc_band(xp + img * image, kt.data(), bp, op + img * image, c, h, wd, r0,
-                                  std::min(hh, r0 + band), scratch.data());
-            }
-          }
-        });
-    ET_KERNEL_CHECK(ctx, ok, Internal, out);
-    return out;
-  }
-  // NCHW: one plane per work item.
-  const bool ok = executorch::extension::parallel_for(
-      0, n * c, 1, [&](int64_t begin, int64_t end) {
-        fused_pud_planes(xp, wp, bp, op, c, h, wd, begin, end);
-      });
-  ET_KERNEL_CHECK(ctx, ok, Internal, out);
-  return out;
-}
-
-Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
-                      Tensor& out) {
-  return run_fused_pud(ctx, x, w, b, nullptr, nullptr, nullptr, false, out);
-}
-
-Tensor& fused_pud_pw_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
-                         const Tensor& b, const Tensor& pw_w, const Tensor& pw_b, bool relu,
-                         Tensor& out) {
-  return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, nullptr, relu, out);
-}
-
-Tensor& fused_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
-                             const Tensor& b, const Tensor& pw_w, const Tensor& pw_b,
-                             const Tensor& residual, Tensor& out) {
-  return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, &residual, false, out);
-}
-
-namespace {
 bool nhwc_float_like(const Tensor& t, const Tensor& like) {
   return t.scalar_type() == ScalarType::Float && t.dim() == 4 && t.sizes() == like.sizes() &&
          is_channels_last(t) && (t.numel() == t.size(1) || !is_nchw_contiguous(t));
@@ -214,6 +89,108 @@ bool parallel_rows(int64_t n, int64_t h, F f) {
   });
 }
 }  // namespace
+
+// pw_w null: hpun::fused_pud. Otherwise the 1x1 conv and its epilogue (relu, residual may be null).
+Tensor& run_fused_pud(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+                      const Tensor* pw_w, const Tensor* pw_b, const Tensor* residual, bool relu,
+                      Tensor& out) {
+  ET_KERNEL_CHECK_MSG(ctx, x.dim() == 4 && x.scalar_type() == ScalarType::Float, InvalidArgument,
+                      out, "hpun::fused_pud: x must be a 4-D float32 tensor");
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  ET_KERNEL_CHECK_MSG(ctx, h > 0 && wd > 0 && h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
+                      "hpun::fused_pud: H and W must be even and positive");
+  ET_KERNEL_CHECK_MSG(ctx,
+                      w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
+                          w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3,
+                      InvalidArgument, out, "hpun::fused_pud: w must be float32 (C, 4, 3, 3)");
+  ET_KERNEL_CHECK_MSG(ctx, b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c,
+                      InvalidArgument, out, "hpun::fused_pud: b must be float32 (C)");
+  // x and out: both contiguous NCHW, or both channels-last (NHWC); w and b contiguous.
+  const bool nhwc = is_channels_last(x) && !is_nchw_contiguous(x);
+  ET_KERNEL_CHECK_MSG(ctx,
+                      (nhwc ? is_channels_last(out) : (is_nchw_contiguous(x) &&
+                                                       is_nchw_contiguous(out))) &&
+                          is_nchw_contiguous(w) && is_nchw_contiguous(b),
+                      InvalidArgument, out,
+                      "hpun::fused_pud: x and out must both be NCHW or both channels-last");
+  ET_KERNEL_CHECK_MSG(ctx, out.scalar_type() == ScalarType::Float, InvalidArgument, out,
+                      "hpun::fused_pud: out must be float32");
+  ET_KERNEL_CHECK(ctx, executorch::runtime::resize_tensor(out, x.sizes()) == Error::Ok,
+                  InvalidArgument, out);
+  const float* xp = x.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  ET_KERNEL_CHECK_MSG(ctx, xp != op, InvalidArgument, out, "hpun::fused_pud: out aliases x");
+  const float* wp = w.const_data_ptr<float>();
+  const float* bp = b.const_data_ptr<float>();
+  PointwiseEpilogue pw;
+  std::vector<float> pwt;
+  if (pw_w) {
+    ET_KERNEL_CHECK_MSG(ctx, nhwc, InvalidArgument, out,
+                        "hpun::fused_pud_pw: x must be channels-last (export through ChannelsLastIO)");
+    ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(*pw_w, *pw_b, c), InvalidArgument, out,
+                        "hpun::fused_pud_pw: pw_w must be float32 (C, C, 1, 1), pw_b (C)");
+    if (residual) {
+      ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(*residual, x), InvalidArgument, out,
+                          "hpun::fused_pud_pw_add: residual must be a channels-last float32 tensor of x's shape");
+      ET_KERNEL_CHECK_MSG(ctx, residual->const_data_ptr<float>() != op, InvalidArgument, out,
+                          "hpun::fused_pud_pw_add: out aliases residual");
+      pw.residual = residual->const_data_ptr<float>();
+    }
+    pwt.resize(c * c);
+    fused_pud_pw_transpose_weights(pw_w->const_data_ptr<float>(), c, pwt.data());
+    pw.pwt = pwt.data();
+    pw.pwb = pw_b->const_data_ptr<float>();
+    pw.relu = relu;
+  }
+  // parallel_for runs on ExecuTorch's shared thread pool (the one the XNNPACK delegate uses) when
+  // the runtime was built with it, serially otherwise.
+  if (nhwc) {
+    // Work item: a band of half-resolution rows of one image (all channels, vectorised over C).
+    std::vector<float> kt(36 * c);
+    fused_pud_nhwc_transpose_weights(wp, c, kt.data());
+    const int64_t image = h * wd * c;
+    const bool ok = parallel_rows(n, h / 2, [&](int64_t img, int64_t r0, int64_t r1) {
+      std::vector<float> scratch(pw.pwt ? fused_pud_pw_nhwc_scratch_floats(wd, c)
+                                        : fused_pud_nhwc_scratch_floats(wd, c));
+      if (pw.pwt) {
+        PointwiseEpilogue mine = pw;
+        if (mine.residual) mine.residual += img * image;
+        fused_pud_pw_nhwc_band(xp + img * image, kt.data(), bp, mine, op + img * image, c, h, wd,
+                               r0, r1, scratch.data());
+      } else {
+        fused_pud_nhwc_band(xp + img * image, kt.data(), bp, op + img * image, c, h, wd, r0, r1,
+                            scratch.data());
+      }
+    });
+    ET_KERNEL_CHECK(ctx, ok, Internal, out);
+    return out;
+  }
+  // NCHW: one plane per work item.
+  const bool ok = executorch::extension::parallel_for(
+      0, n * c, 1, [&](int64_t begin, int64_t end) {
+        fused_pud_planes(xp, wp, bp, op, c, h, wd, begin, end);
+      });
+  ET_KERNEL_CHECK(ctx, ok, Internal, out);
+  return out;
+}
+
+Tensor& fused_pud_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+                      Tensor& out) {
+  return run_fused_pud(ctx, x, w, b, nullptr, nullptr, nullptr, false, out);
+}
+
+Tensor& fused_pud_pw_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
+                         const Tensor& b, const Tensor& pw_w, const Tensor& pw_b, bool relu,
+                         Tensor& out) {
+  return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, nullptr, relu, out);
+}
+
+Tensor& fused_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
+                             const Tensor& b, const Tensor& pw_w, const Tensor& pw_b,
+                             const Tensor& residual, Tensor& out) {
+  return run_fused_pud(ctx, x, w, b, &pw_w, &pw_b, &residual, false, out);
+}
+
 
 Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& dw_w,
                       const Tensor& dw_b, const Tensor& pw_w, const Tensor& pw_b,
