@@ -130,7 +130,7 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     if target in WEIGHT_ONLY:
         if method == "qat":
             raise QuantError("coreml uses weight-only int8 (no activation quantization): use --method ptq")
-        ref = weight_only_reference(model)
+        ref = weight_only_reference(model, compute=torch.float16)  # Core ML: int8 weights, fp16 compute
         return QuantizedModel(ref, target, method, model.spec.name, model.scale, (), cal.describe(),
                               seconds=time.monotonic() - t0)
 
@@ -297,13 +297,30 @@ def round_weight_per_channel(w: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(w / scale), -127, 127) * scale
 
 
-def weight_only_reference(model: nn.Module) -> nn.Module:
-    """A copy of the model whose conv weights are int8-rounded (compute stays float)."""
-    import copy
+class HalfCompute(nn.Module):
+    """fp32 in and out, fp16 inside: what a Core ML program converted with FLOAT16 compute runs
+    (coreml_target keeps the I/O float32). Every op, the MeanShift and the adds included, runs in
+    torch's fp16 CPU kernels, which round each op's output to fp16 as Core ML does; the
+    accumulation order inside a conv differs from the Neural Engine's, so this is a reference for
+    the precision, not the device's bits."""
 
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module.half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.half()).float()
+
+
+def weight_only_reference(model: nn.Module, compute: torch.dtype = torch.float32) -> nn.Module:
+    """A copy of the model whose conv weights are int8-rounded, computed in `compute` (float32, or
+    float16: the Core ML int8 artifact's int8 weights with fp16 compute)."""
+    if compute not in (torch.float32, torch.float16):
+        raise QuantError(f"weight-only reference computes in float32 or float16, not {compute}")
     ref = copy.deepcopy(model).eval()
     with torch.no_grad():
         for m in ref.modules():
             if isinstance(m, nn.Conv2d) and m.weight.requires_grad:  # the MeanShift convs stay exact
                 m.weight.copy_(round_weight_per_channel(m.weight))
-    return EvenForward(ref)
+    even = EvenForward(ref).eval()
+    return HalfCompute(even).eval() if compute == torch.float16 else even

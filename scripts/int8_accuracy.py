@@ -65,10 +65,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def summary_table(rows: list[dict], parts: list[str], rewrites: list[str], qat: tuple) -> str:
+def summary_table(rows: list[dict], parts: list[str], rewrites: list[str], qat: tuple, *,
+                  weight_only: bool = False) -> str:
     """One line per (model, scale, dataset): fp32, PTQ and QAT (the given settings) with their losses
-    against fp32, the README's layout; cells with no measurement say so."""
-    def cell(r, base):
+    against fp32, the README's layout; cells with no measurement say so. For a weight-only target
+    (Core ML) the PTQ column is the int8-weight, fp16-compute reference and QAT does not apply."""
+    def cell(r, base, method="ptq"):
+        if weight_only and method == "qat":
+            return "n/a (weight-only int8)"
         if r is None:
             return "not measured"
         loss = r["psnr_y"] - base["psnr_y"]
@@ -93,7 +97,7 @@ def summary_table(rows: list[dict], parts: list[str], rewrites: list[str], qat: 
         if ptq is None and q is None:
             continue
         lines.append(f"| {model} | x{scale} | {ds} | {base['psnr_y']:.3f} / {base['ssim_y']:.4f} | "
-                     f"{cell(ptq, base)} | {cell(q, base)} |")
+                     f"{cell(ptq, base)} | {cell(q, base, 'qat')} |")
     return "\n".join(lines)
 
 
@@ -124,7 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
     done = {key(r) for r in rows}
-    parts = FloatParts.from_names(args.fp32_parts)
+    from quantization.targets import WEIGHT_ONLY, canonical_target
+
+    args.target = canonical_target(args.target)
+    weight_only = args.target in WEIGHT_ONLY
+    if weight_only and "qat" in args.methods:
+        p.error(f"--target {args.target} is weight-only int8 (int8 weights, fp16 compute): nothing to fine-tune, "
+                "use --methods ptq")
+    # weight-only int8 quantizes no activation, so no part is 'left in fp32'
+    parts = FloatParts() if weight_only else FloatParts.from_names(args.fp32_parts)
     if args.rewrites is None:
         from hpun_edge.pipeline import INT8_REWRITES
 
@@ -132,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     rewrites = list(check_rewrites(args.rewrites))
     calib = (args.calib_count, args.calib_patch)
     if args.summary:
-        print(summary_table(rows, parts.names(), rewrites, (args.qat_steps, args.qat_lr, args.qat_loss)))
+        print(summary_table(rows, parts.names(), rewrites, (args.qat_steps, args.qat_lr, args.qat_loss),
+                            weight_only=weight_only))
         return 0
 
     def record(r: dict) -> None:
@@ -171,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                     record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),
                             "rewrites": rewrites, "calibration": list(calib), "dataset": ds,
                             "target_quantizer": args.target, "quantize_seconds": seconds,
+                            **({"compute": "fp16 (int8 weights)"} if weight_only else {}),
                             "qat": q.qat, **dict(zip(("psnr_y", "ssim_y"), measure(q.reference, scale, ds, args.data_root)))})
     print(table(rows))
     return 0

@@ -37,3 +37,19 @@ def test_summary_table_pairs_each_row_with_its_fp32_and_settings():
     assert len(lines) == 2
     assert lines[0] == "| hpun_s | x2 | Set5 | 36.000 / 0.9000 | 35.900 / 0.9000 (-0.100) | 35.970 / 0.9000 (**-0.030**) |"
     assert lines[1] == "| hpun_s | x2 | Set14 | 32.000 / 0.9000 | 31.970 / 0.9000 (**-0.030**) | not measured |"
+
+
+def test_weight_only_summary_has_no_qat_column_to_fill():
+    m = load()
+    rows = [row("fp32", 36.0), row("ptq", 35.99, parts=()) | {"rewrites": []}]
+    lines = m.summary_table(rows, [], [], (300, 1e-4, "l1"), weight_only=True).splitlines()[2:]
+    assert lines == ["| hpun_s | x2 | Set5 | 36.000 / 0.9000 | 35.990 / 0.9000 (**-0.010**) | n/a (weight-only int8) |"]
+
+
+def test_weight_only_target_refuses_qat(capsys):
+    m = load()
+    try:
+        m.main(["--target", "coreml", "--methods", "qat", "--summary"])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "weight-only int8 (int8 weights, fp16 compute): nothing to fine-tune, use --methods ptq" in capsys.readouterr().err

@@ -230,6 +230,30 @@ def test_bypassing_every_activation_quantizer_leaves_the_weights_rounding(plain_
     assert sum(n for _, n, _ in grouped(rows)) == len(rows)
 
 
+def test_coreml_reference_is_int8_weights_with_fp16_compute():
+    """Core ML's int8 is weight-only with fp16 compute (coreml_target): its reference rounds the conv
+    weights per channel and runs every op in fp16, with float32 in and out like the .mlpackage."""
+    from quantization.pt2e import quantize, round_weight_per_channel, weight_only_reference
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(3))
+    cal = CalibrationData(x, torch.rand(2, 3, 48, 48), 2, "patches")
+    ref = quantize(model, "mlpackage", "ptq", cal).reference
+    with torch.no_grad():
+        fp16, fp32w, fp32 = ref(x), weight_only_reference(model)(x), EvenForward(model).eval()(x)
+        by_hand = EvenForward(create_model("hpun_s", 2, pretrained=True).eval())
+        for m in by_hand.modules():  # round in fp32, then store in fp16
+            if isinstance(m, torch.nn.Conv2d) and m.weight.requires_grad:
+                m.weight.copy_(round_weight_per_channel(m.weight))
+        want = by_hand.half()(x.half()).float()
+    assert fp16.dtype == torch.float32 and torch.equal(fp16, want)
+    assert (fp16 - fp32w).abs().max() > 1e-4  # fp16 rounding really happened ...
+    assert (fp16 - fp32).abs().max() < 2e-2  # ... and stays near the model
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the model itself is untouched
+    with pytest.raises(QuantError, match="float32 or float16, not torch.bfloat16"):
+        weight_only_reference(model, compute=torch.bfloat16)
+
+
 # ------------------------------------------------------------------------------ PTQ, QAT, int8
 def patch_psnr(forward, lr: torch.Tensor, hr: torch.Tensor) -> float:
     with torch.no_grad():
