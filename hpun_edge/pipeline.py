@@ -176,21 +176,23 @@ def run_job(job: Job, cfg, model, weights, weights_sha, datasets, qat, cache, to
         say(f"   up to date: {path}")
     sidecar = read_sidecar(path)
     ops = ops_summary(sidecar)
+
+    def measure_reference():
+        q = quantized or get_quantized(job, cfg, model, qat, cache, out)
+        return measure_forward(q.reference, cfg, datasets[:1])  # the agreement check: first dataset
+
+    reference = None
+    if job.precision == "int8":  # Core ML's: int8 weights, fp16 compute (quantization.pt2e.HalfCompute)
+        say("   measure the fake-quant reference")
+        reference = cached_measure(out, path.name + ".reference", sidecar.artifact_sha256, cfg, measure_reference)
     if job.target == "coreml" and sys.platform != "darwin":
         return rows_for(cfg, job.target, job.precision, job.method, sidecar, None, torch_fp32, status="skipped",
-                        reason="converted, not run (needs macOS)", ops=ops, problems=sidecar.problems)
+                        reason="converted, not run (needs macOS)", ops=ops, reference=reference,
+                        problems=sidecar.problems)
     runner, sidecar = load_artifact(path, threads=cfg.threads)
     say("   measure the artifact in its runtime")
     measured = cached_measure(out, path.name, sidecar.artifact_sha256, cfg,
                               lambda: measure_forward(runner, cfg, datasets, latency=True))
-    reference = None
-    if job.precision == "int8":
-        def measure_reference():
-            q = quantized or get_quantized(job, cfg, model, qat, cache, out)
-            return measure_forward(q.reference, cfg, datasets[:1])  # the agreement check: first dataset
-
-        say("   measure the fake-quant reference")
-        reference = cached_measure(out, path.name + ".reference", sidecar.artifact_sha256, cfg, measure_reference)
     status = "failed" if sidecar.problems else "ok"
     reason = "; ".join(sidecar.problems) if sidecar.problems else None
     return rows_for(cfg, job.target, job.precision, job.method, sidecar, measured, torch_fp32, status=status,

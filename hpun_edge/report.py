@@ -93,8 +93,11 @@ def markdown(summary: dict) -> str:
             opstxt = f"{_fmt(ops.get('delegated'), 'd', '?')} / {_fmt(ops.get('total'), 'd', '?')}" if ops else "-"
             if ops and ops.get("fallback"):
                 opstxt += f" (outside: {', '.join(ops['fallback'])})"
+            psnr = _fmt(r['psnr_y'], '.3f')
+            if r["psnr_y"] is None and r.get("psnr_y_fake_quant") is not None:  # not run here (Core ML off macOS)
+                psnr = f"({r['psnr_y_fake_quant']:.3f}: its reference)"
             lines.append(
-                f"| {label(r)} | {r['dataset']} | {_fmt(r['psnr_y'], '.3f')} | {_fmt(r['ssim_y'], '.4f')} | "
+                f"| {label(r)} | {r['dataset']} | {psnr} | {_fmt(r['ssim_y'], '.4f')} | "
                 f"{_fmt(delta, '+.3f')}{flag} | {_fmt(r.get('psnr_delta_vs_fake_quant'), '+.3f')} | "
                 f"{_fmt(lat.get('median'), '.1f')} / {_fmt(lat.get('p90'), '.1f')} | {_fmt(tl.get('median'), '.1f')} | "
                 f"{size} | {opstxt} | {status} |"

@@ -67,6 +67,14 @@ def test_coreml_is_converted_not_run_off_macos(first_run):
     rows = [r for r in summary["records"] if r["target"] == "coreml"]
     assert rows and all(r["status"] == "skipped" and r["reason"] == "converted, not run (needs macOS)" for r in rows)
     assert all(r["size_bytes"] > 0 and r["ops"]["total"] > 0 for r in rows)
+    # what the int8 one would score: its reference (int8 weights, fp16 compute), on the first dataset
+    first = rows[0]["dataset"]
+    refs = {(r["precision"], r["dataset"]): r["psnr_y_fake_quant"] for r in rows}
+    assert refs[("int8", first)] is not None and refs[("int8", first)] > 20
+    assert refs[("fp32", first)] is None and all(r["psnr_y"] is None for r in rows)
+    torch_fp32 = next(r for r in summary["records"] if r["target"] == "pytorch" and r["dataset"] == first)
+    assert abs(refs[("int8", first)] - torch_fp32["psnr_y"]) < 0.5
+    assert f"({refs[('int8', first)]:.3f}: its reference)" in (out / "report.md").read_text()
 
 
 def test_reports_are_written(first_run):
