@@ -40,6 +40,17 @@ def key(r: dict) -> tuple:
         tuple(r.get("calibration", (64, 48))), qat, r["dataset"]
 
 
+def qat_ckpt_dir(root, model: str, scale: int, target: str, parts: list[str], rewrites: list[str],
+                 calib: tuple) -> Path:
+    """One checkpoint folder per quantization: the QAT settings are checked by `quantize` itself
+    (another run's state is refused), what it cannot see (fp32 parts, rewrites, calibration) is in
+    the name's hash."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([parts, rewrites, list(calib)]).encode()).hexdigest()[:10]
+    return Path(root) / f"{model}_x{scale}_{target}_{digest}"
+
+
 def measure(forward, scale: int, dataset: str, data_root) -> tuple[float, float]:
     opts = InferenceOptions(tile=256, overlap=16, fixed_size=True)
     with torch.no_grad():
@@ -53,7 +64,9 @@ def table(rows: list[dict]) -> str:
     for r in sorted(rows, key=lambda r: (r["model"], r["scale"], r["dataset"], r["method"] != "fp32", r["method"])):
         base = fp.get((r["model"], r["scale"], r["dataset"]))
         delta = "" if r["method"] == "fp32" or base is None else f"{r['psnr_y'] - base['psnr_y']:+.3f}"
-        parts = ", ".join(r["fp32_parts"]) or ("-" if r["method"] == "fp32" else "none (int8 everywhere)")
+        parts = ", ".join(r["fp32_parts"]) or ("-" if r["method"] == "fp32" else
+                                               f"weight-only: {r['compute']}" if r.get("compute") else
+                                               "none (int8 everywhere)")
         if tuple(r.get("calibration", (64, 48))) != (64, 48):
             parts += f"; calibration {r['calibration'][0]} x {r['calibration'][1]}px"
         if r.get("qat"):
@@ -120,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="out/int8_accuracy.jsonl")
+    p.add_argument("--fp32-from", default=None,
+                   help="another --out file whose fp32 rows (the PyTorch model through the same tiles, whatever the "
+                        "target) are copied instead of measured again")
+    p.add_argument("--qat-ckpt-root", default="out/int8_accuracy_qat",
+                   help="QAT checkpoints, one folder per quantization: an interrupted QAT resumes there")
     p.add_argument("--summary", action="store_true",
                    help="measure nothing: print the fp32 / PTQ / QAT table of --out for these settings")
     args = p.parse_args(argv)
@@ -155,12 +173,19 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(r) + "\n")
         print(json.dumps(r), flush=True)
 
+    fp32_rows = []
+    if args.fp32_from:
+        fp32_rows = [r for r in (json.loads(line) for line in Path(args.fp32_from).read_text().splitlines() if line.strip())
+                     if r["method"] == "fp32"]
     for model_name in args.models:
         for scale in args.scales:
             model = create_model(model_name, scale, pretrained=True).eval()
             for ds in args.datasets:
-                if (model_name, scale, "fp32", (), (), (64, 48), None, ds) not in done:
-                    record({"model": model_name, "scale": scale, "method": "fp32", "fp32_parts": [], "dataset": ds,
+                fp32_key = (model_name, scale, "fp32", (), (), (64, 48), None, ds)
+                if fp32_key not in done:
+                    known = [r for r in fp32_rows if key(r) == fp32_key]
+                    record(known[0] if known else
+                           {"model": model_name, "scale": scale, "method": "fp32", "fp32_parts": [], "dataset": ds,
                             **dict(zip(("psnr_y", "ssim_y"), measure(model, scale, ds, args.data_root)))})
             for method in args.methods:
                 qat_key = (args.qat_steps, args.qat_lr, args.qat_loss) if method == "qat" else None
@@ -178,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
 
                     train = resolve_data_root(args.data_root) / "train"
                 q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
-                             rewrites=tuple(rewrites))
+                             rewrites=tuple(rewrites), say=lambda line: print(line, flush=True),
+                             ckpt_dir=qat_ckpt_dir(args.qat_ckpt_root, model_name, scale, args.target, parts.names(),
+                                                   rewrites, calib) if method == "qat" else None)
                 seconds = round(time.monotonic() - t0, 1)
                 for ds in todo:
                     record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),

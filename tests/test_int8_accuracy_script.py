@@ -53,3 +53,15 @@ def test_weight_only_target_refuses_qat(capsys):
     except SystemExit as e:
         assert e.code == 2
     assert "weight-only int8 (int8 weights, fp16 compute): nothing to fine-tune, use --methods ptq" in capsys.readouterr().err
+
+
+def test_qat_checkpoints_are_one_folder_per_quantization(tmp_path):
+    m = load()
+    a = m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "executorch", ["residual_adds"], ["srdsc_fold"], (64, 48))
+    assert a == m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "executorch", ["residual_adds"], ["srdsc_fold"], (64, 48))
+    others = {m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "executorch", [], ["srdsc_fold"], (64, 48)),
+              m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "executorch", ["residual_adds"], [], (64, 48)),
+              m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "executorch", ["residual_adds"], ["srdsc_fold"], (32, 48)),
+              m.qat_ckpt_dir(tmp_path, "hpun_l", 4, "executorch", ["residual_adds"], ["srdsc_fold"], (64, 48)),
+              m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "litert", ["residual_adds"], ["srdsc_fold"], (64, 48))}
+    assert a not in others and len(others) == 5 and a.parent == tmp_path
