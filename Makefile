@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # The main job: shipped HPUN-S x2 -> QAT int8 -> every installed target -> run, time -> report.
-# Set5 and Set14 kept it within 15 minutes on 2 cores with 100 QAT steps (300 now, about 8 minutes more;
+# Set5 and Set14 kept it within 15 minutes on 2 cores with 100 QAT steps (300 now: not re-timed,
 # see README); `make run-full` adds B100.
 run: $(STAMP)
 	$(VENV)/bin/hpun-edge pipeline --datasets Set5 Set14 --out $(OUT)
