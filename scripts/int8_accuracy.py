@@ -40,6 +40,10 @@ def key(r: dict) -> tuple:
         tuple(r.get("calibration", (64, 48))), qat, r["dataset"]
 
 
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def qat_ckpt_dir(root, model: str, scale: int, target: str, parts: list[str], rewrites: list[str],
                  calib: tuple) -> Path:
     """One checkpoint folder per quantization: the QAT settings are checked by `quantize` itself
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    rows = read_rows(out) if out.exists() else []
     done = {key(r) for r in rows}
     from quantization.targets import WEIGHT_ONLY, canonical_target
 
@@ -175,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fp32_rows = []
     if args.fp32_from:
-        fp32_rows = [r for r in (json.loads(line) for line in Path(args.fp32_from).read_text().splitlines() if line.strip())
-                     if r["method"] == "fp32"]
+        fp32_rows = [r for r in read_rows(Path(args.fp32_from)) if r["method"] == "fp32"]
     for model_name in args.models:
         for scale in args.scales:
             model = create_model(model_name, scale, pretrained=True).eval()

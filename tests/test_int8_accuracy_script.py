@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "int8_accuracy.py"
 
 
@@ -48,10 +50,9 @@ def test_weight_only_summary_has_no_qat_column_to_fill():
 
 def test_weight_only_target_refuses_qat(capsys):
     m = load()
-    try:
+    with pytest.raises(SystemExit) as e:
         m.main(["--target", "coreml", "--methods", "qat", "--summary"])
-    except SystemExit as e:
-        assert e.code == 2
+    assert e.value.code == 2
     assert "weight-only int8 (int8 weights, fp16 compute): nothing to fine-tune, use --methods ptq" in capsys.readouterr().err
 
 
