@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from converters.base import EvenForward
 from hpun_edge.files import atomic_write_bytes
@@ -297,19 +298,46 @@ def round_weight_per_channel(w: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(w / scale), -127, 127) * scale
 
 
+def _to_half_precision(t):
+    """A float32 tensor rounded to the nearest fp16 value, kept in float32; anything else as is."""
+    return t.half().float() if isinstance(t, torch.Tensor) and t.dtype == torch.float32 else t
+
+
+class _RoundEachOpToHalf(TorchFunctionMode):
+    """Rounds the float32 result of every torch call made under it to fp16 precision (in place for
+    in-place calls, so the tensor written is the one rounded)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))  # the mode is off inside its own handler: no recursion
+        name = getattr(func, "__name__", "")
+        if isinstance(out, torch.Tensor) and out.dtype == torch.float32 and (
+                (name.endswith("_") and not name.endswith("__")) or (kwargs or {}).get("inplace")):
+            return out.copy_(out.half())
+        if isinstance(out, (tuple, list)):
+            return type(out)(_to_half_precision(t) for t in out)
+        return _to_half_precision(out)
+
+
 class HalfCompute(nn.Module):
     """fp32 in and out, fp16 inside: what a Core ML program converted with FLOAT16 compute runs
-    (coreml_target keeps the I/O float32). Every op, the MeanShift and the adds included, runs in
-    torch's fp16 CPU kernels, which round each op's output to fp16 as Core ML does; the
-    accumulation order inside a conv differs from the Neural Engine's, so this is a reference for
-    the precision, not the device's bits."""
+    (coreml_target keeps the I/O float32). The weights, the input and the output of every op (the
+    MeanShift and the adds included) are rounded to fp16, as Core ML stores them; each op itself
+    computes in float32 kernels, as torch's fp16 CPU kernels also do inside before rounding (they
+    are 12x slower here: per-group im2col for the grouped convs). Accumulation order differs from
+    the Neural Engine's, so this is a reference for the precision, not the device's bits;
+    tests/test_quantization.py checks it against torch's own fp16 kernels."""
 
     def __init__(self, module: nn.Module):
         super().__init__()
-        self.module = module.half()
+        self.module = module
+        with torch.no_grad():
+            for t in [*module.parameters(), *module.buffers()]:
+                if t.dtype == torch.float32:
+                    t.copy_(t.half())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x.half()).float()
+        with _RoundEachOpToHalf():
+            return self.module(_to_half_precision(x))
 
 
 def weight_only_reference(model: nn.Module, compute: torch.dtype = torch.float32) -> nn.Module:

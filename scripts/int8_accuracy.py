@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),
                             "rewrites": rewrites, "calibration": list(calib), "dataset": ds,
                             "target_quantizer": args.target, "quantize_seconds": seconds,
-                            **({"compute": "fp16 (int8 weights)"} if weight_only else {}),
+                            **({"compute": "fp16 (int8 weights; float32 kernels, each op rounded to fp16)"} if weight_only else {}),
                             "qat": q.qat, **dict(zip(("psnr_y", "ssim_y"), measure(q.reference, scale, ds, args.data_root)))})
     print(table(rows))
     return 0
