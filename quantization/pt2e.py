@@ -308,11 +308,11 @@ class _RoundEachOpToHalf(TorchFunctionMode):
     in-place calls, so the tensor written is the one rounded)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))  # the mode is off inside its own handler: no recursion
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)  # the mode is off inside its own handler: no recursion
         name = getattr(func, "__name__", "")
-        if isinstance(out, torch.Tensor) and out.dtype == torch.float32 and (
-                (name.endswith("_") and not name.endswith("__")) or (kwargs or {}).get("inplace")):
-            return out.copy_(out.half())
+        if (name.endswith("_") and not name.endswith("__")) or kwargs.get("inplace"):
+            return out.copy_(_to_half_precision(out)) if isinstance(out, torch.Tensor) else out
         if isinstance(out, (tuple, list)):
             return type(out)(_to_half_precision(t) for t in out)
         return _to_half_precision(out)
@@ -323,9 +323,10 @@ class HalfCompute(nn.Module):
     (coreml_target keeps the I/O float32). The weights, the input and the output of every op (the
     MeanShift and the adds included) are rounded to fp16, as Core ML stores them; each op itself
     computes in float32 kernels, as torch's fp16 CPU kernels also do inside before rounding (they
-    are 12x slower here: per-group im2col for the grouped convs). Accumulation order differs from
-    the Neural Engine's, so this is a reference for the precision, not the device's bits;
-    tests/test_quantization.py checks it against torch's own fp16 kernels."""
+    are about 14x slower here: per-group im2col for the grouped convs). Accumulation order differs
+    from the Neural Engine's, so this is a reference for the precision, not the device's bits;
+    tests/test_quantization.py checks it against torch's own fp16 kernels. The wrapped module's
+    parameters are rounded in place: pass a copy (weight_only_reference does)."""
 
     def __init__(self, module: nn.Module):
         super().__init__()

@@ -62,6 +62,10 @@ def measure(forward, scale: int, dataset: str, data_root) -> tuple[float, float]
     return round(res.psnr_y, 4), round(res.ssim_y, 5)
 
 
+# what a weight-only row's reference computes (quantization.pt2e.HalfCompute)
+WEIGHT_ONLY_COMPUTE = "fp16 (int8 weights; float32 kernels, each op rounded to fp16)"
+
+
 def table(rows: list[dict]) -> str:
     fp = {(r["model"], r["scale"], r["dataset"]): r for r in rows if r["method"] == "fp32"}
     lines = ["| model | scale | method | fp32 parts | dataset | PSNR / SSIM | vs fp32 (dB) |", "|---|---|---|---|---|---|---|"]
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                     record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),
                             "rewrites": rewrites, "calibration": list(calib), "dataset": ds,
                             "target_quantizer": args.target, "quantize_seconds": seconds,
-                            **({"compute": "fp16 (int8 weights; float32 kernels, each op rounded to fp16)"} if weight_only else {}),
+                            **({"compute": WEIGHT_ONLY_COMPUTE} if weight_only else {}),
                             "qat": q.qat, **dict(zip(("psnr_y", "ssim_y"), measure(q.reference, scale, ds, args.data_root)))})
     print(table(rows))
     return 0

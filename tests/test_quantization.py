@@ -256,7 +256,6 @@ def test_coreml_reference_is_int8_weights_with_fp16_compute():
         weight_only_reference(model, compute=torch.bfloat16)
 
 
-
 class _Cancel(torch.nn.Module):
     """(x + 1e-4) - x, once out of place and once in place: 1e-4 in float32, 0 with each op in fp16."""
 
@@ -275,6 +274,7 @@ def test_half_compute_rounds_every_op_and_leaves_float32_alone():
     got = HalfCompute(_Cancel())(x)
     assert got.dtype == torch.float32 and torch.equal(got, torch.zeros(2, 1, 2, 2))
     assert torch.allclose(_Cancel()(x), torch.full((2, 1, 2, 2), 1e-4), atol=1e-6)  # nothing leaks out of the reference
+
 
 # ------------------------------------------------------------------------------ PTQ, QAT, int8
 def patch_psnr(forward, lr: torch.Tensor, hr: torch.Tensor) -> float:
