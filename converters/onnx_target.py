@@ -4,6 +4,13 @@ The dynamo exporter (torch.export -> onnxscript) is used: it is the exporter tor
 the TorchScript one (``dynamo=False``) is deprecated there. Both give the same graph for HPUN
 (69 Conv with ``group`` kept, 16 MaxPool, 16 Resize, 1 DepthToSpace, Reshape/Transpose for
 pixel_unshuffle) and the same outputs. Opset 18, weights inside the file (no external data), per-node debug metadata stripped.
+
+int8 is stored as uint8 QDQ (`as_uint8_qdq`): the same numbers as the PT2E reference's int8, each
+quantized value and zero point shifted by +128. Stored as int8, onnxruntime on an x86 CPU without
+VNNI runs its QLinearConv as u8 x s8 with VPMADDUBSW, whose int16 pair sums saturate (up to
+2 * 255 * 127), and the artifact fell 0.16 dB below its reference on an AVX2-only EPYC; uint8 x uint8
+widens to int16 before multiplying and cannot saturate. It is the format onnxruntime's own
+quantization docs name for that case, and ARM runs it with its udot kernels.
 """
 from __future__ import annotations
 
@@ -37,11 +44,43 @@ def write(onnx_program, path: Path) -> None:
     proto = onnx.load(str(path))
     for node in proto.graph.node:
         del node.metadata_props[:]
+    as_uint8_qdq(proto)
     onnx.save(proto, str(path))
+
+
+def as_uint8_qdq(proto) -> int:
+    """Re-encode every int8 QuantizeLinear/DequantizeLinear pair as uint8, in place: zero points and
+    quantized constants (the weights) +128, int8 tensor types uint8. Exact: round(x/s) + zp clamped
+    to [-128, 127] is, plus 128, the same clamped to [0, 255], and (q - zp) * s is unchanged. Returns
+    the number of initializers re-encoded (0 for an fp32 graph)."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    inits = {t.name: t for t in proto.graph.initializer}
+    names = []
+    for node in proto.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
+            if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+                names.append(node.input[0])  # a quantized constant
+            names.append(node.input[2])
+    shifted = 0
+    for name in dict.fromkeys(names):
+        t = inits.get(name)
+        if t is None or t.data_type != TensorProto.INT8:
+            continue
+        q = numpy_helper.to_array(t).astype(np.int16) + 128
+        t.CopyFrom(numpy_helper.from_array(q.astype(np.uint8), name))
+        shifted += 1
+    if shifted:
+        for value in [*proto.graph.value_info, *proto.graph.output]:
+            if value.type.tensor_type.elem_type == TensorProto.INT8:
+                value.type.tensor_type.elem_type = TensorProto.UINT8
+    return shifted
 
 
 def describe(onnx_program, path: Path, spec, model) -> dict:
     import onnx
+    from onnx import TensorProto
 
     from .base import conv_group_problems
 
@@ -53,6 +92,8 @@ def describe(onnx_program, path: Path, spec, model) -> dict:
     ]
     problems = conv_group_problems(groups, model, "Conv nodes")
     grouped = sum(g > 1 for g in groups)
+    qdq_zero_points = {n.input[2] for n in graph.node
+                       if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2}
     custom = sorted({n.op_type for n in graph.node if n.domain not in ("", "ai.onnx")})
     if custom:
         problems.append(f"ops outside the default ONNX domain: {', '.join(custom)}")
@@ -64,6 +105,8 @@ def describe(onnx_program, path: Path, spec, model) -> dict:
         "details": {
             "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
             "conv_groups>1": grouped,
+            "qdq_dtypes": sorted({TensorProto.DataType.Name(t.data_type).lower() for t in graph.initializer
+                                  if t.name in qdq_zero_points}),
             "inputs": [i.name for i in graph.input],
             "outputs": [o.name for o in graph.output],
         },

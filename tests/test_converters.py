@@ -145,6 +145,59 @@ def test_litert_keeps_grouped_and_depthwise_convs_native(artifact):
     assert sc.details["tflite_inputs"] == {"lr": [1, 3, TILE, TILE]}  # litert-torch keeps NCHW I/O
 
 
+def _qdq_conv_1x1(cin: int, cout: int):
+    """x -> Q/DQ (int8, scale 1/127, zero point -128) -> 1x1 Conv with int8 per-channel weights ->
+    Q/DQ: the pattern onnxruntime fuses into QLinearConv. Near-full-range activations (2.0 -> 126)
+    and weights (+-127) make each VPMADDUBSW pair sum 2 * 254 * 127, past int16."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.full((cout, cin, 1, 1), 127, np.int8)
+    w[1], w[2, ::2] = -127, 50
+    consts = {"sa": np.float32(1 / 127), "za": np.int8(-128), "wq": w, "sw": np.full(cout, 1 / 127, np.float32),
+              "zw": np.zeros(cout, np.int8), "so": np.float32(0.5), "zo": np.int8(0)}
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "sa", "za"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "sa", "za"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["wq", "sw", "zw"], ["wd"], axis=0),
+        helper.make_node("Conv", ["xd", "wd"], ["y"]),
+        helper.make_node("QuantizeLinear", ["y", "so", "zo"], ["yq"]),
+        helper.make_node("DequantizeLinear", ["yq", "so", "zo"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "qdq_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, cout, 4, 4])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@needs["onnx"]
+def test_uint8_qdq_is_exact_and_its_fused_kernel_does_not_saturate():
+    """`as_uint8_qdq` changes no number (onnxruntime's unfused Q/DQ/Conv reference gives bit-equal
+    outputs), and onnxruntime's fused QLinearConv on the uint8 graph matches that reference. On an
+    x86 CPU without VNNI the int8 graph's fused kernel saturates here (32 comes out 16.5)."""
+    import onnxruntime as ort
+
+    from converters.onnx_target import as_uint8_qdq
+
+    x = np.full((1, 16, 4, 4), 2.0, np.float32)
+    x[..., 0, 0] = 0.3
+
+    def run(proto, level):
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = level
+        session = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        return session.run(None, {"x": x})[0]
+
+    int8, uint8 = _qdq_conv_1x1(16, 4), _qdq_conv_1x1(16, 4)
+    assert as_uint8_qdq(uint8) == 4  # three zero points and the weights
+    reference = run(int8, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    np.testing.assert_array_equal(reference[0, :, 1, 1], [32.0, -32.0, 22.5, 32.0])
+    np.testing.assert_array_equal(run(uint8, ort.GraphOptimizationLevel.ORT_DISABLE_ALL), reference)
+    np.testing.assert_array_equal(run(uint8, ort.GraphOptimizationLevel.ORT_ENABLE_ALL), reference)
+    assert as_uint8_qdq(uint8) == 0  # nothing int8 is left
+
+
 @needs["coreml"]
 def test_coreml_converts_here_and_runs_only_on_macos(model, tmp_path):
     path = tmp_path / "s2.mlpackage"

@@ -374,6 +374,8 @@ def test_int8_artifact_agrees_with_its_fake_quant_reference(target, data_root, t
     path = tmp_path / f"m{suffix}"
     sidecar = export(model, ExportSpec(target, "hpun_s", 2, 64, "int8"), path, quantized=q)
     assert sidecar.quantization["method"] == "ptq" and not sidecar.problems, sidecar.problems
+    if target == "onnx":  # stored as uint8 QDQ, which onnxruntime's x86 kernels run without saturating
+        assert sidecar.details["qdq_dtypes"] == ["uint8"], sidecar.details
     runner, _ = load_artifact(path, threads=2)
     opts = InferenceOptions(tile=64, overlap=8, fixed_size=True)
     ds = find_dataset("Set5", data_root)
