@@ -58,24 +58,24 @@ def as_uint8_qdq(proto) -> int:
 
     inits = {t.name: t for t in proto.graph.initializer}
     names = []
-    for node in proto.graph.node:
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
-            if node.op_type == "DequantizeLinear" and node.input[0] in inits:
-                names.append(node.input[0])  # a quantized constant
-            names.append(node.input[2])
-    shifted = 0
-    for name in dict.fromkeys(names):
-        t = inits.get(name)
-        if t is None or t.data_type != TensorProto.INT8:
-            continue
-        q = numpy_helper.to_array(t).astype(np.int16) + 128
-        t.CopyFrom(numpy_helper.from_array(q.astype(np.uint8), name))
-        shifted += 1
-    if shifted:
-        for value in [*proto.graph.value_info, *proto.graph.output]:
-            if value.type.tensor_type.elem_type == TensorProto.INT8:
-                value.type.tensor_type.elem_type = TensorProto.UINT8
-    return shifted
+    for node in _qdq_nodes(proto.graph):
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            names.append(node.input[0])  # a quantized constant
+        names.append(node.input[2])
+    shifted = [name for name in dict.fromkeys(names) if name in inits and inits[name].data_type == TensorProto.INT8]
+    for name in shifted:
+        q = numpy_helper.to_array(inits[name]).astype(np.int16) + 128
+        inits[name].CopyFrom(numpy_helper.from_array(q.astype(np.uint8), name))
+    retyped = {*shifted, *(n.output[0] for n in _qdq_nodes(proto.graph) if n.op_type == "QuantizeLinear")}
+    for value in [*proto.graph.value_info, *proto.graph.output]:
+        if value.name in retyped and value.type.tensor_type.elem_type == TensorProto.INT8:
+            value.type.tensor_type.elem_type = TensorProto.UINT8
+    return len(shifted)
+
+
+def _qdq_nodes(graph) -> list:
+    """The QuantizeLinear / DequantizeLinear nodes that name a zero point (their third input)."""
+    return [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
 
 
 def describe(onnx_program, path: Path, spec, model) -> dict:
@@ -92,8 +92,7 @@ def describe(onnx_program, path: Path, spec, model) -> dict:
     ]
     problems = conv_group_problems(groups, model, "Conv nodes")
     grouped = sum(g > 1 for g in groups)
-    qdq_zero_points = {n.input[2] for n in graph.node
-                       if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2}
+    qdq_zero_points = {n.input[2] for n in _qdq_nodes(graph)}
     custom = sorted({n.op_type for n in graph.node if n.domain not in ("", "ai.onnx")})
     if custom:
         problems.append(f"ops outside the default ONNX domain: {', '.join(custom)}")

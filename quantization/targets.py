@@ -5,7 +5,8 @@
   scheme as its TFLite int8 kernels expect, handed to ``litert_torch.convert(quant_config=...)``.
 * ``onnx`` (.onnx QDQ): the XNNPACK quantizer's scheme (int8 per-tensor activations, int8
   per-channel symmetric weights), exported as QuantizeLinear/DequantizeLinear pairs that
-  onnxruntime fuses into its QLinear kernels (stored as uint8, `converters.onnx_target.as_uint8_qdq`). onnxruntime has no PT2E quantizer of its own.
+  onnxruntime fuses into its QLinear kernels (stored as uint8: `converters.onnx_target.as_uint8_qdq`).
+  onnxruntime has no PT2E quantizer of its own.
 * ``coreml`` (.mlpackage): no PT2E. coremltools' PT2E quantizer (`CoreMLQuantizer`) imports
   ``torch.ao.quantization.quantizer``, which torch 2.13 no longer has, and W8A8 only pays off on
   the Neural Engine of A17 Pro / M4 and later. Core ML gets int8 *weights* (per-channel
