@@ -70,8 +70,12 @@ DW_PW_ADD_OUT_SCHEMA = ("dw_pw_add.out(Tensor x, Tensor dw_w, Tensor dw_b, Tenso
                         "Tensor(a!) out) -> Tensor(a!)")
 PW_RELU_SCHEMA = "pw_relu(Tensor x, Tensor pw_w, Tensor pw_b) -> Tensor"
 PW_RELU_OUT_SCHEMA = "pw_relu.out(Tensor x, Tensor pw_w, Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)"
+FRONT_SCHEMA = ("pw_relu_pud_pw_add(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w, "
+                "Tensor pw_b) -> Tensor")
+FRONT_OUT_SCHEMA = ("pw_relu_pud_pw_add.out(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w, "
+                    "Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)")
 RUNTIME_OPS = (RUNTIME_OP, "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out", "hpun::dw_pw_add.out",
-               "hpun::pw_relu.out")
+               "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out")
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS_SOURCE = REPO / "native" / "kernels"
@@ -110,6 +114,12 @@ def dw_pw_add_reference(x, dw_w, dw_b, pw_w, pw_b, residual) -> torch.Tensor:
 def pw_relu_reference(x, pw_w, pw_b) -> torch.Tensor:
     """relu(conv1x1(x)): hpun::pw_relu's definition."""
     return F.relu(F.conv2d(x, pw_w, pw_b)).contiguous(memory_format=_memory_format(x))
+
+
+def pw_relu_pud_pw_add_reference(x, x_w, x_b, w, b, pw_w, pw_b) -> torch.Tensor:
+    """x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b): HPUN-S's front block
+    (its X a folded SRDSC(1)), hpun::pw_relu_pud_pw_add's definition."""
+    return fused_pud_pw_reference(pw_relu_reference(x, x_w, x_b), w, b, pw_w, pw_b, residual=x)
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -166,6 +176,7 @@ def _define() -> None:
         ("fused_pud_pw_add", PW_ADD_SCHEMA, PW_ADD_OUT_SCHEMA, pw_add),
         ("dw_pw_add", DW_PW_ADD_SCHEMA, DW_PW_ADD_OUT_SCHEMA, dw_pw_add_reference),
         ("pw_relu", PW_RELU_SCHEMA, PW_RELU_OUT_SCHEMA, pw_relu_reference),
+        ("pw_relu_pud_pw_add", FRONT_SCHEMA, FRONT_OUT_SCHEMA, pw_relu_pud_pw_add_reference),
     ):
         _LIB.define(schema)
         _LIB.define(out_schema)
@@ -275,9 +286,10 @@ class FusedPUB(_Fused):
 
 class FusedFront(_Fused):
     """A front block, ``x + pud(relu(X(x)))``: the PUD and the residual add are one
-    ``hpun::fused_pud_pw_add`` call, and HPUN-S's X, a folded SRDSC(1), with its relu one
-    ``hpun::pw_relu`` call (a dense conv or an unfolded SRDSC stays as it is). Keeps the block's
-    submodules (``x``, ``pud``)."""
+    ``hpun::fused_pud_pw_add`` call after X (a dense conv or an unfolded SRDSC stays as it is), and
+    with HPUN-S's X, a folded SRDSC(1), the whole block is one ``hpun::pw_relu_pud_pw_add`` call
+    (its 1x1 conv and relu run row by row inside the PUD's pipeline). Keeps the block's submodules
+    (``x``, ``pud``)."""
 
     def __init__(self, front: nn.Module):
         super().__init__()
@@ -289,9 +301,10 @@ class FusedFront(_Fused):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, p = self.pud.grouped, self.pud.pointwise
         if self.x_fused:
-            z = torch.ops.hpun.pw_relu(x, self.x.pointwise.weight, self._b(self.x.pointwise))
-        else:
-            z = F.relu(self.x(x))
+            xp = self.x.pointwise
+            return torch.ops.hpun.pw_relu_pud_pw_add(x, xp.weight, self._b(xp), g.weight, self._b(g), p.weight,
+                                                     self._b(p))
+        z = F.relu(self.x(x))
         return torch.ops.hpun.fused_pud_pw_add(z, g.weight, self._b(g), p.weight, self._b(p), x)
 
 

@@ -65,8 +65,9 @@ FUSED_REWRITES = ("srdsc_fold",)
 FUSED_VARIANT = (f'ChannelsLastIO(apply_fused_pud(apply_rewrites(model, {FUSED_REWRITES!r}), pointwise=True), '
                  '"forward_even"): the project\'s kernels (native/kernels) per block: hpun::fused_pud_pw.out '
                  "(PUB: PUD with its 1x1 conv and relu), hpun::dw_pw_add.out (PUB: folded SRDSC(5) and the residual "
-                 "add), hpun::fused_pud_pw_add.out (front block: PUD with its 1x1 conv and the residual add), "
-                 "hpun::pw_relu.out (HPUN-S front block: folded SRDSC(1) and relu); dense convs, head and tail "
+                 "add), hpun::fused_pud_pw_add.out (HPUB front block: PUD with its 1x1 conv and the residual add "
+                 "after XNNPACK's dense conv), hpun::pw_relu_pud_pw_add.out (HPUN-S front block: folded SRDSC(1), "
+                 "relu, PUD with its 1x1 conv and the residual add in one pass); dense convs, head and tail "
                  "XNNPACK; channels-last inside")
 S_OVER_M_GOAL = 0.55
 DENSE_IDEAL_GOAL = 2.0

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from converters.custom_ops import (
     KERNELS_SOURCE,
@@ -43,6 +44,7 @@ from converters.custom_ops import (
     dw_pw_add_reference,
     fused_pud_pw_reference,
     fused_pud_reference,
+    pw_relu_pud_pw_add_reference,
     pw_relu_reference,
 )
 from hpun_edge.model import PUD
@@ -195,6 +197,36 @@ def test_block_tail_kernels_equal_reference(kernels_build, tmp_path, isa):
                 assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{op} {shape} {flags} {info}: {err}"
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_front_block_kernel_equals_reference(kernels_build, tmp_path, isa):
+    """hpun::pw_relu_pud_pw_add (HPUN-S's whole front block: x + 1x1(PUD(relu(1x1(x))))) through the
+    registry on the thread pool, serially, and the direct entry point: 2x2 images (the first 1x1
+    conv's ring then holds every row), widths that are not a multiple of the pixel block, C = 64
+    (register-blocked 1x1 convs) and C = 5 (plain loops), and a tall image split into row bands, whose
+    halos recompute the ring's rows."""
+    gen = torch.Generator().manual_seed(17)
+    env = {} if isa == "native" else {"HPUN_KERNELS_ISA": isa}
+
+    def f32(name, t):
+        path = tmp_path / f"{name}.f32"
+        t.contiguous().numpy().astype(np.float32).tofile(path)
+        return str(path)
+
+    for shape in ((1, 64, 2, 2), (2, 64, 6, 14), (1, 5, 6, 10), (1, 64, 136, 18), (1, 64, 20, 46)):
+        n, c, h, wd = shape
+        x = torch.rand(shape, generator=gen)
+        w, b = torch.randn(c, 4, 3, 3, generator=gen) * 0.3, torch.randn(c, generator=gen) * 0.1
+        x_w, x_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        pw_w, pw_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        want = pw_relu_pud_pw_add_reference(x, x_w, x_b, w, b, pw_w, pw_b)
+        extra = ["--op", "pw_relu_pud_pw_add", "--pre", f32("xw", x_w), f32("xb", x_b),
+                 "--pw", f32("pw", pw_w), f32("pb", pw_b)]
+        for flags in ((), ("--serial",), ("--direct",)):
+            got, info = run_driver(kernels_build, tmp_path, x, w, b, "--nhwc", *extra, *flags, env=env)
+            err = (got - want).abs().max().item()
+            assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{shape} {flags} {info}: max abs error {err}"
+
+
 def test_pw_kernel_rejects_nchw(kernels_build, tmp_path):
     x = torch.rand(1, 4, 6, 6)
     for name, t in (("pw", torch.zeros(4, 4, 1, 1)), ("pb", torch.zeros(4))):
@@ -307,6 +339,8 @@ def test_kernel_aarch64_neon_under_qemu(tmp_path):
             ("dw", "b", ["--op", "dw_pw_add", "--k", "5", *pw, "--residual", str(files["r"])],
              dw_pw_add_reference(x, dw_w, b, pw_w, pw_b, res)),
             ("pw", "pb", ["--op", "pw_relu"], pw_relu_reference(x, pw_w, pw_b)),
+            ("w", "b", ["--op", "pw_relu_pud_pw_add", "--pre", str(files["pw"]), str(files["pb"]), *pw],
+             pw_relu_pud_pw_add_reference(x, pw_w, pw_b, w, b, pw_w, pw_b)),
         )
         for wf, bf, extra, want in cases:
             r = subprocess.run([qemu, str(exe), *map(str, shape), str(files["x"]), str(files[wf]), str(files[bf]),
@@ -356,7 +390,10 @@ def test_op_keeps_the_input_layout():
 
 def test_pw_op_schemas_reference_and_layout():
     assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out",
-                           "hpun::dw_pw_add.out", "hpun::pw_relu.out")
+                           "hpun::dw_pw_add.out", "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out")
+    assert str(torch.ops.hpun.pw_relu_pud_pw_add.out._schema) == (
+        "hpun::pw_relu_pud_pw_add.out(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w, "
+        "Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)")
     assert str(torch.ops.hpun.fused_pud_pw.out._schema) == (
         "hpun::fused_pud_pw.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, bool relu, *, "
         "Tensor(a!) out) -> Tensor(a!)")
@@ -377,6 +414,12 @@ def test_pw_op_schemas_reference_and_layout():
         assert torch.equal(out, r + pud(x))
         xcl = x.to(memory_format=torch.channels_last)
         got = torch.ops.hpun.fused_pud_pw(xcl, g.weight, g.bias, p.weight, p.bias, True)
+        assert got.is_contiguous(memory_format=torch.channels_last) and not got.is_contiguous()
+        # HPUN-S's front block, written out here independently: x + PUD(relu(1x1(x)))
+        x1 = torch.nn.Conv2d(6, 6, 1).eval()
+        want = x + pud(F.relu(x1(x)))
+        got = torch.ops.hpun.pw_relu_pud_pw_add(xcl, x1.weight, x1.bias, g.weight, g.bias, p.weight, p.bias)
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)
         assert got.is_contiguous(memory_format=torch.channels_last) and not got.is_contiguous()
 
 
@@ -419,8 +462,9 @@ def test_pointwise_rewrite_equals_original():
         x = torch.rand(1, 3, 24, 30, generator=torch.Generator().manual_seed(3))
         with torch.no_grad():
             assert torch.equal(fused(x), model(x))
-    # after srdsc_fold (the executorch-fused export): HPUN-S's SRDSC(1) + relu is one pw_relu call and
-    # each PUB's SRDSC(5) + residual add one dw_pw_add call, still exactly the folded model's function
+    # after srdsc_fold (the executorch-fused export): HPUN-S's whole front block (SRDSC(1), relu, PUD,
+    # residual add) is one pw_relu_pud_pw_add call and each PUB's SRDSC(5) + residual add one dw_pw_add
+    # call, still exactly the folded model's function
     from quantization.rewrites import apply_rewrites
 
     folded = apply_rewrites(create_model("hpun_s", 2, pretrained=True), ("srdsc_fold",)).eval()

@@ -32,6 +32,10 @@
 #include <cstring>
 #include <vector>
 
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define HPUN_INLINE inline __attribute__((always_inline))
 #define HPUN_RESTRICT __restrict__
@@ -328,10 +332,75 @@ HPUN_INLINE void pointwise_block(const float* HPUN_RESTRICT t, const float* HPUN
 #define HPUN_V16 0
 #endif
 
+#if HPUN_X86_DISPATCH
+// C == 64 on AVX-512 (the pixel block P = 4 instantiations): the same sum with intrinsics, 6 pixels
+// x 64 output channels in 24 zmm accumulators; per input channel four weight vectors (aligned in
+// L1: the 16 KB of transposed weights) and one broadcast per pixel feed 24 FMAs. The compiler's code
+// for the generic block reached ~60% of the FMA peak here; this one ~75% (the row streamed from memory).
+template <int NP, bool RELU, bool RES>
+__attribute__((target("avx512f"), always_inline)) inline void pw64_block_avx512(
+    const float* HPUN_RESTRICT t, const float* HPUN_RESTRICT pwt, const float* HPUN_RESTRICT pwb,
+    const float* HPUN_RESTRICT res, float* HPUN_RESTRICT out) {
+  __m512 acc[NP][4];
+  for (int k = 0; k < 4; ++k) {
+    const __m512 bk = _mm512_loadu_ps(pwb + 16 * k);
+    for (int i = 0; i < NP; ++i) acc[i][k] = bk;
+  }
+#pragma GCC unroll 2
+  for (int c = 0; c < 64; ++c) {
+    const float* wr = pwt + c * 64;
+    const __m512 w0 = _mm512_loadu_ps(wr), w1 = _mm512_loadu_ps(wr + 16),
+                 w2 = _mm512_loadu_ps(wr + 32), w3 = _mm512_loadu_ps(wr + 48);
+#pragma GCC unroll 6
+    for (int i = 0; i < NP; ++i) {
+      const __m512 s = _mm512_set1_ps(t[i * 64 + c]);
+      acc[i][0] = _mm512_fmadd_ps(s, w0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(s, w1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(s, w2, acc[i][2]);
+      acc[i][3] = _mm512_fmadd_ps(s, w3, acc[i][3]);
+    }
+  }
+  for (int i = 0; i < NP; ++i)
+    for (int k = 0; k < 4; ++k) {
+      __m512 y = acc[i][k];
+      if (RELU) y = _mm512_max_ps(y, _mm512_setzero_ps());
+      if (RES) y = _mm512_add_ps(y, _mm512_loadu_ps(res + i * 64 + 16 * k));
+      _mm512_storeu_ps(out + i * 64 + 16 * k, y);
+    }
+}
+
+template <bool RELU, bool RES>
+__attribute__((target("avx512f"), noinline)) void pw64_row_avx512_t(
+    const float* HPUN_RESTRICT t, const float* HPUN_RESTRICT pwt, const float* HPUN_RESTRICT pwb,
+    const float* HPUN_RESTRICT res, float* HPUN_RESTRICT out, i64 n) {
+  i64 p = 0;
+  for (; p + 6 <= n; p += 6)
+    pw64_block_avx512<6, RELU, RES>(t + p * 64, pwt, pwb, RES ? res + p * 64 : nullptr, out + p * 64);
+  for (; p < n; ++p)
+    pw64_block_avx512<1, RELU, RES>(t + p * 64, pwt, pwb, RES ? res + p * 64 : nullptr, out + p * 64);
+}
+
+inline void pw64_row_avx512(const float* t, const float* pwt, const float* pwb, const float* res,
+                            bool relu, float* out, i64 n) {
+  if (res)
+    relu ? pw64_row_avx512_t<true, true>(t, pwt, pwb, res, out, n)
+         : pw64_row_avx512_t<false, true>(t, pwt, pwb, res, out, n);
+  else
+    relu ? pw64_row_avx512_t<true, false>(t, pwt, pwb, res, out, n)
+         : pw64_row_avx512_t<false, false>(t, pwt, pwb, res, out, n);
+}
+#endif
+
 template <int P>
 HPUN_INLINE void pointwise_row(const float* HPUN_RESTRICT t, const float* HPUN_RESTRICT pwt,
                                const float* HPUN_RESTRICT pwb, const float* HPUN_RESTRICT res,
                                bool relu, float* HPUN_RESTRICT out, i64 n, i64 C) {
+#if HPUN_X86_DISPATCH
+  if (P == 4 && C == 64) {  // P = 4: the AVX-512 instantiations
+    pw64_row_avx512(t, pwt, pwb, res, relu, out, n);
+    return;
+  }
+#endif
 #if HPUN_V16
   if (C % 64 == 0) {
     for (i64 ob = 0; ob < C; ob += 64) {
@@ -437,11 +506,12 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
 }
 #endif
 
-template <int P>
+template <int P, int CC = 0>
 HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN_RESTRICT dwt,
                                  const float* HPUN_RESTRICT dwb, i64 k, const PointwiseEpilogue& pw,
-                                 float* HPUN_RESTRICT out, i64 C, i64 H, i64 W, i64 r0, i64 r1,
+                                 float* HPUN_RESTRICT out, i64 Cn, i64 H, i64 W, i64 r0, i64 r1,
                                  float* HPUN_RESTRICT trow) {
+  const i64 C = CC ? CC : Cn;
   for (i64 r = r0; r < r1; ++r) {
 #if HPUN_V16
     if (k == 5 && C % 16 == 0)
@@ -455,9 +525,10 @@ HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN
   }
 }
 
-template <int P>
+template <int P, int CC = 0>
 HPUN_INLINE void conv1x1_rows_body(const float* HPUN_RESTRICT x, const PointwiseEpilogue& pw,
-                                   float* HPUN_RESTRICT out, i64 C, i64 W, i64 r0, i64 r1) {
+                                   float* HPUN_RESTRICT out, i64 Cn, i64 W, i64 r0, i64 r1) {
+  const i64 C = CC ? CC : Cn;
   for (i64 r = r0; r < r1; ++r) {
     const i64 at = r * W * C;
     pointwise_row<P>(x + at, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
@@ -465,42 +536,71 @@ HPUN_INLINE void conv1x1_rows_body(const float* HPUN_RESTRICT x, const Pointwise
   }
 }
 
-// pw.pwt null: the PUD front part (out = up + x). Otherwise each output row goes through the 1x1
-// conv and its epilogue (fused_pud_pw) from a row buffer at the end of the scratch. P: pixels per
-// register block of that conv.
-template <int P>
+// Scratch of one NHWC band, in rows of C floats per column: the B ring (3 x 4 padded half rows),
+// the shared zero row, the C ring (3 padded half rows), the blended row v, the vertical-max row vm
+// (W columns), then, with the 1x1 conv, one output row (W columns) and, with the pre 1x1 conv, the
+// ring of its output rows (kPreRing full rows).
+constexpr i64 kPreRing = 8;
+HPUN_INLINE i64 band_scratch_columns(i64 W, bool pw, bool pre) {
+  const i64 w = W / 2, wp = w + 2;
+  return 12 * wp + wp + 3 * wp + wp + W + (pw ? W : 0) + (pre ? kPreRing * W : 0);
+}
+
+// The PUD front part over the output half rows [o0, o1) of one image, then, when pw.pwt is set,
+// its 1x1 conv and epilogue on each output row (fused_pud_pw). When pre.pwt is set, the PUD's input
+// L is relu(conv1x1(x, pre)) instead of x, computed row by row into a ring of kPreRing rows as the
+// pipeline first needs it (stage B reads six L rows ahead of stage D, D re-reads two): the HPUN-S
+// front block, whose residual (pw.residual) is x itself. Stages per step k:
+//   B  pooled row k+2 of the four sub-images, straight from L: the vertical max of L rows
+//      2(k+2)+dy-2, +0, +2 (rows beyond the border clamp onto the edge row, which leaves the max
+//      unchanged) into vm, then the deinterleaved horizontal 3-max of vm (columns beyond the border
+//      skipped); stored with a zero column each side (the grouped conv's zero padding);
+//   C  conv row k+1 (36 taps over three B rows of the four sub-images; a row beyond the border is
+//      the zero row), stored with a replicated column each side;
+//   D  output rows 2k, 2k+1: bilinear blends of C rows k-1, k, k+1 (clamped), plus L.
+// P: pixels per register block of the 1x1 convs; CC: the channel count when known at compile time.
+template <int P, int CC = 0>
 HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRICT out, i64 H,
-                                i64 W, i64 C, const float* HPUN_RESTRICT kt,
+                                i64 W, i64 Cn, const float* HPUN_RESTRICT kt,
                                 const float* HPUN_RESTRICT bias, const PointwiseEpilogue& pw,
-                                i64 o0, i64 o1, float* HPUN_RESTRICT scratch) {
+                                const PointwiseEpilogue& pre, i64 o0, i64 o1,
+                                float* HPUN_RESTRICT scratch) {
+  const i64 C = CC ? CC : Cn;
   const i64 h = H / 2, w = W / 2, wp = w + 2;
-  const i64 rowA = w * C, rowP = wp * C;  // unpadded / padded row lengths in floats
-  float* A = scratch;                     // 3 x 4 x rowA
-  float* B = A + 12 * rowA;               // 3 x 4 x rowP (zero column each side)
+  const i64 rowP = wp * C, rowF = W * C;  // padded half row / full row, in floats
+  float* B = scratch;                     // 3 x 4 x rowP (zero column each side)
   float* zero = B + 12 * rowP;            // rowP
   float* G = zero + rowP;                 // 3 x rowP (replicated column each side)
   float* v = G + 3 * rowP;                // rowP
-  float* trow = v + rowP;                 // W * C (fused_pud_pw only)
-  auto a_row = [&](i64 r, int s) { return A + ((r % 3) * 4 + s) * rowA; };
+  float* vm = v + rowP;                   // rowF
+  float* trow = vm + rowF;                // rowF (1x1 conv only)
+  float* ring = trow + (pw.pwt ? rowF : 0);  // kPreRing x rowF (pre only)
   auto b_row = [&](i64 r, int s) { return B + ((r % 3) * 4 + s) * rowP; };
   auto g_row = [&](i64 r) { return G + (r % 3) * rowP; };
   for (i64 i = 0; i < rowP; ++i) zero[i] = 0.f;
-  const i64 a_lo = std::max<i64>(0, o0 - 3), a_hi = std::min<i64>(h, o1 + 3);
   const i64 b_lo = std::max<i64>(0, o0 - 2), b_hi = std::min<i64>(h, o1 + 2);
   const i64 c_lo = std::max<i64>(0, o0 - 1), c_hi = std::min<i64>(h, o1 + 1);
-  for (i64 k = o0 - 6; k < o1; ++k) {
-    const i64 ra = k + 3;
-    if (ra >= a_lo && ra < a_hi)
-      for (int dy = 0; dy < 2; ++dy)
-        hmax_deinterleave_nhwc(x + (2 * ra + dy) * W * C, a_row(ra, 2 * dy), a_row(ra, 2 * dy + 1),
-                               w, C);
+  // L row r: x's, or the pre conv's from the ring (computed up to, not including, row l_next)
+  i64 l_next = std::max<i64>(0, 2 * b_lo - 2);
+  auto l_row = [&](i64 r) -> const float* {
+    return pre.pwt ? ring + (r % kPreRing) * rowF : x + r * rowF;
+  };
+  auto make_l_rows = [&](i64 upto) {  // rows [l_next, upto)
+    for (; pre.pwt && l_next < upto; ++l_next)
+      pointwise_row<P>(x + l_next * rowF, pre.pwt, pre.pwb, nullptr, pre.relu,
+                       ring + (l_next % kPreRing) * rowF, W, C);
+  };
+  for (i64 k = o0 - 4; k < o1; ++k) {
     const i64 rb = k + 2;
     if (rb >= b_lo && rb < b_hi) {
       const i64 up = clampi(rb - 1, 0, h - 1), dn = clampi(rb + 1, 0, h - 1);
-      for (int s = 0; s < 4; ++s) {
-        float* dst = b_row(rb, s);
-        for (i64 c = 0; c < C; ++c) dst[c] = dst[(w + 1) * C + c] = 0.f;
-        vmax3(a_row(up, s), a_row(rb, s), a_row(dn, s), dst + C, rowA);
+      make_l_rows(std::min<i64>(H, 2 * dn + 2));
+      for (int dy = 0; dy < 2; ++dy) {
+        vmax3(l_row(2 * up + dy), l_row(2 * rb + dy), l_row(2 * dn + dy), vm, rowF);
+        float* be = b_row(rb, 2 * dy);
+        float* bo = b_row(rb, 2 * dy + 1);
+        hmax_deinterleave_nhwc(vm, be + C, bo + C, w, C);
+        for (i64 c = 0; c < C; ++c) be[c] = be[(w + 1) * C + c] = bo[c] = bo[(w + 1) * C + c] = 0.f;
       }
     }
     const i64 rc = k + 1;
@@ -524,11 +624,11 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
       const float* gm = g_row(clampi(ro - 1, 0, h - 1));
       const float* gp = g_row(clampi(ro + 1, 0, h - 1));
       for (int dy = 0; dy < 2; ++dy) {
-        const i64 at = (2 * ro + dy) * W * C;
+        const i64 r = 2 * ro + dy, at = r * rowF;
         if (!pw.pwt) {
-          up_row_nhwc(dy ? gp : gm, g0, v, x + at, out + at, w, C);
+          up_row_nhwc(dy ? gp : gm, g0, v, l_row(r), out + at, w, C);
         } else {
-          up_row_nhwc(dy ? gp : gm, g0, v, x + at, trow, w, C);
+          up_row_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, w, C);
           pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
                            out + at, W, C);
         }
@@ -554,17 +654,18 @@ void plane_generic(const float* x, float* out, i64 H, i64 W, const float* k, flo
 
 #define HPUN_BAND_ARGS                                                                      \
   const float *x, float *out, i64 H, i64 W, i64 C, const float *kt, const float *bias, \
-      const PointwiseEpilogue &pw, i64 o0, i64 o1, float *scratch
+      const PointwiseEpilogue &pw, const PointwiseEpilogue &pre, i64 o0, i64 o1, float *scratch
 #if HPUN_X86_DISPATCH
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void band_avx512(HPUN_BAND_ARGS) {
-  band_body_nhwc<4>(x, out, H, W, C, kt, bias, pw, o0, o1, scratch);
+  if (C == 64) return band_body_nhwc<4, 64>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
+  band_body_nhwc<4>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
 }
 __attribute__((target("avx2,fma"))) void band_avx2(HPUN_BAND_ARGS) {
-  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, o0, o1, scratch);
+  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
 }
 #endif
 void band_generic(HPUN_BAND_ARGS) {
-  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, o0, o1, scratch);
+  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
 }
 #undef HPUN_BAND_ARGS
 
@@ -575,12 +676,14 @@ void band_generic(HPUN_BAND_ARGS) {
   const float *x, const PointwiseEpilogue &pw, float *out, i64 C, i64 W, i64 r0, i64 r1
 #if HPUN_X86_DISPATCH
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void dwpw_avx512(HPUN_DWPW_ARGS) {
+  if (C == 64) return dw_pw_rows_body<4, 64>(x, dwt, dwb, k, pw, out, C, H, W, r0, r1, trow);
   dw_pw_rows_body<4>(x, dwt, dwb, k, pw, out, C, H, W, r0, r1, trow);
 }
 __attribute__((target("avx2,fma"))) void dwpw_avx2(HPUN_DWPW_ARGS) {
   dw_pw_rows_body<1>(x, dwt, dwb, k, pw, out, C, H, W, r0, r1, trow);
 }
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void pw_avx512(HPUN_PW_ARGS) {
+  if (C == 64) return conv1x1_rows_body<4, 64>(x, pw, out, C, W, r0, r1);
   conv1x1_rows_body<4>(x, pw, out, C, W, r0, r1);
 }
 __attribute__((target("avx2,fma"))) void pw_avx2(HPUN_PW_ARGS) {
@@ -598,7 +701,7 @@ using PwFn = void (*)(const float*, const PointwiseEpilogue&, float*, i64, i64, 
 
 using PlaneFn = void (*)(const float*, float*, i64, i64, const float*, float, float*);
 using BandFn = void (*)(const float*, float*, i64, i64, i64, const float*, const float*,
-                        const PointwiseEpilogue&, i64, i64, float*);
+                        const PointwiseEpilogue&, const PointwiseEpilogue&, i64, i64, float*);
 
 struct Dispatch {
   PlaneFn fn;
@@ -657,7 +760,7 @@ void fused_pud_planes(const float* x, const float* w, const float* b, float* out
 }
 
 std::size_t fused_pud_nhwc_scratch_floats(std::int64_t width, std::int64_t channels) {
-  return fused_pud_scratch_floats(width) * static_cast<std::size_t>(channels);
+  return static_cast<std::size_t>(band_scratch_columns(width, false, false) * channels);
 }
 
 void fused_pud_nhwc_transpose_weights(const float* w, std::int64_t channels, float* kt) {
@@ -668,8 +771,8 @@ void fused_pud_nhwc_transpose_weights(const float* w, std::int64_t channels, flo
 void fused_pud_nhwc_band(const float* x, const float* kt, const float* b, float* out,
                          std::int64_t channels, std::int64_t height, std::int64_t width,
                          std::int64_t row_begin, std::int64_t row_end, float* scratch) {
-  dispatch().band(x, out, height, width, channels, kt, b, PointwiseEpilogue{}, row_begin, row_end,
-                  scratch);
+  dispatch().band(x, out, height, width, channels, kt, b, PointwiseEpilogue{}, PointwiseEpilogue{},
+                  row_begin, row_end, scratch);
 }
 
 void fused_pud_pw_transpose_weights(const float* pw_w, std::int64_t channels, float* pwt) {
@@ -678,15 +781,52 @@ void fused_pud_pw_transpose_weights(const float* pw_w, std::int64_t channels, fl
 }
 
 std::size_t fused_pud_pw_nhwc_scratch_floats(std::int64_t width, std::int64_t channels) {
-  return fused_pud_nhwc_scratch_floats(width, channels) +
-         static_cast<std::size_t>(width) * static_cast<std::size_t>(channels);
+  return static_cast<std::size_t>(band_scratch_columns(width, true, false) * channels);
+}
+
+std::size_t pw_relu_pud_pw_add_nhwc_scratch_floats(std::int64_t width, std::int64_t channels) {
+  return static_cast<std::size_t>(band_scratch_columns(width, true, true) * channels);
 }
 
 void fused_pud_pw_nhwc_band(const float* x, const float* kt, const float* b,
                             const PointwiseEpilogue& pw, float* out, std::int64_t channels,
                             std::int64_t height, std::int64_t width, std::int64_t row_begin,
                             std::int64_t row_end, float* scratch) {
-  dispatch().band(x, out, height, width, channels, kt, b, pw, row_begin, row_end, scratch);
+  dispatch().band(x, out, height, width, channels, kt, b, pw, PointwiseEpilogue{}, row_begin,
+                  row_end, scratch);
+}
+
+void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const float* pre_b,
+                                  const float* kt, const float* b, const float* pwt,
+                                  const float* pwb, float* out, std::int64_t channels,
+                                  std::int64_t height, std::int64_t width, std::int64_t row_begin,
+                                  std::int64_t row_end, float* scratch) {
+  PointwiseEpilogue pre, pw;
+  pre.pwt = pre_t;
+  pre.pwb = pre_b;
+  pre.relu = true;
+  pw.pwt = pwt;
+  pw.pwb = pwb;
+  pw.residual = x;
+  dispatch().band(x, out, height, width, channels, kt, b, pw, pre, row_begin, row_end, scratch);
+}
+
+void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b, const float* w,
+                             const float* b, const float* pw_w, const float* pw_b, float* out,
+                             std::int64_t batch, std::int64_t channels, std::int64_t height,
+                             std::int64_t width) {
+  std::vector<float> kt(36 * channels), pwt(channels * channels), xt(channels * channels),
+      zeros(channels, 0.f);
+  fused_pud_nhwc_transpose_weights(w, channels, kt.data());
+  fused_pud_pw_transpose_weights(pw_w, channels, pwt.data());
+  fused_pud_pw_transpose_weights(x_w, channels, xt.data());
+  std::vector<float> scratch(pw_relu_pud_pw_add_nhwc_scratch_floats(width, channels));
+  const i64 image = height * width * channels;
+  for (i64 n = 0; n < batch; ++n)
+    pw_relu_pud_pw_add_nhwc_band(x + n * image, xt.data(), x_b ? x_b : zeros.data(), kt.data(),
+                                 b ? b : zeros.data(), pwt.data(), pw_b ? pw_b : zeros.data(),
+                                 out + n * image, channels, height, width, 0, height / 2,
+                                 scratch.data());
 }
 
 void fused_pud_pw_nhwc(const float* x, const float* w, const float* b, const float* pw_w,

@@ -81,6 +81,25 @@ void fused_pud_pw_nhwc(const float* x, const float* w, const float* b, const flo
                        std::int64_t batch, std::int64_t channels, std::int64_t height,
                        std::int64_t width);
 
+// HPUN-S's front block in one pass (channels-last only):
+//
+//   out = x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b)
+//
+// The first 1x1 conv (the folded SRDSC(1)) runs row by row into a ring of rows as the PUD's stages
+// first need them, so its output never reaches memory either. pre_t = the transposed x_w
+// (fused_pud_pw_transpose_weights), pwt likewise; bands as in fused_pud_pw_nhwc_band.
+std::size_t pw_relu_pud_pw_add_nhwc_scratch_floats(std::int64_t width, std::int64_t channels);
+void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const float* pre_b,
+                                  const float* kt, const float* b, const float* pwt,
+                                  const float* pwb, float* out, std::int64_t channels,
+                                  std::int64_t height, std::int64_t width, std::int64_t row_begin,
+                                  std::int64_t row_end, float* scratch);
+// Whole (N, H, W, C) tensor, serially (biases may be null: zero).
+void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b, const float* w,
+                             const float* b, const float* pw_w, const float* pw_b, float* out,
+                             std::int64_t batch, std::int64_t channels, std::int64_t height,
+                             std::int64_t width);
+
 // The rest of an HPUN block, channels-last, row by row (rows [row_begin, row_end) of one image;
 // bands of rows can run concurrently):
 //

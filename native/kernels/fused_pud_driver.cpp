@@ -11,6 +11,10 @@
 // floats, and --pw, --residual (needed); --op pw_relu: hpun::pw_relu.out with w.f32 / b.f32 the 1x1
 // conv's (C*C, C). Both need --nhwc; the registry path only (no --direct).
 //
+// --op pw_relu_pud_pw_add --pre x_w.f32 x_b.f32 --pw pw_w.f32 pw_b.f32: HPUN-S's front block
+// (w.f32 / b.f32 the PUD's grouped conv, as for fused_pud; x_w / x_b the first 1x1 conv); --nhwc;
+// the registry path or --direct.
+//
 // Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
 // the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
 // and calls it through the boxed EValue interface, exactly as a loaded .pte does (so the test also
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   int repeat = 0, k = 0;
   std::string op_arg = "fused_pud";
   const char *pw_w_path = nullptr, *pw_b_path = nullptr, *res_path = nullptr;
+  const char *pre_w_path = nullptr, *pre_b_path = nullptr;
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--direct")) direct = true;
     else if (!std::strcmp(argv[i], "--serial")) serial = true;
@@ -79,6 +84,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--pw") && i + 2 < argc) {
       pw_w_path = argv[++i];
       pw_b_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--pre") && i + 2 < argc) {
+      pre_w_path = argv[++i];
+      pre_b_path = argv[++i];
     } else if (!std::strcmp(argv[i], "--relu")) relu = true;
     else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op_arg = argv[++i];
     else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atoi(argv[++i]);
@@ -91,10 +99,14 @@ int main(int argc, char** argv) {
   executorch::runtime::runtime_init();
   std::vector<float> x = read_f32(argv[5], n * c * h * w);
   const bool dwpw = op_arg == "dw_pw_add", pwrelu = op_arg == "pw_relu";
-  if ((!dwpw && !pwrelu && op_arg != "fused_pud") || (dwpw && (k % 2 != 1 || !res_path)) ||
-      ((dwpw || pwrelu) && (direct || !nhwc))) {
-    std::fprintf(stderr, "--op fused_pud | dw_pw_add --k K (odd) --pw .. --residual .. | pw_relu; "
-                         "dw_pw_add and pw_relu need --nhwc and the registry path\n");
+  const bool front = op_arg == "pw_relu_pud_pw_add";
+  if ((!dwpw && !pwrelu && !front && op_arg != "fused_pud") ||
+      (dwpw && (k % 2 != 1 || !res_path)) || ((dwpw || pwrelu) && (direct || !nhwc)) ||
+      (front && (!nhwc || !pre_w_path || !pw_w_path || res_path || relu)) ||
+      (!front && pre_w_path)) {
+    std::fprintf(stderr, "--op fused_pud | dw_pw_add --k K (odd) --pw .. --residual .. | pw_relu | "
+                         "pw_relu_pud_pw_add --pre .. --pw ..; all but fused_pud need --nhwc, "
+                         "dw_pw_add and pw_relu the registry path\n");
     return 2;
   }
   const int64_t wcount = dwpw ? c * k * k : (pwrelu ? c * c : c * 36);
@@ -102,7 +114,11 @@ int main(int argc, char** argv) {
   std::vector<float> b = read_f32(argv[7], c);
   std::vector<float> out(x.size(), 0.f);
   const bool pw = pw_w_path != nullptr;
-  std::vector<float> pww, pwb, res;
+  std::vector<float> pww, pwb, res, prew, preb;
+  if (front) {
+    prew = read_f32(pre_w_path, c * c);
+    preb = read_f32(pre_b_path, c);
+  }
   if (pw) {
     pww = read_f32(pw_w_path, c * c);
     pwb = read_f32(pw_b_path, c);
@@ -149,11 +165,15 @@ int main(int argc, char** argv) {
   TensorImpl pwi(ScalarType::Float, 4, pws, pw ? pww.data() : nullptr, d4, pwst);
   TensorImpl pbi(ScalarType::Float, 1, bs, pw ? pwb.data() : nullptr, d1, bst);
   TensorImpl ri(ScalarType::Float, 4, xs, res.empty() ? nullptr : res.data(), nhwc ? dcl : d4, xst);
+  TensorImpl prewi(ScalarType::Float, 4, pws, front ? prew.data() : nullptr, d4, pwst);
+  TensorImpl prebi(ScalarType::Float, 1, bs, front ? preb.data() : nullptr, d1, bst);
   EValue ex{Tensor(&xi)}, ew{Tensor(&wi)}, eb{Tensor(&bi)}, eo{Tensor(&oi)}, eret{Tensor(&oi)};
   EValue epw{Tensor(&pwi)}, epb{Tensor(&pbi)}, erelu{relu}, eres{Tensor(&ri)};
+  EValue eprew{Tensor(&prewi)}, epreb{Tensor(&prebi)};
   // the boxed stack: the schema's arguments, then out, then the return value
   std::vector<EValue*> stack_vec = {&ex, &ew, &eb};
-  if (dwpw) {  // x, dw_w, dw_b, pw_w, pw_b, residual
+  if (front) stack_vec = {&ex, &eprew, &epreb, &ew, &eb, &epw, &epb};
+  else if (dwpw) {  // x, dw_w, dw_b, pw_w, pw_b, residual
     stack_vec.push_back(&epw);
     stack_vec.push_back(&epb);
     stack_vec.push_back(&eres);
@@ -165,7 +185,8 @@ int main(int argc, char** argv) {
   stack_vec.push_back(&eo);
   stack_vec.push_back(&eret);
   executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
-  const char* op_name = dwpw ? "hpun::dw_pw_add.out"
+  const char* op_name = front ? "hpun::pw_relu_pud_pw_add.out"
+                       : dwpw ? "hpun::dw_pw_add.out"
                        : pwrelu ? "hpun::pw_relu.out"
                        : !pw ? "hpun::fused_pud.out"
                              : (res.empty() ? "hpun::fused_pud_pw.out" : "hpun::fused_pud_pw_add.out");
@@ -184,6 +205,12 @@ int main(int argc, char** argv) {
   if (serial) guard.reset(new executorch::extension::threadpool::NoThreadPoolGuard());
 
   auto run_once = [&]() -> bool {
+    if (direct && front) {
+      hpun::kernels::pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(),
+                                             b.data(), pww.data(), pwb.data(), out.data(), n, c, h,
+                                             w);
+      return true;
+    }
     if (direct && pw) {
       if (!nhwc) return false;
       hpun::kernels::fused_pud_pw_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),

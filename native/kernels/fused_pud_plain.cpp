@@ -3,7 +3,7 @@
 //
 //   hpun_fused_pud_plain N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc]
 //                        [--pw pw_w.f32 pw_b.f32 [--relu] [--residual r.f32]]
-//                        [--op dw_pw_add --k K | --op pw_relu]
+//                        [--op dw_pw_add --k K | --op pw_relu | --op pw_relu_pud_pw_add --pre xw xb]
 //
 // Same raw float32 files and options as hpun_fused_pud_driver (--pw and --op need --nhwc), run
 // serially through the kernels' plain entry points; prints the code path it dispatched to.
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   if (argc < 9) {
     std::fprintf(stderr,
                  "usage: %s N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc] [--pw pw_w pw_b [--relu] "
-                 "[--residual r]] [--op dw_pw_add --k K | --op pw_relu]\n",
+                 "[--residual r]] [--op dw_pw_add --k K | --op pw_relu | --op pw_relu_pud_pw_add --pre xw xb]\n",
                  argv[0]);
     return 2;
   }
@@ -37,13 +37,16 @@ int main(int argc, char** argv) {
   bool nhwc = false, relu = false;
   long k = 0;
   std::string op = "fused_pud";
-  const char *pw_w = nullptr, *pw_b = nullptr, *res_path = nullptr;
+  const char *pw_w = nullptr, *pw_b = nullptr, *res_path = nullptr, *pre_w = nullptr, *pre_b = nullptr;
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--nhwc")) nhwc = true;
     else if (!std::strcmp(argv[i], "--relu")) relu = true;
     else if (!std::strcmp(argv[i], "--pw") && i + 2 < argc) {
       pw_w = argv[++i];
       pw_b = argv[++i];
+    } else if (!std::strcmp(argv[i], "--pre") && i + 2 < argc) {
+      pre_w = argv[++i];
+      pre_b = argv[++i];
     } else if (!std::strcmp(argv[i], "--residual") && i + 1 < argc) res_path = argv[++i];
     else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op = argv[++i];
     else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atol(argv[++i]);
@@ -53,9 +56,11 @@ int main(int argc, char** argv) {
     }
   }
   const bool dwpw = op == "dw_pw_add", pwrelu = op == "pw_relu";
-  const bool fused = op == "fused_pud";
-  if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || (fused && (h % 2 || w % 2)) ||
-      (!fused && !dwpw && !pwrelu) || ((pw_w || !fused) && !nhwc) || (dwpw && (k % 2 != 1 || !pw_w || !res_path))) {
+  const bool fused = op == "fused_pud", front = op == "pw_relu_pud_pw_add";
+  if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || ((fused || front) && (h % 2 || w % 2)) ||
+      (!fused && !dwpw && !pwrelu && !front) || ((pw_w || !fused) && !nhwc) ||
+      (dwpw && (k % 2 != 1 || !pw_w || !res_path)) || (front != (pre_w != nullptr)) ||
+      (front && (!pw_w || res_path || relu))) {
     std::fprintf(stderr, "bad sizes or options (see the usage)\n");
     return 2;
   }
@@ -68,6 +73,12 @@ int main(int argc, char** argv) {
     pwb.resize(c);
     ok = ok && io(pw_w, pww.data(), pww.size(), false) && io(pw_b, pwb.data(), pwb.size(), false);
   }
+  std::vector<float> prew, preb;
+  if (front) {
+    prew.resize(c * c);
+    preb.resize(c);
+    ok = ok && io(pre_w, prew.data(), prew.size(), false) && io(pre_b, preb.data(), preb.size(), false);
+  }
   if (res_path) {
     res.resize(x.size());
     ok = ok && io(res_path, res.data(), res.size(), false);
@@ -78,7 +89,10 @@ int main(int argc, char** argv) {
   }
   using namespace hpun::kernels;
   const long image = h * w * c;
-  if (dwpw || pwrelu) {
+  if (front) {
+    pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(), b.data(), pww.data(),
+                            pwb.data(), out.data(), n, c, h, w);
+  } else if (dwpw || pwrelu) {
     std::vector<float> dwt(dwpw ? k * k * c : 0), pwt(c * c), row(w * c);
     if (dwpw) dw_transpose_weights(wt.data(), c, k, dwt.data());
     fused_pud_pw_transpose_weights(dwpw ? pww.data() : wt.data(), c, pwt.data());

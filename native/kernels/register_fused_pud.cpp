@@ -10,10 +10,13 @@
 //   hpun::dw_pw_add.out(Tensor x, Tensor dw_w, Tensor dw_b, Tensor pw_w, Tensor pw_b,
 //                       Tensor residual, *, Tensor(a!) out) -> Tensor(a!)
 //   hpun::pw_relu.out(Tensor x, Tensor pw_w, Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)
+//   hpun::pw_relu_pud_pw_add.out(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w,
+//                                Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)
 // The _pw ops add the PUD's 1x1 conv (pw_w (C, C, 1, 1), pw_b (C)) and the block's epilogue
 // (relu, or + residual); dw_pw_add is residual + conv1x1(depthwise k x k conv(x)) (dw_w (C, 1, k, k),
-// k odd, zero padding k/2), pw_relu is relu(conv1x1(x)). All but fused_pud take channels-last
-// tensors only.
+// k odd, zero padding k/2), pw_relu is relu(conv1x1(x)), pw_relu_pud_pw_add is HPUN-S's whole front
+// block, x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b). All but fused_pud
+// take channels-last tensors only.
 // x: (N, C, H, W) float32, contiguous NCHW or channels-last (dim order 0,2,3,1; out then has the
 // same dim order), H and W even; w: (C, 4, 3, 3); b: (C); out resized to
 // x's shape. The registration runs from a static initializer, so a binary must keep this object
@@ -252,6 +255,41 @@ Tensor& pw_relu_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& pw
   return out;
 }
 
+Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& x_w,
+                               const Tensor& x_b, const Tensor& w, const Tensor& b,
+                               const Tensor& pw_w, const Tensor& pw_b, Tensor& out) {
+  if (!check_nhwc_io(ctx, "hpun::pw_relu_pud_pw_add", x, out, nullptr)) return out;
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  ET_KERNEL_CHECK_MSG(ctx, h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
+                      "hpun::pw_relu_pud_pw_add: H and W must be even");
+  ET_KERNEL_CHECK_MSG(ctx,
+                      w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
+                          w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3 &&
+                          is_nchw_contiguous(w) && b.scalar_type() == ScalarType::Float &&
+                          b.dim() == 1 && b.size(0) == c && is_nchw_contiguous(b),
+                      InvalidArgument, out,
+                      "hpun::pw_relu_pud_pw_add: w must be float32 (C, 4, 3, 3), b (C)");
+  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(x_w, x_b, c) && pointwise_weights(pw_w, pw_b, c),
+                      InvalidArgument, out,
+                      "hpun::pw_relu_pud_pw_add: x_w and pw_w must be float32 (C, C, 1, 1), x_b and pw_b (C)");
+  const float* xp = x.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  std::vector<float> kt(36 * c), pwt(c * c), xt(c * c);
+  fused_pud_nhwc_transpose_weights(w.const_data_ptr<float>(), c, kt.data());
+  fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
+  fused_pud_pw_transpose_weights(x_w.const_data_ptr<float>(), c, xt.data());
+  const int64_t image = h * wd * c;
+  const bool ok = parallel_rows(n, h / 2, [&](int64_t img, int64_t r0, int64_t r1) {
+    std::vector<float> scratch(pw_relu_pud_pw_add_nhwc_scratch_floats(wd, c));
+    pw_relu_pud_pw_add_nhwc_band(xp + img * image, xt.data(), x_b.const_data_ptr<float>(),
+                                 kt.data(), b.const_data_ptr<float>(), pwt.data(),
+                                 pw_b.const_data_ptr<float>(), op + img * image, c, h, wd, r0, r1,
+                                 scratch.data());
+  });
+  ET_KERNEL_CHECK(ctx, ok, Internal, out);
+  return out;
+}
+
 }  // namespace et
 }  // namespace kernels
 }  // namespace hpun
@@ -261,3 +299,4 @@ EXECUTORCH_LIBRARY(hpun, "fused_pud_pw.out", hpun::kernels::et::fused_pud_pw_out
 EXECUTORCH_LIBRARY(hpun, "fused_pud_pw_add.out", hpun::kernels::et::fused_pud_pw_add_out);
 EXECUTORCH_LIBRARY(hpun, "dw_pw_add.out", hpun::kernels::et::dw_pw_add_out);
 EXECUTORCH_LIBRARY(hpun, "pw_relu.out", hpun::kernels::et::pw_relu_out);
+EXECUTORCH_LIBRARY(hpun, "pw_relu_pud_pw_add.out", hpun::kernels::et::pw_relu_pud_pw_add_out);
