@@ -90,7 +90,7 @@ def register(sub) -> None:
     s.add_argument("--warmup", type=int, help="warm-up runs (default 3)")
     s.add_argument("--budget", type=float, help="seconds per measurement before runs are cut (default 30, min 3 runs)")
     s.add_argument("--no-reference", dest="no_reference", action="store_true",
-                   help="skip the dense 3x3 conv 64->64 reference")
+                   help="skip the dense 3x3 conv 64->64 references (one conv, and 8 chained)")
     s.add_argument("--native", action="store_true",
                    help="also time each .pte with the C++ runner (make native; built when missing): rows "
                         "executorch-native / executorch-fused-native, compared with the executorch reference")

@@ -30,6 +30,7 @@ def synthetic():
         rec("hpun_s", "onnx", "fp32", 1200.0, 45.9e9), rec("hpun_m", "onnx", "fp32", 1500.0, 106.2e9),
         rec("conv3x3_64to64", "executorch", "fp32", 80.0, ref_macs, role="reference"),
         rec("conv3x3_64to64", "onnx", "fp32", 100.0, ref_macs, role="reference"),
+        rec(bench.REF_CHAIN_MODEL, "executorch", "fp32", 320.0, 8 * ref_macs, role="reference"),
     ]
     for r in records:
         if r["bench_role"] == "reference":
@@ -53,6 +54,10 @@ def test_derived_figures():
     assert s["x_dense_ideal"] == pytest.approx(500.0 / s["dense_ideal_ms"])
     assert s["latency_ratio"] == {"to": "hpun_m", "value": 0.5, "multi_adds_ratio": pytest.approx(45.9 / 106.2)}
     assert "latency_ratio" not in records[1]  # the last model is what the others are compared to
+    # the chained (in-network) reference: 8 convs in 320 ms is twice the single conv's rate
+    assert s["dense_chain_gmacs_per_s"] == pytest.approx(2 * rate)
+    assert s["x_dense_chain_ideal"] == pytest.approx(2 * s["x_dense_ideal"])
+    assert records[2]["dense_chain_gmacs_per_s"] is None and records[2]["x_dense_chain_ideal"] is None  # onnx: none
     for r in records:
         assert validate_record(r) == []
 
@@ -63,6 +68,9 @@ def test_best_target_and_goals():
     lines = bench.goal_lines(records, ("hpun_s", "hpun_m"))
     assert lines[0].startswith("hpun_s/hpun_m latency on the best fp32 target (executorch): 0.50 (goal <= 0.55: meets")
     assert any("hpun_s fp32 on onnx" in l and "misses" in l for l in lines)
+    # executorch has the chained reference too: x ideal against it is printed beside the issue's
+    ex = next(l for l in lines if l.startswith("hpun_s fp32 on executorch:"))
+    assert "at the in-network rate of 8 chained convs (212.3 GMAC/s" in ex
     # a failed row is not a measurement
     records = [rec("hpun_s", "onnx", "fp32", 1.0, 1e9, status="failed")]
     assert bench.best_target(records, "hpun_s", "fp32") is None
@@ -76,6 +84,7 @@ def test_table_and_markdown():
     assert first.startswith("| hpun_s | executorch | fp32 | 500.0 / 500.0 | 3 | 45.90G | 91.8 | 106.2 | ")
     assert first.endswith("| 0.50 | ok |")
     assert "| dense 3x3 conv 64->64 | executorch | fp32 | 80.0 / 80.0 | 3 | 8.49G | 106.2 | ok |" in text
+    assert "| 8 chained dense 3x3 convs + relu | executorch | fp32 | 320.0 / 320.0 | 3 | 67.95G | 212.3 | ok |" in text
     data = {"config": BenchConfig().to_dict(), "machine": {"summary": "test"}, "records": records}
     md = bench.markdown(data)
     assert md.startswith("# hpun-edge bench: hpun_s, hpun_m x2 at 640x360") and "goal <= 0.55" in md
@@ -117,8 +126,11 @@ def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
     data = json.loads((out / "bench.json").read_text())
     validate_results(data)
     rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
-    assert set(rows) == {("hpun_s", "onnx", "fp32"), ("hpun_m", "onnx", "fp32"), ("conv3x3_64to64", "onnx", "fp32")}
+    assert set(rows) == {("hpun_s", "onnx", "fp32"), ("hpun_m", "onnx", "fp32"), ("conv3x3_64to64", "onnx", "fp32"),
+                         (bench.REF_CHAIN_MODEL, "onnx", "fp32")}
     s, ref = rows[("hpun_s", "onnx", "fp32")], rows[("conv3x3_64to64", "onnx", "fp32")]
+    chain = rows[(bench.REF_CHAIN_MODEL, "onnx", "fp32")]
+    assert chain["multi_adds"] == 8 * ref["multi_adds"] and s["dense_chain_gmacs_per_s"] == chain["gmacs_per_s"] > 0
     assert s["status"] == "ok" and s["latency_ms"]["input_hw"] == [64, 96] and s["latency_ms"]["tiles"] == 2
     assert s["latency_ms"]["runs"] == 1 and s["latency_ms"]["threads"] == 1
     assert s["multi_adds"] == pytest.approx(bench.macs_per_lr_pixel("hpun_s", 2) * 64 * 96)
@@ -203,7 +215,7 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     validate_results(data)
     rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
     assert set(rows) == {("hpun_s", "executorch-fused", "fp32"), ("hpun_s", "executorch-fused-native", "fp32"),
-                         ("conv3x3_64to64", "executorch", "fp32")}
+                         ("conv3x3_64to64", "executorch", "fp32"), (bench.REF_CHAIN_MODEL, "executorch", "fp32")}
     s, ref = rows[("hpun_s", "executorch-fused", "fp32")], rows[("conv3x3_64to64", "executorch", "fp32")]
     native = rows[("hpun_s", "executorch-fused-native", "fp32")]
     for r in (s, native):
