@@ -68,6 +68,12 @@ def test_best_target_and_goals():
     lines = bench.goal_lines(records, ("hpun_s", "hpun_m"))
     assert lines[0].startswith("hpun_s/hpun_m latency on the best fp32 target (executorch): 0.50 (goal <= 0.55: meets")
     assert any("hpun_s fp32 on onnx" in l and "misses" in l for l in lines)
+    # the verdict uses the ratio timed in alternation when there is one
+    records[0]["latency_ratio"]["interleaved"] = {"value": 0.6, "rounds": 5}
+    line = bench.goal_lines(records, ("hpun_s", "hpun_m"))[0]
+    assert ": 0.60 timed in alternation (5 rounds), 0.50 from the rows above (goal <= 0.55: misses" in line
+    assert "| 0.50 (0.60 alt.) |" in bench.table(records, ("hpun_s", "hpun_m"))
+    del records[0]["latency_ratio"]["interleaved"]
     # executorch has the chained reference too: x ideal against it is printed beside the issue's
     ex = next(l for l in lines if l.startswith("hpun_s fp32 on executorch:"))
     assert "at the in-network rate of 8 chained convs (212.3 GMAC/s" in ex
@@ -135,6 +141,8 @@ def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
     assert s["latency_ms"]["runs"] == 1 and s["latency_ms"]["threads"] == 1
     assert s["multi_adds"] == pytest.approx(bench.macs_per_lr_pixel("hpun_s", 2) * 64 * 96)
     assert s["latency_ratio"]["to"] == "hpun_m" and s["latency_ratio"]["value"] > 0
+    inter = s["latency_ratio"]["interleaved"]  # S/M again, the two timed in alternation (1 round here)
+    assert inter["rounds"] == 1 and inter["value"] > 0 and len(inter["medians_ms"]) == 2
     assert s["dense_gmacs_per_s"] == ref["gmacs_per_s"] > 0 and s["x_dense_ideal"] > 0
     assert ref["latency_ms"]["input_hw"] == [64, 96] and ref["latency_ms"]["tiles"] == 1
     assert (out / "artifacts" / "hpun_s_x2_onnx_fp32.onnx").is_file()  # the pipeline's artifact layout
