@@ -104,6 +104,13 @@ def run_driver(build: Path, tmp: Path, x: torch.Tensor, w: torch.Tensor, b: torc
     return torch.from_numpy(out.reshape(x.shape)), r.stdout.strip()
 
 
+def write_f32(directory: Path, name: str, t: torch.Tensor) -> str:
+    """t as raw float32 in directory/name.f32 (the driver's input format); returns the path."""
+    path = directory / f"{name}.f32"
+    t.contiguous().numpy().astype(np.float32).tofile(path)
+    return str(path)
+
+
 ISAS = ("avx512f", "avx2", "sse2") if platform.machine() in ("x86_64", "AMD64") else ("native",)
 
 
@@ -174,9 +181,7 @@ def test_block_tail_kernels_equal_reference(kernels_build, tmp_path, isa):
     env = {} if isa == "native" else {"HPUN_KERNELS_ISA": isa}
 
     def f32(name, t):
-        path = tmp_path / f"{name}.f32"
-        t.contiguous().numpy().astype(np.float32).tofile(path)
-        return str(path)
+        return write_f32(tmp_path, name, t)
 
     for shape in ((1, 64, 2, 2), (1, 64, 5, 7), (2, 64, 9, 14), (1, 5, 6, 10), (1, 32, 11, 13), (1, 64, 70, 30)):
         n, c, h, wd = shape
@@ -208,9 +213,7 @@ def test_front_block_kernel_equals_reference(kernels_build, tmp_path, isa):
     env = {} if isa == "native" else {"HPUN_KERNELS_ISA": isa}
 
     def f32(name, t):
-        path = tmp_path / f"{name}.f32"
-        t.contiguous().numpy().astype(np.float32).tofile(path)
-        return str(path)
+        return write_f32(tmp_path, name, t)
 
     for shape in ((1, 64, 2, 2), (2, 64, 6, 14), (1, 5, 6, 10), (1, 64, 136, 18), (1, 64, 20, 46)):
         n, c, h, wd = shape
