@@ -165,6 +165,11 @@ def gmacs_per_s(macs: float | None, ms: float | None) -> float | None:
     return macs / (ms * 1e-3) / 1e9
 
 
+def ideal_ms(macs: float | None, gmacs_per_s: float | None) -> float | None:
+    """The latency `macs` would take at a rate of `gmacs_per_s`."""
+    return None if not macs or not gmacs_per_s else macs / (gmacs_per_s * 1e9) * 1e3
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
@@ -204,13 +209,11 @@ def add_derived(records: list[dict], models: tuple[str, ...]) -> None:
         ref = refs.get((reference_target(r["target"]), r["precision"]))
         rate = ref.get("gmacs_per_s") if ref else None
         r["dense_gmacs_per_s"] = rate
-        r["dense_ideal_ms"] = None if not rate or not r.get("multi_adds") else r["multi_adds"] / (rate * 1e9) * 1e3
+        r["dense_ideal_ms"] = ideal_ms(r.get("multi_adds"), rate)
         r["x_dense_ideal"] = ratio(ms, r["dense_ideal_ms"])
         chain = chains.get((reference_target(r["target"]), r["precision"]))
-        rate = chain.get("gmacs_per_s") if chain else None
-        r["dense_chain_gmacs_per_s"] = rate
-        r["x_dense_chain_ideal"] = (None if not rate or not r.get("multi_adds") or ms is None
-                                    else ms / (r["multi_adds"] / (rate * 1e9) * 1e3))
+        r["dense_chain_gmacs_per_s"] = chain.get("gmacs_per_s") if chain else None
+        r["x_dense_chain_ideal"] = ratio(ms, ideal_ms(r.get("multi_adds"), r["dense_chain_gmacs_per_s"]))
         if last is not None and r["model"] != last:
             other = by_key.get((last, r["target"], r["precision"]))
             r["latency_ratio"] = {
@@ -314,15 +317,15 @@ def goal_lines(records: list[dict], models: tuple[str, ...]) -> list[str]:
                          f"({lat['tiles']} tiles of {r['tile']}x{r['tile']} for {lat['input_hw'][1]}x{lat['input_hw'][0]}, "
                          f"overlap {r['overlap']}); x ideal includes that")
         for tt in dict.fromkeys(k[1] for k in rows if k[0] == first and k[2] == precision):
-            r = rows[(first, tt, precision)]
-            x, xc = r.get("x_dense_ideal"), r.get("x_dense_chain_ideal")
+            row = rows[(first, tt, precision)]
+            x, xc = row.get("x_dense_ideal"), row.get("x_dense_chain_ideal")
             if x is not None:
                 verdict = "meets" if x <= DENSE_IDEAL_GOAL else "misses"
                 line = (f"{first} {precision} on {tt}: {x:.2f}x its Multi-Adds at the dense-conv rate "
                         f"(goal <= {DENSE_IDEAL_GOAL:g}x: {verdict})")
                 if xc is not None:
                     line += (f"; {xc:.2f}x at the in-network rate of {REF_CHAIN} chained convs "
-                             f"({r['dense_chain_gmacs_per_s']:.1f} GMAC/s: "
+                             f"({row['dense_chain_gmacs_per_s']:.1f} GMAC/s: "
                              f"{'meets' if xc <= DENSE_IDEAL_GOAL else 'misses'})")
                 lines.append(line)
     return lines
