@@ -11,7 +11,8 @@
 // i.e. everything of the PUD block except its final 1x1 conv. Each output channel depends on its
 // own input channel only, so the kernel streams the image top to bottom through three-row ring
 // buffers (the 4C unshuffled tensor, the pooled tensor and the half-size conv output are never
-// materialised; the working set is ~30 * (W/2 + 2) floats per NCHW plane, C times that per NHWC band).
+// materialised; the working set is ~30 * (W/2 + 2) floats per NCHW plane, ~19 * (W/2 + 2) * C per
+// NHWC band, which pools straight from its input rows).
 //
 // This header has no ExecuTorch dependency: `register_fused_pud.cpp` wraps it as the ExecuTorch
 // kernel `hpun::fused_pud.out`, the test driver calls both.
