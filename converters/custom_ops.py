@@ -33,8 +33,10 @@ HPUN-S's folded SRDSC(1) with the relu after it.
 
 ``apply_fused_pud(model, pointwise=True)`` uses them: a PUB becomes ``dw_pw_add(fused_pud_pw(x, ...,
 relu=True), ..., residual=x)`` and a front block ``fused_pud_pw_add(relu(X(x)), ..., residual=x)``
-(HPUN-S: ``fused_pud_pw_add(pw_relu(x, ...), ..., residual=x)``), so an HPUN block is two or three
-of the project's kernels and, for HPUB, one XNNPACK dense conv. The kernels run each 1x1 conv on a
+(HPUN-S, whose X is a folded SRDSC(1): one ``hpun::pw_relu_pud_pw_add(x, x_w, x_b, w, b, pw_w, pw_b)``
+call, ``x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b)`` with the first 1x1
+conv computed row by row inside the PUD's pipeline), so an HPUN-S block pair is three of the
+project's kernels and an HPUB three and one XNNPACK dense conv. The kernels run each 1x1 conv on a
 row while it is in cache, from a register-blocked loop (channels-last only).
 
 A .pte made that way runs only where the kernel is registered: the project's C++ runner (it links
