@@ -151,9 +151,10 @@ def test_kernel_equals_reference_random(kernels_build, tmp_path, isa, layout):
     layout_flags = ("--nhwc",) if layout == "nhwc" else ()
     # Smallest plane (2x2: every pixel is a border pixel), odd half-sizes, N > 1, widths and channel
     # counts that are not a multiple of any vector length, one tall-thin / short-wide plane each, and
-    # one tall enough for the NHWC path to split it into row bands (with halos) across threads.
+    # one tall enough for the NHWC path to split it into row bands (with halos) across threads, and
+    # C = 64 (the AVX-512 build's own pooling and grouped-conv code) with an odd half-width.
     for shape in ((1, 3, 2, 2), (2, 5, 6, 10), (1, 4, 18, 34), (3, 2, 2, 70), (1, 2, 66, 4), (1, 8, 40, 38),
-                  (1, 17, 264, 12)):
+                  (1, 17, 264, 12), (1, 64, 12, 22)):
         c = shape[1]
         x = torch.rand(shape, generator=gen)
         w = torch.randn(c, 4, 3, 3, generator=gen) * 0.3

@@ -281,6 +281,29 @@ HPUN_INLINE void up_row_nhwc(const float* HPUN_RESTRICT far, const float* HPUN_R
   }
 }
 
+// Stage D on the half columns [j0, j1) of one output row, into t (the 2 (j1 - j0) pixels from
+// column 2 j0 on): up_row_nhwc a chunk at a time, so that the blended pixels are still in L1 when
+// the 1x1 conv reads them (the padded far/near rows carry replicated edge columns, so the blend
+// of padded columns j0 .. j1 + 1 is v's).
+HPUN_INLINE void up_chunk_nhwc(const float* HPUN_RESTRICT far, const float* HPUN_RESTRICT near,
+                               float* HPUN_RESTRICT v, const float* HPUN_RESTRICT xr,
+                               float* HPUN_RESTRICT t, i64 j0, i64 j1, i64 C) {
+  const float* HPUN_RESTRICT fp = far + j0 * C;
+  const float* HPUN_RESTRICT np = near + j0 * C;
+  for (i64 i = 0; i < (j1 - j0 + 2) * C; ++i) v[i] = 0.25f * fp[i] + 0.75f * np[i];
+  for (i64 j = j0; j < j1; ++j) {
+    const float* HPUN_RESTRICT vm = v + (j - j0) * C;
+    const float* HPUN_RESTRICT v0 = vm + C;
+    const float* HPUN_RESTRICT vp = v0 + C;
+    const float* HPUN_RESTRICT xe = xr + 2 * j * C;
+    float* HPUN_RESTRICT oe = t + 2 * (j - j0) * C;
+    for (i64 c = 0; c < C; ++c) {
+      oe[c] = xe[c] + (0.25f * vm[c] + 0.75f * v0[c]);
+      oe[C + c] = xe[C + c] + (0.75f * v0[c] + 0.25f * vp[c]);
+    }
+  }
+}
+
 // ---- the PUD's 1x1 conv on one output row (fused_pud_pw) --------------------------------------
 // out[p][o] = epilogue(pwb[o] + sum_c t[p][c] * pwt[c][o]) for the n pixels of a row that is still
 // in cache. With C a multiple of 64 and GCC/Clang vector extensions, a block of P pixels x 64
@@ -389,6 +412,84 @@ inline void pw64_row_avx512(const float* t, const float* pwt, const float* pwb, 
   else
     relu ? pw64_row_avx512_t<true, false>(t, pwt, pwb, res, out, n)
          : pw64_row_avx512_t<false, false>(t, pwt, pwb, res, out, n);
+}
+#endif
+
+#if HPUN_X86_DISPATCH
+// Stage B for C == 64 on AVX-512 in one pass: the vertical max of three full-resolution rows is
+// taken column by column as the horizontal window slides, so no vertical-max row goes through
+// memory. Columns 2j-2 .. 2j+1 stay in registers from the previous step (16 zmm); each step loads
+// columns 2j+2 and 2j+3 of the three rows. A column beyond the border is -inf, which is what
+// skipping it means.
+__attribute__((target("avx512f"), noinline)) void pool_row64_avx512(
+    const float* HPUN_RESTRICT ra, const float* HPUN_RESTRICT rb, const float* HPUN_RESTRICT rc,
+    float* HPUN_RESTRICT e, float* HPUN_RESTRICT o, i64 w) {
+#define HPUN_VCOL(q, k)                                                                   \
+  _mm512_max_ps(_mm512_max_ps(_mm512_loadu_ps(ra + (q) * 64 + 16 * (k)),                 \
+                              _mm512_loadu_ps(rb + (q) * 64 + 16 * (k))),                 \
+                _mm512_loadu_ps(rc + (q) * 64 + 16 * (k)))
+  const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+  __m512 p0[4], p1[4], q0[4], q1[4];
+  for (int k = 0; k < 4; ++k) {
+    p0[k] = p1[k] = ninf;
+    q0[k] = HPUN_VCOL(0, k);
+    q1[k] = HPUN_VCOL(1, k);
+  }
+  for (i64 j = 0; j < w; ++j) {
+    const bool in = j + 1 < w;  // columns 2j+2, 2j+3 exist
+    for (int k = 0; k < 4; ++k) {
+      const __m512 r0 = in ? HPUN_VCOL(2 * j + 2, k) : ninf;
+      const __m512 r1 = in ? HPUN_VCOL(2 * j + 3, k) : ninf;
+      _mm512_storeu_ps(e + j * 64 + 16 * k, _mm512_max_ps(_mm512_max_ps(p0[k], q0[k]), r0));
+      _mm512_storeu_ps(o + j * 64 + 16 * k, _mm512_max_ps(_mm512_max_ps(p1[k], q1[k]), r1));
+      p0[k] = q0[k];
+      p1[k] = q1[k];
+      q0[k] = r0;
+      q1[k] = r1;
+    }
+  }
+#undef HPUN_VCOL
+}
+
+// Stage C for C == 64 on AVX-512: NP neighbouring output pixels of one 16-channel slice share the
+// NP + 2 input columns and three weight vectors of each of the 12 kernel rows (4 sub-images x 3
+// rows), so 12 (NP + 5) loads feed 36 NP FMAs (72 NP loads one pixel at a time, as the compiler's
+// code for conv_row_nhwc does). The taps accumulate in conv_row_nhwc's order within a sub-image
+// row; the sum differs from it by rounding only.
+template <int NP>
+__attribute__((target("avx512f"), always_inline)) inline void conv64_block_avx512(
+    const float* const* rows, const float* HPUN_RESTRICT kt, const float* HPUN_RESTRICT bias,
+    float* HPUN_RESTRICT dst, i64 j, int k) {
+  __m512 acc[NP];
+  const __m512 b = _mm512_loadu_ps(bias + 16 * k);
+  for (int i = 0; i < NP; ++i) acc[i] = b;
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; ++r) {
+    const float* HPUN_RESTRICT p = rows[r] + j * 64 + 16 * k;  // padded rows: column j - 1 first
+    const float* HPUN_RESTRICT kr = kt + r * 3 * 64 + 16 * k;
+    const __m512 w0 = _mm512_loadu_ps(kr), w1 = _mm512_loadu_ps(kr + 64),
+                 w2 = _mm512_loadu_ps(kr + 128);
+    __m512 d[NP + 2];
+#pragma GCC unroll 6
+    for (int i = 0; i < NP + 2; ++i) d[i] = _mm512_loadu_ps(p + i * 64);
+#pragma GCC unroll 4
+    for (int i = 0; i < NP; ++i) {
+      acc[i] = _mm512_fmadd_ps(w0, d[i], acc[i]);
+      acc[i] = _mm512_fmadd_ps(w1, d[i + 1], acc[i]);
+      acc[i] = _mm512_fmadd_ps(w2, d[i + 2], acc[i]);
+    }
+  }
+  for (int i = 0; i < NP; ++i) _mm512_storeu_ps(dst + (j + i) * 64 + 16 * k, acc[i]);
+}
+
+__attribute__((target("avx512f"), noinline)) void conv_row64_avx512(
+    const float* const* rows, const float* HPUN_RESTRICT kt, const float* HPUN_RESTRICT bias,
+    float* HPUN_RESTRICT dst, i64 w) {
+  i64 j = 0;
+  for (; j + 4 <= w; j += 4)
+    for (int k = 0; k < 4; ++k) conv64_block_avx512<4>(rows, kt, bias, dst, j, k);
+  for (; j < w; ++j)
+    for (int k = 0; k < 4; ++k) conv64_block_avx512<1>(rows, kt, bias, dst, j, k);
 }
 #endif
 
@@ -507,6 +608,63 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
 }
 #endif
 
+#if HPUN_X86_DISPATCH
+// The 5 x 5 depthwise conv for C == 64 on AVX-512. Pixels whose window leaves the image: one at a
+// time, taps inside the image only (zero padding).
+__attribute__((target("avx512f"), noinline)) void dw5_pixel64_avx512(
+    const float* HPUN_RESTRICT x, i64 H, i64 W, const float* HPUN_RESTRICT dwt,
+    const float* HPUN_RESTRICT dwb, i64 r, i64 j, float* HPUN_RESTRICT dst) {
+  for (int k = 0; k < 4; ++k) {
+    __m512 a = _mm512_loadu_ps(dwb + 16 * k);
+    for (i64 u = 0; u < 5; ++u) {
+      const i64 rr = r + u - 2;
+      if (rr < 0 || rr >= H) continue;
+      for (i64 v = 0; v < 5; ++v) {
+        const i64 jj = j + v - 2;
+        if (jj < 0 || jj >= W) continue;
+        a = _mm512_fmadd_ps(_mm512_loadu_ps(dwt + (u * 5 + v) * 64 + 16 * k),
+                            _mm512_loadu_ps(x + (rr * W + jj) * 64 + 16 * k), a);
+      }
+    }
+    _mm512_storeu_ps(dst + j * 64 + 16 * k, a);
+  }
+}
+
+// The others 8 at a time per 16-channel slice: each kernel row's 12 input columns and 5 weight
+// vectors feed 40 FMAs (8 + 12 + 1 zmm live). Same tap order as dw5_row_v16.
+__attribute__((target("avx512f"), noinline)) void dw5_row64_avx512(
+    const float* HPUN_RESTRICT x, i64 H, i64 W, const float* HPUN_RESTRICT dwt,
+    const float* HPUN_RESTRICT dwb, i64 r, float* HPUN_RESTRICT dst) {
+  i64 j = 0;
+  for (; j < std::min<i64>(2, W); ++j) dw5_pixel64_avx512(x, H, W, dwt, dwb, r, j, dst);
+  for (; j + 10 <= W; j += 8) {
+    for (int k = 0; k < 4; ++k) {
+      __m512 acc[8];
+      const __m512 b = _mm512_loadu_ps(dwb + 16 * k);
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) acc[i] = b;
+      for (i64 u = 0; u < 5; ++u) {
+        const i64 rr = r + u - 2;
+        if (rr < 0 || rr >= H) continue;
+        const float* HPUN_RESTRICT p = x + (rr * W + j - 2) * 64 + 16 * k;
+        __m512 d[12];
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; ++i) d[i] = _mm512_loadu_ps(p + i * 64);
+#pragma GCC unroll 5
+        for (int v = 0; v < 5; ++v) {
+          const __m512 wv = _mm512_loadu_ps(dwt + (u * 5 + v) * 64 + 16 * k);
+#pragma GCC unroll 8
+          for (int i = 0; i < 8; ++i) acc[i] = _mm512_fmadd_ps(wv, d[i + v], acc[i]);
+        }
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) _mm512_storeu_ps(dst + (j + i) * 64 + 16 * k, acc[i]);
+    }
+  }
+  for (; j < W; ++j) dw5_pixel64_avx512(x, H, W, dwt, dwb, r, j, dst);
+}
+#endif
+
 template <int P, int CC = 0>
 HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN_RESTRICT dwt,
                                  const float* HPUN_RESTRICT dwb, i64 k, const PointwiseEpilogue& pw,
@@ -514,6 +672,11 @@ HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN
                                  float* HPUN_RESTRICT trow) {
   const i64 C = CC ? CC : Cn;
   for (i64 r = r0; r < r1; ++r) {
+#if HPUN_X86_DISPATCH
+    if (P == 4 && C == 64 && k == 5)  // P = 4: the AVX-512 instantiations
+      dw5_row64_avx512(x, H, W, dwt, dwb, r, trow);
+    else
+#endif
 #if HPUN_V16
     if (k == 5 && C % 16 == 0)
       dw5_row_v16(x, H, W, C, dwt, dwb, r, trow);
@@ -597,10 +760,18 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
       const i64 up = clampi(rb - 1, 0, h - 1), dn = clampi(rb + 1, 0, h - 1);
       make_l_rows(std::min<i64>(H, 2 * dn + 2));
       for (int dy = 0; dy < 2; ++dy) {
-        vmax3(l_row(2 * up + dy), l_row(2 * rb + dy), l_row(2 * dn + dy), vm, rowF);
         float* be = b_row(rb, 2 * dy);
         float* bo = b_row(rb, 2 * dy + 1);
-        hmax_deinterleave_nhwc(vm, be + C, bo + C, w, C);
+#if HPUN_X86_DISPATCH
+        if (P == 4 && C == 64) {  // P = 4: the AVX-512 instantiations
+          pool_row64_avx512(l_row(2 * up + dy), l_row(2 * rb + dy), l_row(2 * dn + dy), be + C,
+                            bo + C, w);
+        } else
+#endif
+        {
+          vmax3(l_row(2 * up + dy), l_row(2 * rb + dy), l_row(2 * dn + dy), vm, rowF);
+          hmax_deinterleave_nhwc(vm, be + C, bo + C, w, C);
+        }
         for (i64 c = 0; c < C; ++c) be[c] = be[(w + 1) * C + c] = bo[c] = bo[(w + 1) * C + c] = 0.f;
       }
     }
@@ -613,7 +784,12 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
           rows[s * 3 + u] = (r < 0 || r >= h) ? zero : b_row(r, s);
         }
       float* dst = g_row(rc);
-      conv_row_nhwc(rows, kt, bias, dst + C, w, C);
+#if HPUN_X86_DISPATCH
+      if (P == 4 && C == 64)
+        conv_row64_avx512(rows, kt, bias, dst + C, w);
+      else
+#endif
+        conv_row_nhwc(rows, kt, bias, dst + C, w, C);
       for (i64 c = 0; c < C; ++c) {
         dst[c] = dst[C + c];
         dst[(w + 1) * C + c] = dst[w * C + c];
@@ -629,9 +805,13 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
         if (!pw.pwt) {
           up_row_nhwc(dy ? gp : gm, g0, v, l_row(r), out + at, w, C);
         } else {
-          up_row_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, w, C);
-          pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
-                           out + at, W, C);
+          constexpr i64 kChunk = 12;  // half columns: 24 pixels, 24 KB of t at C = 64
+          for (i64 j0 = 0; j0 < w; j0 += kChunk) {
+            const i64 j1 = std::min<i64>(w, j0 + kChunk), a = at + 2 * j0 * C;
+            up_chunk_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, j0, j1, C);
+            pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + a : nullptr,
+                             pw.relu, out + a, 2 * (j1 - j0), C);
+          }
         }
       }
     }
