@@ -18,7 +18,8 @@ so that each PUD calls the op and keeps its 1x1 conv as an ordinary conv, which 
     program = edge.to_executorch()   # the graph calls hpun::fused_pud.out between delegates
 
 The op keeps its input's layout (NCHW or channels-last); ``ChannelsLastIO(apply_fused_pud(model),
-"forward_even")`` exports the faster channels-last variant with an NCHW input and output.
+"forward_even")`` exports the faster channels-last variant with an NCHW input and output, and
+``ChannelsLastHPUN(apply_fused_pud(model))`` the same with the tail's layout copies gone.
 
 ``hpun::fused_pud_pw(x, w, b, pw_w, pw_b, relu)`` and ``hpun::fused_pud_pw_add(x, w, b, pw_w, pw_b,
 residual)`` are the whole PUD, its 1x1 conv included, with the block's epilogue after it::
@@ -330,6 +331,46 @@ class ChannelsLastIO(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = getattr(self.module, self.method)(x.contiguous(memory_format=torch.channels_last))
         return y.contiguous()
+
+
+class ChannelsLastHPUN(nn.Module):
+    """``ChannelsLastIO(model, "forward_even")`` for an HPUN, with a cheaper tail.
+
+    ChannelsLastIO's export ends in the pixel shuffle as XNNPACK transposes, then three copies outside
+    the delegates: NHWC -> NCHW, the 3-channel ``add_mean`` (a 1x1 conv), NCHW -> NHWC -> NCHW. Here
+    ``add_mean`` is folded into the tail conv (the RGB channel c of the shuffled output is the tail's
+    channels c s^2 .. c s^2 + s^2 - 1, so the 3x3 mixing and the mean become the tail's weights and
+    bias: exact up to float rounding), and the pixel shuffle and the NHWC -> NCHW conversion are one
+    permute of the tail's channels-last output, which XNNPACK takes: the program's only copy outside
+    the delegates is the NCHW -> NHWC one of the 3-channel input. On HPUN-S and HPUN-M x2, one 368
+    tile: 7-8 ms less each (native/kernels/README.md). The model is copied; the original is untouched.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        missing = [a for a in ("sub_mean", "head", "body", "body_tail", "tail", "add_mean", "scale")
+                   if not hasattr(model, a)]
+        if missing:
+            raise TypeError(f"ChannelsLastHPUN needs an HPUN; {type(model).__name__} has no {', '.join(missing)}")
+        model = copy.deepcopy(model)
+        s, tail, mean = model.scale, model.tail, model.add_mean
+        with torch.no_grad():
+            mix = mean.weight[:, :, 0, 0]  # (3, 3)
+            w = tail.weight.view(3, s * s, *tail.weight.shape[1:])
+            b = tail.bias.view(3, s * s)
+            tail.weight.copy_(torch.einsum("cd,dk...->ck...", mix, w).reshape(tail.weight.shape))
+            tail.bias.copy_((mix @ b + mean.bias[:, None]).reshape(-1))
+        model.add_mean = nn.Identity()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, s = self.model, self.model.scale
+        x = m.sub_mean(x.contiguous(memory_format=torch.channels_last))
+        h = m.head(x)
+        t = m.tail(m.body_tail(m.body(h)) + h)  # (N, 3 s^2, H, W), channels-last in memory
+        n, _, height, width = t.shape
+        t = t.permute(0, 2, 3, 1).reshape(n, height, width, 3, s, s).permute(0, 3, 1, 4, 2, 5)
+        return t.reshape(n, 3, height * s, width * s)
 
 
 def apply_fused_pud(model: nn.Module, pointwise: bool = False) -> nn.Module:

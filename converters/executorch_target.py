@@ -143,7 +143,8 @@ def coverage(graph_module) -> dict:
 # holds one grouped conv of the model, hpun::fused_pud_pw(_add) that and the PUD's 1x1 conv,
 # hpun::dw_pw_add a depthwise and a 1x1 conv, hpun::pw_relu a 1x1 conv, hpun::pw_relu_pud_pw_add
 # (HPUN-S's front block) a 1x1, the grouped and a 1x1 conv. Beside them, a channels-last export (ChannelsLastIO) has a few
-# layout copies (the NCHW input, the pixel-shuffle tail, the NCHW output); those are expected there.
+# layout copies (the NCHW input, the pixel-shuffle tail, the NCHW output; ChannelsLastHPUN only the input's);
+# those are expected there.
 # (describe sees the graph after to_executorch: out variants.)
 OWN_OPS_PREFIX = "hpun."
 OWN_OP_CONVS = {"hpun.fused_pud.default": 1, "hpun.fused_pud.out": 1, "hpun.fused_pud_pw.default": 2,

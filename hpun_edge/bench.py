@@ -76,13 +76,14 @@ NATIVE_TARGETS = {"executorch": "executorch-native", FUSED_TARGET: f"{FUSED_TARG
 # exact rewrites the fused export also takes (quantization/rewrites.py): the SRDSC self-residual adds
 # folded into the weights, measured 8% faster for HPUN-S, 2% for HPUN-M (README, Speed)
 FUSED_REWRITES = ("srdsc_fold",)
-FUSED_VARIANT = (f'ChannelsLastIO(apply_fused_pud(apply_rewrites(model, {FUSED_REWRITES!r}), pointwise=True), '
-                 '"forward_even"): the project\'s kernels (native/kernels) per block: hpun::fused_pud_pw.out '
+FUSED_VARIANT = (f'ChannelsLastHPUN(apply_fused_pud(apply_rewrites(model, {FUSED_REWRITES!r}), pointwise=True)): '
+                 'the project\'s kernels (native/kernels) per block: hpun::fused_pud_pw.out '
                  "(PUB: PUD with its 1x1 conv and relu), hpun::dw_pw_add.out (PUB: folded SRDSC(5) and the residual "
                  "add), hpun::fused_pud_pw_add.out (HPUB front block: PUD with its 1x1 conv and the residual add "
                  "after XNNPACK's dense conv), hpun::pw_relu_pud_pw_add.out (HPUN-S front block: folded SRDSC(1), "
                  "relu, PUD with its 1x1 conv and the residual add in one pass); dense convs, head and tail "
-                 "XNNPACK; channels-last inside")
+                 "XNNPACK; channels-last inside, add_mean folded into the tail conv, the pixel shuffle and the "
+                 "NCHW output one permute")
 S_OVER_M_GOAL = 0.55
 DENSE_IDEAL_GOAL = 2.0
 
@@ -588,10 +589,10 @@ def fused_path(cfg: BenchConfig, name: str) -> Path:
 
 def fused_module(model):
     """What the executorch-fused .pte is exported from (FUSED_VARIANT): the same function as `model`."""
-    from converters.custom_ops import ChannelsLastIO, apply_fused_pud
+    from converters.custom_ops import ChannelsLastHPUN, apply_fused_pud
     from quantization.rewrites import apply_rewrites
 
-    return ChannelsLastIO(apply_fused_pud(apply_rewrites(model, FUSED_REWRITES), pointwise=True).eval(), "forward_even")
+    return ChannelsLastHPUN(apply_fused_pud(apply_rewrites(model, FUSED_REWRITES), pointwise=True).eval()).eval()
 
 
 def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path) -> Path:

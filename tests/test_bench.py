@@ -240,9 +240,10 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     # per block (8): PUB = fused_pud_pw + dw_pw_add, front block = pw_relu_pud_pw_add
     assert sidecar.details["variant"] == bench.FUSED_VARIANT
     assert sidecar.details["own_ops"] == {k: 8 for k in own}
-    # srdsc_fold: the 8 SRDSC(1) depthwise convs are folded into their 1x1 convs, the 8 SRDSC(5) remain
+    # srdsc_fold: the 8 SRDSC(1) depthwise convs are folded into their 1x1 convs, the 8 SRDSC(5) remain;
+    # ChannelsLastHPUN: add_mean is folded into the tail conv, sub_mean stays (1 + 32 pointwise)
     census = sidecar.details["model_convolutions"]
-    assert census["depthwise"] == 8 and census["pointwise"] == 2 + 32 and census["grouped"] == 16
+    assert census["depthwise"] == 8 and census["pointwise"] == 1 + 32 and census["grouped"] == 16
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ from converters.custom_ops import (
     PY_MODULE,
     RUNTIME_OP,
     RUNTIME_OPS,
+    ChannelsLastHPUN,
     ChannelsLastIO,
     FusedFront,
     FusedPUB,
@@ -528,6 +529,29 @@ def test_rewrite_other_variants(variant):
         assert torch.equal(fused(x), model(x))
 
 
+@pytest.mark.parametrize("scale", (2, 3, 4))
+def test_channels_last_hpun_is_the_model_with_mean_folded_into_the_tail(scale):
+    from hpun_edge.zoo import create_model
+
+    torch.manual_seed(6)
+    model = create_model("hpun_s", scale, pretrained=False).eval()
+    with torch.no_grad():  # a mean shift that is not the identity mixing, so the fold's matrix is exercised
+        model.add_mean.weight.copy_(torch.randn(3, 3, 1, 1) * 0.5 + torch.eye(3).view(3, 3, 1, 1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wrapped = ChannelsLastHPUN(model).eval()
+    x = torch.rand(1, 3, 10, 14)
+    with torch.no_grad():
+        want, got = model.forward_even(x), wrapped(x)
+    assert got.shape == want.shape and got.is_contiguous()
+    assert (got - want).abs().max().item() <= 1e-5
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items()), "the original model changed"
+
+
+def test_channels_last_hpun_names_what_is_missing():
+    with pytest.raises(TypeError, match="needs an HPUN; Conv2d has no sub_mean"):
+        ChannelsLastHPUN(torch.nn.Conv2d(3, 3, 1))
+
+
 # --- export --------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session", params=["nchw", "channels_last", "channels_last_pw"])
@@ -541,8 +565,10 @@ def exported_fused(request):
     model = create_model("hpun_s", 2, pretrained=True).eval()
     x = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(5))
     fused = apply_fused_pud(model, pointwise=request.param == "channels_last_pw").eval()
-    if request.param.startswith("channels_last"):
+    if request.param == "channels_last":
         fused = ChannelsLastIO(fused, "forward_even")
+    elif request.param == "channels_last_pw":  # as the bench exports it (hpun_edge/bench.py: fused_module)
+        fused = ChannelsLastHPUN(fused).eval()
     exported = torch.export.export(fused, (x,), strict=False)
     edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
     from converters.executorch_target import coverage
@@ -557,8 +583,10 @@ def test_pte_calls_fused_pud_and_delegates_the_rest(exported_fused):
     _, _, ops, program = exported_fused
     pw = ops["layout"] == "channels_last_pw"
     want = {"hpun.fused_pud_pw.default": 8, "hpun.fused_pud_pw_add.default": 8} if pw else {"hpun.fused_pud.default": 16}
-    if ops["layout"] != "nchw":  # NCHW -> NHWC input, the pixel-shuffle tail, NHWC -> NCHW
+    if ops["layout"] == "channels_last":  # NCHW -> NHWC input, the pixel-shuffle tail, NHWC -> NCHW
         want["dim_order_ops._clone_dim_order.default"] = 3
+    elif pw:  # ChannelsLastHPUN: the input's only; the tail's shuffle and NCHW output are one permute in XNNPACK
+        want["dim_order_ops._clone_dim_order.default"] = 1
     assert ops["fallback_counts"] == want, ops["fallback_counts"]
     assert ops["convolutions"]["fallback"] == {}
     assert count_fused_pud_calls(program) == 16
