@@ -108,8 +108,8 @@ void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b,
 //            (a PUB's folded SRDSC(5) and the block's residual add; zero padding k/2; k odd)
 //   conv1x1: out = conv1x1(x, pw) then the epilogue (HPUN-S's folded SRDSC(1) and its relu)
 //
-// dwt = dw_transpose_weights(dw_w): dwt[t * C + c] = dw_w[c * k * k + t]. dw_pw's scratch is one
-// row, W * C floats.
+// dwt = dw_transpose_weights(dw_w): dwt[t * C + c] = dw_w[c * k * k + t]. dw_pw's scratch is two
+// rows, 2 * W * C floats.
 void dw_transpose_weights(const float* dw_w, std::int64_t channels, std::int64_t k, float* dwt);
 void dw_pw_nhwc_rows(const float* x, const float* dwt, const float* dwb, std::int64_t k,
                      const PointwiseEpilogue& pw, float* out, std::int64_t channels,

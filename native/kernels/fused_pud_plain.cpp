@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(), b.data(), pww.data(),
                             pwb.data(), out.data(), n, c, h, w);
   } else if (dwpw || pwrelu) {
-    std::vector<float> dwt(dwpw ? k * k * c : 0), pwt(c * c), row(w * c);
+    std::vector<float> dwt(dwpw ? k * k * c : 0), pwt(c * c), row(2 * w * c);
     if (dwpw) dw_transpose_weights(wt.data(), c, k, dwt.data());
     fused_pud_pw_transpose_weights(dwpw ? pww.data() : wt.data(), c, pwt.data());
     for (long i = 0; i < n; ++i) {

@@ -221,7 +221,7 @@ Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
   const int64_t image = h * wd * c;
   const bool ok = parallel_rows(n, h, [&](int64_t img, int64_t r0, int64_t r1) {
-    std::vector<float> row(wd * c);
+    std::vector<float> row(2 * wd * c);
     PointwiseEpilogue pw;
     pw.pwt = pwt.data();
     pw.pwb = pw_b.const_data_ptr<float>();
