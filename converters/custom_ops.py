@@ -77,8 +77,12 @@ FRONT_SCHEMA = ("pw_relu_pud_pw_add(Tensor x, Tensor x_w, Tensor x_b, Tensor w, 
                 "Tensor pw_b) -> Tensor")
 FRONT_OUT_SCHEMA = ("pw_relu_pud_pw_add.out(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w, "
                     "Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)")
+PUB_SCHEMA = ("fused_pub(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
+              "Tensor pw2_w, Tensor pw2_b) -> Tensor")
+PUB_OUT_SCHEMA = ("fused_pub.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
+                  "Tensor pw2_w, Tensor pw2_b, *, Tensor(a!) out) -> Tensor(a!)")
 RUNTIME_OPS = (RUNTIME_OP, "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out", "hpun::dw_pw_add.out",
-               "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out")
+               "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out", "hpun::fused_pub.out")
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS_SOURCE = REPO / "native" / "kernels"
@@ -123,6 +127,13 @@ def pw_relu_pud_pw_add_reference(x, x_w, x_b, w, b, pw_w, pw_b) -> torch.Tensor:
     """x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b): HPUN-S's front block
     (its X a folded SRDSC(1)), hpun::pw_relu_pud_pw_add's definition."""
     return fused_pud_pw_reference(pw_relu_reference(x, x_w, x_b), w, b, pw_w, pw_b, residual=x)
+
+
+def fused_pub_reference(x, w, b, pw_w, pw_b, dw_w, dw_b, pw2_w, pw2_b) -> torch.Tensor:
+    """x + conv1x1(dwconv5(relu(conv1x1(fused_pud(x, w, b), pw_w, pw_b))), pw2_w, pw2_b): a whole PUB
+    whose SRDSC(5) is folded, hpun::fused_pub's definition (= dw_pw_add(fused_pud_pw(..., relu), ..., x))."""
+    t = fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=True)
+    return dw_pw_add_reference(t, dw_w, dw_b, pw2_w, pw2_b, x)
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -180,6 +191,7 @@ def _define() -> None:
         ("dw_pw_add", DW_PW_ADD_SCHEMA, DW_PW_ADD_OUT_SCHEMA, dw_pw_add_reference),
         ("pw_relu", PW_RELU_SCHEMA, PW_RELU_OUT_SCHEMA, pw_relu_reference),
         ("pw_relu_pud_pw_add", FRONT_SCHEMA, FRONT_OUT_SCHEMA, pw_relu_pud_pw_add_reference),
+        ("fused_pub", PUB_SCHEMA, PUB_OUT_SCHEMA, fused_pub_reference),
     ):
         _LIB.define(schema)
         _LIB.define(out_schema)
@@ -280,11 +292,11 @@ class FusedPUB(_Fused):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, p = self.pud.grouped, self.pud.pointwise
-        y = torch.ops.hpun.fused_pud_pw(x, g.weight, self._b(g), p.weight, self._b(p), True)
         if not self.tail_fused:
-            return x + self.srdsc(y)
+            return x + self.srdsc(torch.ops.hpun.fused_pud_pw(x, g.weight, self._b(g), p.weight, self._b(p), True))
         dw, pw = self.srdsc.depthwise, self.srdsc.pointwise
-        return torch.ops.hpun.dw_pw_add(y, dw.weight, self._b(dw), pw.weight, self._b(pw), x)
+        return torch.ops.hpun.fused_pub(x, g.weight, self._b(g), p.weight, self._b(p), dw.weight, self._b(dw),
+                                        pw.weight, self._b(pw))
 
 
 class FusedFront(_Fused):

@@ -142,7 +142,8 @@ def coverage(graph_module) -> dict:
 # design, run by the project's kernel library, not by ExecuTorch's portable kernels. hpun::fused_pud
 # holds one grouped conv of the model, hpun::fused_pud_pw(_add) that and the PUD's 1x1 conv,
 # hpun::dw_pw_add a depthwise and a 1x1 conv, hpun::pw_relu a 1x1 conv, hpun::pw_relu_pud_pw_add
-# (HPUN-S's front block) a 1x1, the grouped and a 1x1 conv. Beside them, a channels-last export (ChannelsLastIO) has a few
+# (HPUN-S's front block) a 1x1, the grouped and a 1x1 conv, hpun::fused_pub (a PUB) the grouped, a 1x1,
+# the depthwise and a 1x1 conv. Beside them, a channels-last export (ChannelsLastIO) has a few
 # layout copies (the NCHW input, the pixel-shuffle tail, the NCHW output; ChannelsLastHPUN only the input's);
 # those are expected there.
 # (describe sees the graph after to_executorch: out variants.)
@@ -150,7 +151,8 @@ OWN_OPS_PREFIX = "hpun."
 OWN_OP_CONVS = {"hpun.fused_pud.default": 1, "hpun.fused_pud.out": 1, "hpun.fused_pud_pw.default": 2,
                 "hpun.fused_pud_pw.out": 2, "hpun.fused_pud_pw_add.default": 2, "hpun.fused_pud_pw_add.out": 2,
                 "hpun.dw_pw_add.default": 2, "hpun.dw_pw_add.out": 2, "hpun.pw_relu.default": 1, "hpun.pw_relu.out": 1,
-                "hpun.pw_relu_pud_pw_add.default": 3, "hpun.pw_relu_pud_pw_add.out": 3}
+                "hpun.pw_relu_pud_pw_add.default": 3, "hpun.pw_relu_pud_pw_add.out": 3,
+                "hpun.fused_pub.default": 4, "hpun.fused_pub.out": 4}
 LAYOUT_COPIES = ("dim_order_ops._clone_dim_order.default", "dim_order_ops._clone_dim_order.out")
 
 

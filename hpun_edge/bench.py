@@ -77,9 +77,9 @@ NATIVE_TARGETS = {"executorch": "executorch-native", FUSED_TARGET: f"{FUSED_TARG
 # folded into the weights, measured 8% faster for HPUN-S, 2% for HPUN-M (README, Speed)
 FUSED_REWRITES = ("srdsc_fold",)
 FUSED_VARIANT = (f'ChannelsLastHPUN(apply_fused_pud(apply_rewrites(model, {FUSED_REWRITES!r}), pointwise=True)): '
-                 'the project\'s kernels (native/kernels) per block: hpun::fused_pud_pw.out '
-                 "(PUB: PUD with its 1x1 conv and relu), hpun::dw_pw_add.out (PUB: folded SRDSC(5) and the residual "
-                 "add), hpun::fused_pud_pw_add.out (HPUB front block: PUD with its 1x1 conv and the residual add "
+                 'the project\'s kernels (native/kernels) per block: hpun::fused_pub.out '
+                 "(a whole PUB: PUD with its 1x1 conv and relu, folded SRDSC(5) and the residual add, in one pass), "
+                 "hpun::fused_pud_pw_add.out (HPUB front block: PUD with its 1x1 conv and the residual add "
                  "after XNNPACK's dense conv), hpun::pw_relu_pud_pw_add.out (HPUN-S front block: folded SRDSC(1), "
                  "relu, PUD with its 1x1 conv and the residual add in one pass); dense convs, head and tail "
                  "XNNPACK; channels-last inside, add_mean folded into the tail conv, the pixel shuffle and the "

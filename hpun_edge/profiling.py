@@ -4,7 +4,8 @@ Groups (`GROUPS`): dense k x k conv, 1x1 conv, depthwise conv, grouped conv, (un
 (pixel (un)shuffle, transposes, layout reorders, copies), pooling, interpolation, elementwise (add,
 ReLU, clamp, ...), fused PUD kernel (the project's own ``hpun::fused_pud``, unshuffle to ``+ x`` in
 one op, and ``hpun::fused_pud_pw(_add)``, that with the PUD's 1x1 conv and relu or residual add),
-fused dw + 1x1 kernel (``hpun::dw_pw_add``), fused 1x1 kernel (``hpun::pw_relu``), quantize/convert
+fused dw + 1x1 kernel (``hpun::dw_pw_add``), fused PUB kernel (``hpun::fused_pub``, a whole PUB:
+PUD, 1x1, relu, 5x5 depthwise, 1x1 and residual add), fused 1x1 kernel (``hpun::pw_relu``), quantize/convert
 (int8 boundaries), other, and runtime overhead (the part of a call that no op accounts for). Times are milliseconds per call (one tile), the median over the profiled
 calls after one warm-up call.
 
@@ -37,7 +38,8 @@ from collections import defaultdict
 from pathlib import Path
 
 GROUPS = ("dense conv", "1x1 conv", "depthwise conv", "grouped conv", "(un)shuffle/transposes", "pooling",
-          "interpolation", "elementwise", "fused PUD kernel", "fused dw + 1x1 kernel", "fused 1x1 kernel",
+          "interpolation", "elementwise", "fused PUD kernel", "fused dw + 1x1 kernel", "fused PUB kernel",
+          "fused 1x1 kernel",
           "quantize/convert", "other", "runtime overhead")
 LITERT_NOT_AVAILABLE = (
     "not available: the LiteRT Python Interpreter has no per-op profiler; give LiteRT's benchmark_model "
@@ -79,6 +81,7 @@ def classify_xnnpack(name: str) -> str:
 _ATEN = (
     # the project's own ops (native/kernels), before the generic names their names contain (add, relu)
     ("hpun::fused_pud", "fused PUD kernel"), ("hpun::dw_pw_add", "fused dw + 1x1 kernel"),
+    ("hpun::fused_pub", "fused PUB kernel"),
     ("hpun::pw_relu_pud_pw_add", "fused PUD kernel"), ("hpun::pw_relu", "fused 1x1 kernel"),
     ("quantize", "quantize/convert"), ("dequantize", "quantize/convert"), ("_to_copy", "quantize/convert"),
     ("pixel_shuffle", "(un)shuffle/transposes"), ("pixel_unshuffle", "(un)shuffle/transposes"),

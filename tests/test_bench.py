@@ -233,11 +233,11 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     assert native["runtime"]["runner"] == "hpun_runner" and native["runtime"]["custom_kernels"] is True
     assert [r["target"] for r in data["records"] if r["model"] == "hpun_s"] == ["executorch-fused",
                                                                                 "executorch-fused-native"]
-    own = ["hpun.dw_pw_add.out", "hpun.fused_pud_pw.out", "hpun.pw_relu_pud_pw_add.out"]
+    own = ["hpun.fused_pub.out", "hpun.pw_relu_pud_pw_add.out"]
     assert s["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own]
     sidecar = read_sidecar(s["artifact"])
     assert sidecar.target == "executorch" and sidecar.problems == [] and sidecar.tile == 32
-    # per block (8): PUB = fused_pud_pw + dw_pw_add, front block = pw_relu_pud_pw_add
+    # per block (8): PUB = fused_pub, front block = pw_relu_pud_pw_add
     assert sidecar.details["variant"] == bench.FUSED_VARIANT
     assert sidecar.details["own_ops"] == {k: 8 for k in own}
     # srdsc_fold: the 8 SRDSC(1) depthwise convs are folded into their 1x1 convs, the 8 SRDSC(5) remain;

@@ -43,6 +43,7 @@ from converters.custom_ops import (
     apply_fused_pud,
     count_fused_pud_calls,
     dw_pw_add_reference,
+    fused_pub_reference,
     fused_pud_pw_reference,
     fused_pud_reference,
     pw_relu_pud_pw_add_reference,
@@ -261,6 +262,38 @@ def test_front_block_kernel_equals_reference(kernels_build, tmp_path, isa):
             assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{shape} {flags} {info}: max abs error {err}"
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_pub_kernel_equals_reference(kernels_build, tmp_path, isa):
+    """hpun::fused_pub (a whole PUB with a folded SRDSC(5): the PUD's 1x1 output rows go through a
+    ring of six that the 5x5 depthwise conv reads) through the registry on the thread pool, serially,
+    and the direct entry point: 2x2 and 4-row images (every ring row a border row), heights whose
+    output rows do not pair up, widths that are not a multiple of the pixel blocks, C = 64 (the
+    AVX-512 build's two-row depthwise code) and C = 5 / 32 (the plain and vector loops), and tall
+    images split into row bands, each recomputing one PUD half row beyond its ends."""
+    gen = torch.Generator().manual_seed(23)
+    env = isa_env(isa)
+
+    def f32(name, t):
+        return write_f32(tmp_path, name, t)
+
+    for shape in ((1, 64, 2, 2), (1, 64, 4, 6), (2, 64, 6, 14), (1, 5, 6, 10), (1, 32, 10, 12),
+                  (1, 64, 138, 22), (1, 64, 20, 46)):
+        n, c, h, wd = shape
+        x = torch.rand(shape, generator=gen)
+        w, b = torch.randn(c, 4, 3, 3, generator=gen) * 0.3, torch.randn(c, generator=gen) * 0.1
+        pw_w, pw_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        dw_w, dw_b = torch.randn(c, 1, 5, 5, generator=gen) * 0.2, torch.randn(c, generator=gen) * 0.1
+        pw2_w, pw2_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        want = fused_pub_reference(x, w, b, pw_w, pw_b, dw_w, dw_b, pw2_w, pw2_b)
+        extra = ["--op", "fused_pub", "--pw", f32("pw", pw_w), f32("pb", pw_b),
+                 "--post", f32("dw", dw_w), f32("db", dw_b), f32("pw2", pw2_w), f32("pb2", pw2_b)]
+        for flags in ((), ("--serial",), ("--direct",)):
+            got, info = run_driver(kernels_build, tmp_path, x, w, b, "--nhwc", *extra, *flags, env=env)
+            check_isa(isa, info)
+            err = (got - want).abs().max().item()
+            assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{shape} {flags} {info}: max abs error {err}"
+
+
 def test_pw_kernel_rejects_nchw(kernels_build, tmp_path):
     x = torch.rand(1, 4, 6, 6)
     for name, t in (("pw", torch.zeros(4, 4, 1, 1)), ("pb", torch.zeros(4))):
@@ -375,6 +408,9 @@ def test_kernel_aarch64_neon_under_qemu(tmp_path):
             ("pw", "pb", ["--op", "pw_relu"], pw_relu_reference(x, pw_w, pw_b)),
             ("w", "b", ["--op", "pw_relu_pud_pw_add", "--pre", str(files["pw"]), str(files["pb"]), *pw],
              pw_relu_pud_pw_add_reference(x, pw_w, pw_b, w, b, pw_w, pw_b)),
+            ("w", "b", ["--op", "fused_pub", *pw, "--post", str(files["dw"]), str(files["b"]), str(files["pw"]),
+                        str(files["pb"])],
+             fused_pub_reference(x, w, b, pw_w, pw_b, dw_w, b, pw_w, pw_b)),
         )
         for wf, bf, extra, want in cases:
             r = subprocess.run([qemu, str(exe), *map(str, shape), str(files["x"]), str(files[wf]), str(files[bf]),
@@ -424,7 +460,11 @@ def test_op_keeps_the_input_layout():
 
 def test_pw_op_schemas_reference_and_layout():
     assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out",
-                           "hpun::dw_pw_add.out", "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out")
+                           "hpun::dw_pw_add.out", "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out",
+                           "hpun::fused_pub.out")
+    assert str(torch.ops.hpun.fused_pub.out._schema) == (
+        "hpun::fused_pub.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
+        "Tensor pw2_w, Tensor pw2_b, *, Tensor(a!) out) -> Tensor(a!)")
     assert str(torch.ops.hpun.pw_relu_pud_pw_add.out._schema) == (
         "hpun::pw_relu_pud_pw_add.out(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w, "
         "Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)")
@@ -497,8 +537,8 @@ def test_pointwise_rewrite_equals_original():
         with torch.no_grad():
             assert torch.equal(fused(x), model(x))
     # after srdsc_fold (the executorch-fused export): HPUN-S's whole front block (SRDSC(1), relu, PUD,
-    # residual add) is one pw_relu_pud_pw_add call and each PUB's SRDSC(5) + residual add one dw_pw_add
-    # call, still exactly the folded model's function
+    # residual add) is one pw_relu_pud_pw_add call and each whole PUB one fused_pub call, still exactly
+    # the folded model's function
     from quantization.rewrites import apply_rewrites
 
     folded = apply_rewrites(create_model("hpun_s", 2, pretrained=True), ("srdsc_fold",)).eval()

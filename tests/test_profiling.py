@@ -203,5 +203,6 @@ def test_the_projects_kernels_have_their_own_groups():
     assert P.classify_aten("hpun::fused_pud.out") == "fused PUD kernel"
     assert P.classify_aten("hpun::fused_pud_pw_add.out") == "fused PUD kernel"
     assert P.classify_aten("hpun::dw_pw_add.out") == "fused dw + 1x1 kernel"
+    assert P.classify_aten("hpun::fused_pub.out") == "fused PUB kernel"
     assert P.classify_aten("hpun::pw_relu.out") == "fused 1x1 kernel"
     assert P.classify_aten("aten::add.out") == "elementwise"

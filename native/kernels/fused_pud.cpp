@@ -533,22 +533,24 @@ HPUN_INLINE void pointwise_row(const float* HPUN_RESTRICT t, const float* HPUN_R
   }
 }
 
-// ---- depthwise k x k conv on one row (dw_pw) ------------------------------------------------------
-// dst[j][c] = dwb[c] + sum over the taps inside the image of dwt[u * k + v][c] * x[r + u - k/2][j + v - k/2][c].
-HPUN_INLINE void dw_row_generic(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
+// ---- depthwise k x k conv on one row (dw_pw, fused_pub) ------------------------------------------
+// dst[j][c] = dwb[c] + sum over the taps inside the image of dwt[u * k + v][c] * rows[u][j + v - k/2][c],
+// where rows[u] is input row r + u - k/2, or null where that row is outside the image (zero padding):
+// the rows need not be one tensor's (fused_pub reads them from a ring).
+constexpr i64 kMaxDwK = 15;
+HPUN_INLINE void dw_row_generic(const float* const* rows, i64 W, i64 C,
                                 const float* HPUN_RESTRICT dwt, const float* HPUN_RESTRICT dwb,
-                                i64 k, i64 r, float* HPUN_RESTRICT dst) {
+                                i64 k, float* HPUN_RESTRICT dst) {
   const i64 hk = k / 2;
   for (i64 j = 0; j < W; ++j) {
     float* d = dst + j * C;
     for (i64 c = 0; c < C; ++c) d[c] = dwb[c];
     for (i64 u = 0; u < k; ++u) {
-      const i64 rr = r + u - hk;
-      if (rr < 0 || rr >= H) continue;
+      if (!rows[u]) continue;
       for (i64 v = 0; v < k; ++v) {
         const i64 jj = j + v - hk;
         if (jj < 0 || jj >= W) continue;
-        const float* HPUN_RESTRICT xp = x + (rr * W + jj) * C;
+        const float* HPUN_RESTRICT xp = rows[u] + jj * C;
         const float* HPUN_RESTRICT wp = dwt + (u * k + v) * C;
         for (i64 c = 0; c < C; ++c) d[c] += wp[c] * xp[c];
       }
@@ -561,9 +563,9 @@ HPUN_INLINE void dw_row_generic(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 
 // vectors of each kernel row, for one 16-channel slice at a time (the slices of a pixel block are
 // taken one after another, so the input is read a whole pixel, C contiguous floats, at a time);
 // pixels whose window leaves the image take the one-pixel path.
-HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
+HPUN_INLINE void dw5_row_v16(const float* const* rows, i64 W, i64 C,
                              const float* HPUN_RESTRICT dwt, const float* HPUN_RESTRICT dwb,
-                             i64 r, float* HPUN_RESTRICT dst) {
+                             float* HPUN_RESTRICT dst) {
   i64 j = 0;
   while (j < W) {
     if (j >= 2 && j + 6 <= W) {
@@ -571,9 +573,8 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
         const v16 bv = ld16(dwb + cb);
         v16 a[4] = {bv, bv, bv, bv};
         for (i64 u = 0; u < 5; ++u) {
-          const i64 rr = r + u - 2;
-          if (rr < 0 || rr >= H) continue;
-          const float* p = x + (rr * W + j - 2) * C + cb;
+          if (!rows[u]) continue;
+          const float* p = rows[u] + (j - 2) * C + cb;
           v16 d[8];
 #pragma GCC unroll 8
           for (int i = 0; i < 8; ++i) d[i] = ld16(p + i * C);
@@ -592,12 +593,11 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
       for (i64 cb = 0; cb < C; cb += 16) {
         v16 a = ld16(dwb + cb);
         for (i64 u = 0; u < 5; ++u) {
-          const i64 rr = r + u - 2;
-          if (rr < 0 || rr >= H) continue;
+          if (!rows[u]) continue;
           for (i64 v = 0; v < 5; ++v) {
             const i64 jj = j + v - 2;
             if (jj < 0 || jj >= W) continue;
-            a += ld16(dwt + (u * 5 + v) * C + cb) * ld16(x + (rr * W + jj) * C + cb);
+            a += ld16(dwt + (u * 5 + v) * C + cb) * ld16(rows[u] + jj * C + cb);
           }
         }
         st16(dst + j * C + cb, a);
@@ -612,18 +612,17 @@ HPUN_INLINE void dw5_row_v16(const float* HPUN_RESTRICT x, i64 H, i64 W, i64 C,
 // The 5 x 5 depthwise conv for C == 64 on AVX-512. Pixels whose window leaves the image: one at a
 // time, taps inside the image only (zero padding).
 __attribute__((target("avx512f"), noinline)) void dw5_pixel64_avx512(
-    const float* HPUN_RESTRICT x, i64 H, i64 W, const float* HPUN_RESTRICT dwt,
-    const float* HPUN_RESTRICT dwb, i64 r, i64 j, float* HPUN_RESTRICT dst) {
+    const float* const* rows, i64 W, const float* HPUN_RESTRICT dwt,
+    const float* HPUN_RESTRICT dwb, i64 j, float* HPUN_RESTRICT dst) {
   for (int k = 0; k < 4; ++k) {
     __m512 a = _mm512_loadu_ps(dwb + 16 * k);
     for (i64 u = 0; u < 5; ++u) {
-      const i64 rr = r + u - 2;
-      if (rr < 0 || rr >= H) continue;
+      if (!rows[u]) continue;
       for (i64 v = 0; v < 5; ++v) {
         const i64 jj = j + v - 2;
         if (jj < 0 || jj >= W) continue;
         a = _mm512_fmadd_ps(_mm512_loadu_ps(dwt + (u * 5 + v) * 64 + 16 * k),
-                            _mm512_loadu_ps(x + (rr * W + jj) * 64 + 16 * k), a);
+                            _mm512_loadu_ps(rows[u] + jj * 64 + 16 * k), a);
       }
     }
     _mm512_storeu_ps(dst + j * 64 + 16 * k, a);
@@ -633,10 +632,10 @@ __attribute__((target("avx512f"), noinline)) void dw5_pixel64_avx512(
 // The others 8 at a time per 16-channel slice: each kernel row's 12 input columns and 5 weight
 // vectors feed 40 FMAs (8 + 12 + 1 zmm live). Same tap order as dw5_row_v16.
 __attribute__((target("avx512f"), noinline)) void dw5_row64_avx512(
-    const float* HPUN_RESTRICT x, i64 H, i64 W, const float* HPUN_RESTRICT dwt,
-    const float* HPUN_RESTRICT dwb, i64 r, float* HPUN_RESTRICT dst) {
+    const float* const* rows, i64 W, const float* HPUN_RESTRICT dwt,
+    const float* HPUN_RESTRICT dwb, float* HPUN_RESTRICT dst) {
   i64 j = 0;
-  for (; j < std::min<i64>(2, W); ++j) dw5_pixel64_avx512(x, H, W, dwt, dwb, r, j, dst);
+  for (; j < std::min<i64>(2, W); ++j) dw5_pixel64_avx512(rows, W, dwt, dwb, j, dst);
   for (; j + 10 <= W; j += 8) {
     for (int k = 0; k < 4; ++k) {
       __m512 acc[8];
@@ -644,9 +643,8 @@ __attribute__((target("avx512f"), noinline)) void dw5_row64_avx512(
 #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) acc[i] = b;
       for (i64 u = 0; u < 5; ++u) {
-        const i64 rr = r + u - 2;
-        if (rr < 0 || rr >= H) continue;
-        const float* HPUN_RESTRICT p = x + (rr * W + j - 2) * 64 + 16 * k;
+        if (!rows[u]) continue;
+        const float* HPUN_RESTRICT p = rows[u] + (j - 2) * 64 + 16 * k;
         __m512 d[12];
 #pragma GCC unroll 12
         for (int i = 0; i < 12; ++i) d[i] = _mm512_loadu_ps(p + i * 64);
@@ -661,33 +659,36 @@ __attribute__((target("avx512f"), noinline)) void dw5_row64_avx512(
       for (int i = 0; i < 8; ++i) _mm512_storeu_ps(dst + (j + i) * 64 + 16 * k, acc[i]);
     }
   }
-  for (; j < W; ++j) dw5_pixel64_avx512(x, H, W, dwt, dwb, r, j, dst);
+  for (; j < W; ++j) dw5_pixel64_avx512(rows, W, dwt, dwb, j, dst);
 }
 #endif
 
 #if HPUN_X86_DISPATCH
-// Output rows r and r + 1 at once: the six input rows r - 2 .. r + 3 are each loaded once for both
-// (12 columns of a 16-channel slice feed up to 80 FMAs into 16 accumulators), 6 row loads where two
-// single rows take 10: what the depthwise conv costs here is mostly moving its input rows from L2.
-// Same taps, same order per output as dw5_row64_avx512.
+// Output rows r and r + 1 at once (rows[0..5]: input rows r - 2 .. r + 3): each input row is loaded
+// once for both (12 columns of a 16-channel slice feed up to 80 FMAs into 16 accumulators), 6 row
+// loads where two single rows take 10: what the depthwise conv costs here is mostly moving its input
+// rows from L2. Columns [ja, jb) only, written from dst[0] on (fused_pub takes a row in chunks that
+// stay in L1 for the 1x1 conv after it). Same taps, same order per output as dw5_row64_avx512.
 __attribute__((target("avx512f"), noinline)) void dw5_rows2_64_avx512(
-    const float* HPUN_RESTRICT x, i64 H, i64 W, const float* HPUN_RESTRICT dwt,
-    const float* HPUN_RESTRICT dwb, i64 r, float* HPUN_RESTRICT dst0, float* HPUN_RESTRICT dst1) {
-  i64 j = 0;
-  for (; j < std::min<i64>(2, W); ++j) {
-    dw5_pixel64_avx512(x, H, W, dwt, dwb, r, j, dst0);
-    dw5_pixel64_avx512(x, H, W, dwt, dwb, r + 1, j, dst1);
+    const float* const* rows, i64 W, const float* HPUN_RESTRICT dwt,
+    const float* HPUN_RESTRICT dwb, float* HPUN_RESTRICT dst0, float* HPUN_RESTRICT dst1, i64 ja,
+    i64 jb) {
+  dst0 -= ja * 64;
+  dst1 -= ja * 64;
+  i64 j = ja;
+  for (; j < std::min<i64>(2, jb); ++j) {
+    dw5_pixel64_avx512(rows, W, dwt, dwb, j, dst0);
+    dw5_pixel64_avx512(rows + 1, W, dwt, dwb, j, dst1);
   }
-  for (; j + 10 <= W; j += 8) {
+  for (; j + 10 <= W && j + 8 <= jb; j += 8) {
     for (int k = 0; k < 4; ++k) {
       __m512 a0[8], a1[8];
       const __m512 b = _mm512_loadu_ps(dwb + 16 * k);
 #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) a0[i] = a1[i] = b;
       for (i64 u = 0; u < 6; ++u) {  // input row r + u - 2: kernel row u of output r, u - 1 of r + 1
-        const i64 rr = r + u - 2;
-        if (rr < 0 || rr >= H) continue;
-        const float* HPUN_RESTRICT p = x + (rr * W + j - 2) * 64 + 16 * k;
+        if (!rows[u]) continue;
+        const float* HPUN_RESTRICT p = rows[u] + (j - 2) * 64 + 16 * k;
         __m512 d[12];
 #pragma GCC unroll 12
         for (int i = 0; i < 12; ++i) d[i] = _mm512_loadu_ps(p + i * 64);
@@ -715,43 +716,61 @@ __attribute__((target("avx512f"), noinline)) void dw5_rows2_64_avx512(
       }
     }
   }
-  for (; j < W; ++j) {
-    dw5_pixel64_avx512(x, H, W, dwt, dwb, r, j, dst0);
-    dw5_pixel64_avx512(x, H, W, dwt, dwb, r + 1, j, dst1);
+  for (; j < jb; ++j) {
+    dw5_pixel64_avx512(rows, W, dwt, dwb, j, dst0);
+    dw5_pixel64_avx512(rows + 1, W, dwt, dwb, j, dst1);
   }
 }
 #endif
+
+// Input rows r - k/2 .. r + k/2 + extra of x (null outside the image).
+HPUN_INLINE void dw_input_rows(const float* x, i64 H, i64 rowF, i64 k, i64 r, i64 extra,
+                               const float** rows) {
+  for (i64 u = 0; u < k + extra; ++u) {
+    const i64 rr = r + u - k / 2;
+    rows[u] = (rr < 0 || rr >= H) ? nullptr : x + rr * rowF;
+  }
+}
+
+// One depthwise row (rows: its k input rows) into dst, by the fastest kernel this build has.
+template <int P, int CC = 0>
+HPUN_INLINE void dw_row(const float* const* rows, i64 W, i64 Cn, const float* HPUN_RESTRICT dwt,
+                        const float* HPUN_RESTRICT dwb, i64 k, float* HPUN_RESTRICT dst) {
+  const i64 C = CC ? CC : Cn;
+#if HPUN_X86_DISPATCH
+  if (P == 4 && C == 64 && k == 5) return dw5_row64_avx512(rows, W, dwt, dwb, dst);
+#endif
+#if HPUN_V16
+  if (k == 5 && C % 16 == 0) return dw5_row_v16(rows, W, C, dwt, dwb, dst);
+#endif
+  dw_row_generic(rows, W, C, dwt, dwb, k, dst);
+}
 
 template <int P, int CC = 0>
 HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN_RESTRICT dwt,
                                  const float* HPUN_RESTRICT dwb, i64 k, const PointwiseEpilogue& pw,
                                  float* HPUN_RESTRICT out, i64 Cn, i64 H, i64 W, i64 r0, i64 r1,
                                  float* HPUN_RESTRICT trow) {
-  const i64 C = CC ? CC : Cn;
+  const i64 C = CC ? CC : Cn, rowF = W * C;
+  const float* rows[kMaxDwK + 1];
   for (i64 r = r0; r < r1; ++r) {
 #if HPUN_X86_DISPATCH
     if (P == 4 && C == 64 && k == 5 && r + 1 < r1) {  // P = 4: the AVX-512 instantiations
-      float* trow1 = trow + W * C;
-      dw5_rows2_64_avx512(x, H, W, dwt, dwb, r, trow, trow1);
+      float* trow1 = trow + rowF;
+      dw_input_rows(x, H, rowF, 5, r, 1, rows);
+      dw5_rows2_64_avx512(rows, W, dwt, dwb, trow, trow1, 0, W);
       for (int i = 0; i < 2; ++i) {
-        const i64 at = (r + i) * W * C;
+        const i64 at = (r + i) * rowF;
         pointwise_row<P>(i ? trow1 : trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr,
                          pw.relu, out + at, W, C);
       }
       ++r;
       continue;
     }
-    if (P == 4 && C == 64 && k == 5)
-      dw5_row64_avx512(x, H, W, dwt, dwb, r, trow);
-    else
 #endif
-#if HPUN_V16
-    if (k == 5 && C % 16 == 0)
-      dw5_row_v16(x, H, W, C, dwt, dwb, r, trow);
-    else
-#endif
-      dw_row_generic(x, H, W, C, dwt, dwb, k, r, trow);
-    const i64 at = r * W * C;
+    dw_input_rows(x, H, rowF, k, r, 0, rows);
+    dw_row<P, CC>(rows, W, C, dwt, dwb, k, trow);
+    const i64 at = r * rowF;
     pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + at : nullptr, pw.relu,
                      out + at, W, C);
   }
@@ -768,14 +787,28 @@ HPUN_INLINE void conv1x1_rows_body(const float* HPUN_RESTRICT x, const Pointwise
   }
 }
 
+// fused_pub: the rest of a PUB after its PUD. The PUD's relu'd 1x1 output rows t go to a ring of
+// kTRing full rows instead of out, and as soon as the rows a 5x5 depthwise output row needs are
+// there, output row R (R in [row_begin, row_end)) = residual + conv1x1(dwconv5(t), pw) is written.
+struct PubTail {
+  const float* dwt = nullptr;  // dw_transpose_weights of the 5x5 depthwise conv
+  const float* dwb = nullptr;
+  PointwiseEpilogue pw;        // the folded SRDSC's 1x1 conv; residual: the PUB's input
+  float* out = nullptr;
+  i64 row_begin = 0, row_end = 0;
+};
+constexpr i64 kPubK = 5, kTRing = kPubK + 1;  // two depthwise rows at once read six t rows
+
 // Scratch of one NHWC band, in rows of C floats per column: the B ring (3 x 4 padded half rows),
 // the shared zero row, the C ring (3 padded half rows), the blended row v, the vertical-max row vm
-// (W columns), then, with the 1x1 conv, one output row (W columns) and, with the pre 1x1 conv, the
-// ring of its output rows (kPreRing full rows).
+// (W columns), then, with the 1x1 conv, one output row (W columns), with the pre 1x1 conv, the
+// ring of its output rows (kPreRing full rows), and with a PUB tail, the t ring (kTRing full rows)
+// and two depthwise output rows.
 constexpr i64 kPreRing = 8;
-HPUN_INLINE i64 band_scratch_columns(i64 W, bool pw, bool pre) {
+HPUN_INLINE i64 band_scratch_columns(i64 W, bool pw, bool pre, bool pub = false) {
   const i64 w = W / 2, wp = w + 2;
-  return 12 * wp + wp + 3 * wp + wp + W + (pw ? W : 0) + (pre ? kPreRing * W : 0);
+  return 12 * wp + wp + 3 * wp + wp + W + (pw ? W : 0) + (pre ? kPreRing * W : 0) +
+         (pub ? (kTRing + 2) * W : 0);
 }
 
 // The PUD front part over the output half rows [o0, o1) of one image, then, when pw.pwt is set,
@@ -790,13 +823,16 @@ HPUN_INLINE i64 band_scratch_columns(i64 W, bool pw, bool pre) {
 //   C  conv row k+1 (36 taps over three B rows of the four sub-images; a row beyond the border is
 //      the zero row), stored with a replicated column each side;
 //   D  output rows 2k, 2k+1: bilinear blends of C rows k-1, k, k+1 (clamped), plus L.
+// With a PUB tail (fused_pub), stage D's rows (after the 1x1 conv and relu) go to the t ring, and
+// after each step the tail's output rows whose five t rows are complete are written (the caller
+// runs the PUD over one half row more each side than the tail's rows, which the 5x5 conv needs).
 // P: pixels per register block of the 1x1 convs; CC: the channel count when known at compile time.
 template <int P, int CC = 0>
 HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRICT out, i64 H,
                                 i64 W, i64 Cn, const float* HPUN_RESTRICT kt,
                                 const float* HPUN_RESTRICT bias, const PointwiseEpilogue& pw,
                                 const PointwiseEpilogue& pre, i64 o0, i64 o1,
-                                float* HPUN_RESTRICT scratch) {
+                                float* HPUN_RESTRICT scratch, const PubTail* tail) {
   const i64 C = CC ? CC : Cn;
   const i64 h = H / 2, w = W / 2, wp = w + 2;
   const i64 rowP = wp * C, rowF = W * C;  // padded half row / full row, in floats
@@ -807,6 +843,9 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
   float* vm = v + rowP;                   // rowF
   float* trow = vm + rowF;                // rowF (1x1 conv only)
   float* ring = trow + (pw.pwt ? rowF : 0);  // kPreRing x rowF (pre only)
+  float* t_ring = ring + (pre.pwt ? kPreRing * rowF : 0);  // kTRing x rowF (tail only)
+  float* dw0 = t_ring + kTRing * rowF;                     // 2 x rowF (tail only)
+  float* dw1 = dw0 + rowF;
   auto b_row = [&](i64 r, int s) { return B + ((r % 3) * 4 + s) * rowP; };
   auto g_row = [&](i64 r) { return G + (r % 3) * rowP; };
   for (i64 i = 0; i < rowP; ++i) zero[i] = 0.f;
@@ -821,6 +860,39 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
     for (; pre.pwt && l_next < upto; ++l_next)
       pointwise_row<P>(x + l_next * rowF, pre.pwt, pre.pwb, nullptr, pre.relu,
                        ring + (l_next % kPreRing) * rowF, W, C);
+  };
+  // the PUB tail: output rows [tail_next, row_end) as their t rows arrive (t rows [.., t_avail) done)
+  i64 tail_next = tail ? tail->row_begin : 0;
+  auto emit_tail = [&](i64 t_avail) {
+    const float* rows[kTRing];
+    while (tail_next < tail->row_end && std::min<i64>(tail_next + 3, H) <= t_avail) {
+      for (i64 u = 0; u < kTRing; ++u) {  // t rows tail_next - 2 .. tail_next + 3
+        const i64 rr = tail_next - 2 + u;
+        rows[u] = (rr < 0 || rr >= H) ? nullptr : t_ring + (rr % kTRing) * rowF;
+      }
+#if HPUN_X86_DISPATCH
+      if (P == 4 && C == 64 && tail_next + 1 < tail->row_end &&
+          std::min<i64>(tail_next + 4, H) <= t_avail) {  // two rows, in chunks that stay in L1
+        constexpr i64 kDwChunk = 48;
+        for (i64 ja = 0; ja < W; ja += kDwChunk) {
+          const i64 jb = std::min<i64>(W, ja + kDwChunk);
+          dw5_rows2_64_avx512(rows, W, tail->dwt, tail->dwb, dw0, dw1, ja, jb);
+          for (int q = 0; q < 2; ++q) {
+            const i64 a = (tail_next + q) * rowF + ja * C;
+            pointwise_row<P>(q ? dw1 : dw0, tail->pw.pwt, tail->pw.pwb, tail->pw.residual + a,
+                             false, tail->out + a, jb - ja, C);
+          }
+        }
+        tail_next += 2;
+        continue;
+      }
+#endif
+      dw_row<P, CC>(rows, W, C, tail->dwt, tail->dwb, kPubK, dw0);
+      const i64 a = tail_next * rowF;
+      pointwise_row<P>(dw0, tail->pw.pwt, tail->pw.pwb, tail->pw.residual + a, false,
+                       tail->out + a, W, C);
+      ++tail_next;
+    }
   };
   for (i64 k = o0 - 4; k < o1; ++k) {
     const i64 rb = k + 2;
@@ -874,14 +946,16 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
           up_row_nhwc(dy ? gp : gm, g0, v, l_row(r), out + at, w, C);
         } else {
           constexpr i64 kChunk = 12;  // half columns: 24 pixels, 24 KB of t at C = 64
+          float* orow = tail ? t_ring + (r % kTRing) * rowF : out + at;
           for (i64 j0 = 0; j0 < w; j0 += kChunk) {
             const i64 j1 = std::min<i64>(w, j0 + kChunk), a = at + 2 * j0 * C;
             up_chunk_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, j0, j1, C);
             pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + a : nullptr,
-                             pw.relu, out + a, 2 * (j1 - j0), C);
+                             pw.relu, orow + 2 * j0 * C, 2 * (j1 - j0), C);
           }
         }
       }
+      if (tail) emit_tail(2 * ro + 2);
     }
   }
 }
@@ -903,18 +977,20 @@ void plane_generic(const float* x, float* out, i64 H, i64 W, const float* k, flo
 
 #define HPUN_BAND_ARGS                                                                      \
   const float *x, float *out, i64 H, i64 W, i64 C, const float *kt, const float *bias, \
-      const PointwiseEpilogue &pw, const PointwiseEpilogue &pre, i64 o0, i64 o1, float *scratch
+      const PointwiseEpilogue &pw, const PointwiseEpilogue &pre, i64 o0, i64 o1, float *scratch, \
+      const PubTail *tail
 #if HPUN_X86_DISPATCH
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void band_avx512(HPUN_BAND_ARGS) {
-  if (C == 64) return band_body_nhwc<4, 64>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
-  band_body_nhwc<4>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
+  if (C == 64)
+    return band_body_nhwc<4, 64>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch, tail);
+  band_body_nhwc<4>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch, tail);
 }
 __attribute__((target("avx2,fma"))) void band_avx2(HPUN_BAND_ARGS) {
-  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
+  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch, tail);
 }
 #endif
 void band_generic(HPUN_BAND_ARGS) {
-  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch);
+  band_body_nhwc<1>(x, out, H, W, C, kt, bias, pw, pre, o0, o1, scratch, tail);
 }
 #undef HPUN_BAND_ARGS
 
@@ -950,7 +1026,8 @@ using PwFn = void (*)(const float*, const PointwiseEpilogue&, float*, i64, i64, 
 
 using PlaneFn = void (*)(const float*, float*, i64, i64, const float*, float, float*);
 using BandFn = void (*)(const float*, float*, i64, i64, i64, const float*, const float*,
-                        const PointwiseEpilogue&, const PointwiseEpilogue&, i64, i64, float*);
+                        const PointwiseEpilogue&, const PointwiseEpilogue&, i64, i64, float*,
+                        const PubTail*);
 
 struct Dispatch {
   PlaneFn fn;
@@ -1021,7 +1098,7 @@ void fused_pud_nhwc_band(const float* x, const float* kt, const float* b, float*
                          std::int64_t channels, std::int64_t height, std::int64_t width,
                          std::int64_t row_begin, std::int64_t row_end, float* scratch) {
   dispatch().band(x, out, height, width, channels, kt, b, PointwiseEpilogue{}, PointwiseEpilogue{},
-                  row_begin, row_end, scratch);
+                  row_begin, row_end, scratch, nullptr);
 }
 
 void fused_pud_pw_transpose_weights(const float* pw_w, std::int64_t channels, float* pwt) {
@@ -1042,7 +1119,7 @@ void fused_pud_pw_nhwc_band(const float* x, const float* kt, const float* b,
                             std::int64_t height, std::int64_t width, std::int64_t row_begin,
                             std::int64_t row_end, float* scratch) {
   dispatch().band(x, out, height, width, channels, kt, b, pw, PointwiseEpilogue{}, row_begin,
-                  row_end, scratch);
+                  row_end, scratch, nullptr);
 }
 
 void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const float* pre_b,
@@ -1057,7 +1134,7 @@ void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const floa
   pw.pwt = pwt;
   pw.pwb = pwb;
   pw.residual = x;
-  dispatch().band(x, out, height, width, channels, kt, b, pw, pre, row_begin, row_end, scratch);
+  dispatch().band(x, out, height, width, channels, kt, b, pw, pre, row_begin, row_end, scratch, nullptr);
 }
 
 void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b, const float* w,
@@ -1076,6 +1153,52 @@ void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b,
                                  b ? b : zeros.data(), pwt.data(), pw_b ? pw_b : zeros.data(),
                                  out + n * image, channels, height, width, 0, height / 2,
                                  scratch.data());
+}
+
+std::size_t fused_pub_nhwc_scratch_floats(std::int64_t width, std::int64_t channels) {
+  return static_cast<std::size_t>(band_scratch_columns(width, true, false, true) * channels);
+}
+
+void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const float* pwt,
+                         const float* pwb, const float* dwt, const float* dwb, const float* pw2t,
+                         const float* pw2b, float* out, std::int64_t channels, std::int64_t height,
+                         std::int64_t width, std::int64_t row_begin, std::int64_t row_end,
+                         float* scratch) {
+  PointwiseEpilogue pw;
+  pw.pwt = pwt;
+  pw.pwb = pwb;
+  pw.relu = true;
+  PubTail tail;
+  tail.dwt = dwt;
+  tail.dwb = dwb;
+  tail.pw.pwt = pw2t;
+  tail.pw.pwb = pw2b;
+  tail.pw.residual = x;
+  tail.out = out;
+  tail.row_begin = 2 * row_begin;
+  tail.row_end = 2 * row_end;
+  // the 5x5 conv reads two t rows beyond the band each side: one more half row of the PUD
+  const i64 h = height / 2;
+  dispatch().band(x, nullptr, height, width, channels, kt, b, pw, PointwiseEpilogue{},
+                  std::max<i64>(0, row_begin - 1), std::min<i64>(h, row_end + 1), scratch, &tail);
+}
+
+void fused_pub_nhwc(const float* x, const float* w, const float* b, const float* pw_w,
+                    const float* pw_b, const float* dw_w, const float* dw_b, const float* pw2_w,
+                    const float* pw2_b, float* out, std::int64_t batch, std::int64_t channels,
+                    std::int64_t height, std::int64_t width) {
+  std::vector<float> kt(36 * channels), pwt(channels * channels), dwt(25 * channels),
+      pw2t(channels * channels);
+  fused_pud_nhwc_transpose_weights(w, channels, kt.data());
+  fused_pud_pw_transpose_weights(pw_w, channels, pwt.data());
+  dw_transpose_weights(dw_w, channels, 5, dwt.data());
+  fused_pud_pw_transpose_weights(pw2_w, channels, pw2t.data());
+  std::vector<float> scratch(fused_pub_nhwc_scratch_floats(width, channels));
+  const i64 image = height * width * channels;
+  for (i64 n = 0; n < batch; ++n)
+    fused_pub_nhwc_band(x + n * image, kt.data(), b, pwt.data(), pw_b, dwt.data(), dw_b,
+                        pw2t.data(), pw2_b, out + n * image, channels, height, width, 0,
+                        height / 2, scratch.data());
 }
 
 void fused_pud_pw_nhwc(const float* x, const float* w, const float* b, const float* pw_w,

@@ -119,6 +119,24 @@ void conv1x1_nhwc_rows(const float* x, const PointwiseEpilogue& pw, float* out,
                        std::int64_t channels, std::int64_t height, std::int64_t width,
                        std::int64_t row_begin, std::int64_t row_end);
 
+// fused_pub (a whole PUB whose SRDSC(5) is folded, NHWC): out = x + conv1x1(dwconv5(t), pw2) with
+// t = relu(conv1x1(fused_pud(x, w, b), pw)), t never in memory: the PUD's rows go to a ring of six
+// that the 5x5 depthwise conv reads. kt, pwt, pw2t, dwt: the transposes above (dwt with k = 5). A
+// band is output half rows [row_begin, row_end) (full rows 2 row_begin .. 2 row_end - 1); it runs
+// the PUD over one half row more each side.
+std::size_t fused_pub_nhwc_scratch_floats(std::int64_t width, std::int64_t channels);
+void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const float* pwt,
+                         const float* pwb, const float* dwt, const float* dwb, const float* pw2t,
+                         const float* pw2b, float* out, std::int64_t channels, std::int64_t height,
+                         std::int64_t width, std::int64_t row_begin, std::int64_t row_end,
+                         float* scratch);
+// All of it, serially, from the module's weights (w: (C, 4, 3, 3), pw_w/pw2_w: (C, C), dw_w:
+// (C, 1, 5, 5)); biases must not be null.
+void fused_pub_nhwc(const float* x, const float* w, const float* b, const float* pw_w,
+                    const float* pw_b, const float* dw_w, const float* dw_b, const float* pw2_w,
+                    const float* pw2_b, float* out, std::int64_t batch, std::int64_t channels,
+                    std::int64_t height, std::int64_t width);
+
 // Which code path fused_pud_plane dispatches to on this machine ("avx512f", "avx2", "neon",
 // "generic"), for the benchmark table and the test log.
 const char* fused_pud_isa();

@@ -15,6 +15,10 @@
 // (w.f32 / b.f32 the PUD's grouped conv, as for fused_pud; x_w / x_b the first 1x1 conv); --nhwc;
 // the registry path or --direct.
 //
+// --op fused_pub --pw pw_w.f32 pw_b.f32 --post dw_w.f32 dw_b.f32 pw2_w.f32 pw2_b.f32: a whole PUB
+// with a folded SRDSC(5) (w.f32 / b.f32 the PUD's grouped conv; dw_w: C*25 floats, (C, 1, 5, 5));
+// --nhwc; the registry path or --direct.
+//
 // Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
 // the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
 // and calls it through the boxed EValue interface, exactly as a loaded .pte does (so the test also
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
   std::string op_arg = "fused_pud";
   const char *pw_w_path = nullptr, *pw_b_path = nullptr, *res_path = nullptr;
   const char *pre_w_path = nullptr, *pre_b_path = nullptr;
+  const char* post_paths[4] = {nullptr, nullptr, nullptr, nullptr};
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--direct")) direct = true;
     else if (!std::strcmp(argv[i], "--serial")) serial = true;
@@ -87,6 +92,8 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--pre") && i + 2 < argc) {
       pre_w_path = argv[++i];
       pre_b_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--post") && i + 4 < argc) {
+      for (auto& path : post_paths) path = argv[++i];
     } else if (!std::strcmp(argv[i], "--relu")) relu = true;
     else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op_arg = argv[++i];
     else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atoi(argv[++i]);
@@ -99,14 +106,15 @@ int main(int argc, char** argv) {
   executorch::runtime::runtime_init();
   std::vector<float> x = read_f32(argv[5], n * c * h * w);
   const bool dwpw = op_arg == "dw_pw_add", pwrelu = op_arg == "pw_relu";
-  const bool front = op_arg == "pw_relu_pud_pw_add";
-  if ((!dwpw && !pwrelu && !front && op_arg != "fused_pud") ||
+  const bool front = op_arg == "pw_relu_pud_pw_add", pub = op_arg == "fused_pub";
+  if ((!dwpw && !pwrelu && !front && !pub && op_arg != "fused_pud") ||
       (dwpw && (k % 2 != 1 || !res_path)) || ((dwpw || pwrelu) && (direct || !nhwc)) ||
       (front && (!nhwc || !pre_w_path || !pw_w_path || res_path || relu)) ||
-      (!front && pre_w_path)) {
+      (!front && pre_w_path) ||
+      (pub && (!nhwc || !pw_w_path || !post_paths[0] || res_path || relu)) || (!pub && post_paths[0])) {
     std::fprintf(stderr, "--op fused_pud | dw_pw_add --k K (odd) --pw .. --residual .. | pw_relu | "
-                         "pw_relu_pud_pw_add --pre .. --pw ..; all but fused_pud need --nhwc, "
-                         "dw_pw_add and pw_relu the registry path\n");
+                         "pw_relu_pud_pw_add --pre .. --pw .. | fused_pub --pw .. --post ..; all but "
+                         "fused_pud need --nhwc, dw_pw_add and pw_relu the registry path\n");
     return 2;
   }
   const int64_t wcount = dwpw ? c * k * k : (pwrelu ? c * c : c * 36);
@@ -118,6 +126,13 @@ int main(int argc, char** argv) {
   if (front) {
     prew = read_f32(pre_w_path, c * c);
     preb = read_f32(pre_b_path, c);
+  }
+  std::vector<float> dww, dwb, pw2w, pw2b;
+  if (pub) {
+    dww = read_f32(post_paths[0], c * 25);
+    dwb = read_f32(post_paths[1], c);
+    pw2w = read_f32(post_paths[2], c * c);
+    pw2b = read_f32(post_paths[3], c);
   }
   if (pw) {
     pww = read_f32(pw_w_path, c * c);
@@ -167,12 +182,20 @@ int main(int argc, char** argv) {
   TensorImpl ri(ScalarType::Float, 4, xs, res.empty() ? nullptr : res.data(), nhwc ? dcl : d4, xst);
   TensorImpl prewi(ScalarType::Float, 4, pws, front ? prew.data() : nullptr, d4, pwst);
   TensorImpl prebi(ScalarType::Float, 1, bs, front ? preb.data() : nullptr, d1, bst);
+  SizesType dws[4] = {SizesType(c), 1, 5, 5};
+  StridesType dwst[4] = {25, 25, 5, 1};
+  TensorImpl dwwi(ScalarType::Float, 4, dws, pub ? dww.data() : nullptr, d4, dwst);
+  TensorImpl dwbi(ScalarType::Float, 1, bs, pub ? dwb.data() : nullptr, d1, bst);
+  TensorImpl pw2wi(ScalarType::Float, 4, pws, pub ? pw2w.data() : nullptr, d4, pwst);
+  TensorImpl pw2bi(ScalarType::Float, 1, bs, pub ? pw2b.data() : nullptr, d1, bst);
   EValue ex{Tensor(&xi)}, ew{Tensor(&wi)}, eb{Tensor(&bi)}, eo{Tensor(&oi)}, eret{Tensor(&oi)};
   EValue epw{Tensor(&pwi)}, epb{Tensor(&pbi)}, erelu{relu}, eres{Tensor(&ri)};
   EValue eprew{Tensor(&prewi)}, epreb{Tensor(&prebi)};
+  EValue edww{Tensor(&dwwi)}, edwb{Tensor(&dwbi)}, epw2w{Tensor(&pw2wi)}, epw2b{Tensor(&pw2bi)};
   // the boxed stack: the schema's arguments, then out, then the return value
   std::vector<EValue*> stack_vec = {&ex, &ew, &eb};
   if (front) stack_vec = {&ex, &eprew, &epreb, &ew, &eb, &epw, &epb};
+  else if (pub) stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &epw2w, &epw2b};
   else if (dwpw) {  // x, dw_w, dw_b, pw_w, pw_b, residual
     stack_vec.push_back(&epw);
     stack_vec.push_back(&epb);
@@ -186,6 +209,7 @@ int main(int argc, char** argv) {
   stack_vec.push_back(&eret);
   executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
   const char* op_name = front ? "hpun::pw_relu_pud_pw_add.out"
+                       : pub ? "hpun::fused_pub.out"
                        : dwpw ? "hpun::dw_pw_add.out"
                        : pwrelu ? "hpun::pw_relu.out"
                        : !pw ? "hpun::fused_pud.out"
@@ -209,6 +233,12 @@ int main(int argc, char** argv) {
       hpun::kernels::pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(),
                                              b.data(), pww.data(), pwb.data(), out.data(), n, c, h,
                                              w);
+      return true;
+    }
+    if (direct && pub) {
+      hpun::kernels::fused_pub_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
+                                    dww.data(), dwb.data(), pw2w.data(), pw2b.data(), out.data(), n,
+                                    c, h, w);
       return true;
     }
     if (direct && pw) {

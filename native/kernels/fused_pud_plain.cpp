@@ -3,7 +3,8 @@
 //
 //   hpun_fused_pud_plain N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc]
 //                        [--pw pw_w.f32 pw_b.f32 [--relu] [--residual r.f32]]
-//                        [--op dw_pw_add --k K | --op pw_relu | --op pw_relu_pud_pw_add --pre xw xb]
+//                        [--op dw_pw_add --k K | --op pw_relu | --op pw_relu_pud_pw_add --pre xw xb |
+//                         --op fused_pub --pw pw_w pw_b --post dw_w dw_b pw2_w pw2_b]
 //
 // Same raw float32 files and options as hpun_fused_pud_driver (--pw and --op need --nhwc), run
 // serially through the kernels' plain entry points; prints the code path it dispatched to.
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
   if (argc < 9) {
     std::fprintf(stderr,
                  "usage: %s N C H W x.f32 w.f32 b.f32 out.f32 [--nhwc] [--pw pw_w pw_b [--relu] "
-                 "[--residual r]] [--op dw_pw_add --k K | --op pw_relu | --op pw_relu_pud_pw_add --pre xw xb]\n",
+                 "[--residual r]] [--op dw_pw_add --k K | --op pw_relu | --op pw_relu_pud_pw_add --pre xw xb | "
+                 "--op fused_pub --pw pw_w pw_b --post dw_w dw_b pw2_w pw2_b]\n",
                  argv[0]);
     return 2;
   }
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
   long k = 0;
   std::string op = "fused_pud";
   const char *pw_w = nullptr, *pw_b = nullptr, *res_path = nullptr, *pre_w = nullptr, *pre_b = nullptr;
+  const char* post[4] = {nullptr, nullptr, nullptr, nullptr};
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--nhwc")) nhwc = true;
     else if (!std::strcmp(argv[i], "--relu")) relu = true;
@@ -47,6 +50,8 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--pre") && i + 2 < argc) {
       pre_w = argv[++i];
       pre_b = argv[++i];
+    } else if (!std::strcmp(argv[i], "--post") && i + 4 < argc) {
+      for (auto& p : post) p = argv[++i];
     } else if (!std::strcmp(argv[i], "--residual") && i + 1 < argc) res_path = argv[++i];
     else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op = argv[++i];
     else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atol(argv[++i]);
@@ -56,11 +61,12 @@ int main(int argc, char** argv) {
     }
   }
   const bool dwpw = op == "dw_pw_add", pwrelu = op == "pw_relu";
-  const bool fused = op == "fused_pud", front = op == "pw_relu_pud_pw_add";
-  if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || ((fused || front) && (h % 2 || w % 2)) ||
-      (!fused && !dwpw && !pwrelu && !front) || ((pw_w || !fused) && !nhwc) ||
+  const bool fused = op == "fused_pud", front = op == "pw_relu_pud_pw_add", pub = op == "fused_pub";
+  if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || ((fused || front || pub) && (h % 2 || w % 2)) ||
+      (!fused && !dwpw && !pwrelu && !front && !pub) || ((pw_w || !fused) && !nhwc) ||
       (dwpw && (k % 2 != 1 || !pw_w || !res_path)) || (front != (pre_w != nullptr)) ||
-      (front && (!pw_w || res_path || relu))) {
+      (front && (!pw_w || res_path || relu)) || (pub != (post[0] != nullptr)) ||
+      (pub && (!pw_w || res_path || relu))) {
     std::fprintf(stderr, "bad sizes or options (see the usage)\n");
     return 2;
   }
@@ -79,6 +85,15 @@ int main(int argc, char** argv) {
     preb.resize(c);
     ok = ok && io(pre_w, prew.data(), prew.size(), false) && io(pre_b, preb.data(), preb.size(), false);
   }
+  std::vector<float> dww, dwb, pw2w, pw2b;
+  if (pub) {
+    dww.resize(c * 25);
+    dwb.resize(c);
+    pw2w.resize(c * c);
+    pw2b.resize(c);
+    ok = ok && io(post[0], dww.data(), dww.size(), false) && io(post[1], dwb.data(), dwb.size(), false) &&
+         io(post[2], pw2w.data(), pw2w.size(), false) && io(post[3], pw2b.data(), pw2b.size(), false);
+  }
   if (res_path) {
     res.resize(x.size());
     ok = ok && io(res_path, res.data(), res.size(), false);
@@ -89,7 +104,10 @@ int main(int argc, char** argv) {
   }
   using namespace hpun::kernels;
   const long image = h * w * c;
-  if (front) {
+  if (pub) {
+    fused_pub_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(), dww.data(), dwb.data(),
+                   pw2w.data(), pw2b.data(), out.data(), n, c, h, w);
+  } else if (front) {
     pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(), b.data(), pww.data(),
                             pwb.data(), out.data(), n, c, h, w);
   } else if (dwpw || pwrelu) {

@@ -12,11 +12,15 @@
 //   hpun::pw_relu.out(Tensor x, Tensor pw_w, Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)
 //   hpun::pw_relu_pud_pw_add.out(Tensor x, Tensor x_w, Tensor x_b, Tensor w, Tensor b, Tensor pw_w,
 //                                Tensor pw_b, *, Tensor(a!) out) -> Tensor(a!)
+//   hpun::fused_pub.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w,
+//                       Tensor dw_b, Tensor pw2_w, Tensor pw2_b, *, Tensor(a!) out) -> Tensor(a!)
 // The _pw ops add the PUD's 1x1 conv (pw_w (C, C, 1, 1), pw_b (C)) and the block's epilogue
 // (relu, or + residual); dw_pw_add is residual + conv1x1(depthwise k x k conv(x)) (dw_w (C, 1, k, k),
 // k odd, zero padding k/2), pw_relu is relu(conv1x1(x)), pw_relu_pud_pw_add is HPUN-S's whole front
-// block, x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b). All but fused_pud
-// take channels-last tensors only.
+// block, x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b), and fused_pub a
+// whole PUB with a folded SRDSC(5), x + conv1x1(dwconv5(relu(conv1x1(fused_pud(x, w, b), pw_w,
+// pw_b)), dw_w, dw_b), pw2_w, pw2_b) (dw_w (C, 1, 5, 5)). All but fused_pud take channels-last
+// tensors only.
 // x: (N, C, H, W) float32, contiguous NCHW or channels-last (dim order 0,2,3,1; out then has the
 // same dim order), H and W even; w: (C, 4, 3, 3); b: (C); out resized to
 // x's shape. The registration runs from a static initializer, so a binary must keep this object
@@ -77,11 +81,13 @@ bool check_nhwc_io(KernelRuntimeContext& ctx, const char* op, const Tensor& x, T
   return true;
 }
 
-// Row bands of all images for the thread pool: f(image, row_begin, row_end).
+// Row bands of all images for the thread pool: f(image, row_begin, row_end). Two bands a thread on
+// tall images (the pool balances them); one where each band recomputes a halo (fused_pub).
 template <typename F>
-bool parallel_rows(int64_t n, int64_t h, F f) {
+bool parallel_rows(int64_t n, int64_t h, F f, bool one_band_per_thread = false) {
   const int64_t threads = std::max<int64_t>(1, executorch::extension::get_thread_count());
-  int64_t bands = std::min<int64_t>(h, threads * (h >= 64 * threads ? 2 : 1));
+  int64_t bands =
+      std::min<int64_t>(h, threads * (h >= 64 * threads && !one_band_per_thread ? 2 : 1));
   const int64_t band = (h + bands - 1) / bands;
   bands = (h + band - 1) / band;
   return executorch::extension::parallel_for(0, n * bands, 1, [&](int64_t begin, int64_t end) {
@@ -206,11 +212,11 @@ Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   ET_KERNEL_CHECK_MSG(ctx,
                       dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
                           dw_w.size(0) == c && dw_w.size(1) == 1 && k % 2 == 1 &&
-                          dw_w.size(3) == k && is_nchw_contiguous(dw_w) &&
+                          dw_w.size(3) == k && k <= 15 && is_nchw_contiguous(dw_w) &&
                           dw_b.scalar_type() == ScalarType::Float && dw_b.dim() == 1 &&
                           dw_b.size(0) == c,
                       InvalidArgument, out,
-                      "hpun::dw_pw_add: dw_w must be float32 (C, 1, k, k) with k odd, dw_b (C)");
+                      "hpun::dw_pw_add: dw_w must be float32 (C, 1, k, k) with k odd and at most 15, dw_b (C)");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c), InvalidArgument, out,
                       "hpun::dw_pw_add: pw_w must be float32 (C, C, 1, 1), pw_b (C)");
   const float* xp = x.const_data_ptr<float>();
@@ -290,6 +296,51 @@ Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const
   return out;
 }
 
+Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+                     const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w, const Tensor& dw_b,
+                     const Tensor& pw2_w, const Tensor& pw2_b, Tensor& out) {
+  if (!check_nhwc_io(ctx, "hpun::fused_pub", x, out, nullptr)) return out;
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  ET_KERNEL_CHECK_MSG(ctx, h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
+                      "hpun::fused_pub: H and W must be even");
+  ET_KERNEL_CHECK_MSG(ctx,
+                      w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
+                          w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3 &&
+                          is_nchw_contiguous(w) && b.scalar_type() == ScalarType::Float &&
+                          b.dim() == 1 && b.size(0) == c && is_nchw_contiguous(b),
+                      InvalidArgument, out, "hpun::fused_pub: w must be float32 (C, 4, 3, 3), b (C)");
+  ET_KERNEL_CHECK_MSG(ctx,
+                      dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
+                          dw_w.size(0) == c && dw_w.size(1) == 1 && dw_w.size(2) == 5 &&
+                          dw_w.size(3) == 5 && is_nchw_contiguous(dw_w) &&
+                          dw_b.scalar_type() == ScalarType::Float && dw_b.dim() == 1 &&
+                          dw_b.size(0) == c,
+                      InvalidArgument, out, "hpun::fused_pub: dw_w must be float32 (C, 1, 5, 5), dw_b (C)");
+  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c) && pointwise_weights(pw2_w, pw2_b, c),
+                      InvalidArgument, out,
+                      "hpun::fused_pub: pw_w and pw2_w must be float32 (C, C, 1, 1), pw_b and pw2_b (C)");
+  const float* xp = x.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  std::vector<float> kt(36 * c), pwt(c * c), dwt(25 * c), pw2t(c * c);
+  fused_pud_nhwc_transpose_weights(w.const_data_ptr<float>(), c, kt.data());
+  fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
+  dw_transpose_weights(dw_w.const_data_ptr<float>(), c, 5, dwt.data());
+  fused_pud_pw_transpose_weights(pw2_w.const_data_ptr<float>(), c, pw2t.data());
+  const int64_t image = h * wd * c;
+  const bool ok = parallel_rows(
+      n, h / 2,
+      [&](int64_t img, int64_t r0, int64_t r1) {
+        std::vector<float> scratch(fused_pub_nhwc_scratch_floats(wd, c));
+        fused_pub_nhwc_band(xp + img * image, kt.data(), b.const_data_ptr<float>(), pwt.data(),
+                            pw_b.const_data_ptr<float>(), dwt.data(), dw_b.const_data_ptr<float>(),
+                            pw2t.data(), pw2_b.const_data_ptr<float>(), op + img * image, c, h, wd,
+                            r0, r1, scratch.data());
+      },
+      /*one_band_per_thread=*/true);
+  ET_KERNEL_CHECK(ctx, ok, Internal, out);
+  return out;
+}
+
 }  // namespace et
 }  // namespace kernels
 }  // namespace hpun
@@ -300,3 +351,4 @@ EXECUTORCH_LIBRARY(hpun, "fused_pud_pw_add.out", hpun::kernels::et::fused_pud_pw
 EXECUTORCH_LIBRARY(hpun, "dw_pw_add.out", hpun::kernels::et::dw_pw_add_out);
 EXECUTORCH_LIBRARY(hpun, "pw_relu.out", hpun::kernels::et::pw_relu_out);
 EXECUTORCH_LIBRARY(hpun, "pw_relu_pud_pw_add.out", hpun::kernels::et::pw_relu_pud_pw_add_out);
+EXECUTORCH_LIBRARY(hpun, "fused_pub.out", hpun::kernels::et::fused_pub_out);
