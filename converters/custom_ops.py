@@ -32,12 +32,17 @@ is the rest of a PUB after an exact ``srdsc_fold`` (its SRDSC(5) is then a depth
 conv) with the block's residual add, and ``hpun::pw_relu(x, pw_w, pw_b) = relu(conv2d(x, pw_w, pw_b))``
 HPUN-S's folded SRDSC(1) with the relu after it.
 
-``apply_fused_pud(model, pointwise=True)`` uses them: a PUB becomes ``dw_pw_add(fused_pud_pw(x, ...,
-relu=True), ..., residual=x)`` and a front block ``fused_pud_pw_add(relu(X(x)), ..., residual=x)``
-(HPUN-S, whose X is a folded SRDSC(1): one ``hpun::pw_relu_pud_pw_add(x, x_w, x_b, w, b, pw_w, pw_b)``
-call, ``x + conv1x1(fused_pud(relu(conv1x1(x, x_w, x_b)), w, b), pw_w, pw_b)`` with the first 1x1
-conv computed row by row inside the PUD's pipeline), so an HPUN-S block pair is three of the
-project's kernels and an HPUB three and one XNNPACK dense conv. The kernels run each 1x1 conv on a
+``hpun::fused_pub(x, w, b, pw_w, pw_b, dw_w, dw_b, pw2_w, pw2_b)`` is a whole PUB whose SRDSC(5) is
+folded, ``dw_pw_add(fused_pud_pw(x, w, b, pw_w, pw_b, relu=True), dw_w, dw_b, pw2_w, pw2_b, x)`` in one
+pass (the PUD's rows go through a ring of six that the 5x5 depthwise conv reads).
+
+``apply_fused_pud(model, pointwise=True)`` uses them: a PUB becomes one ``fused_pub`` call (with an
+unfolded SRDSC: ``fused_pud_pw(x, ..., relu=True)`` and the SRDSC as it is) and a front block
+``fused_pud_pw_add(relu(X(x)), ..., residual=x)`` (HPUN-S, whose X is a folded SRDSC(1): one
+``hpun::pw_relu_pud_pw_add(x, x_w, x_b, w, b, pw_w, pw_b)`` call, ``x + conv1x1(fused_pud(relu(conv1x1(x,
+x_w, x_b)), w, b), pw_w, pw_b)`` with the first 1x1 conv computed row by row inside the PUD's
+pipeline), so an HPUN-S block pair is two of the project's kernels and an HPUB two and one XNNPACK
+dense conv. The kernels run each 1x1 conv on a
 row while it is in cache, from a register-blocked loop (channels-last only).
 
 A .pte made that way runs only where the kernel is registered: the project's C++ runner (it links
@@ -276,9 +281,9 @@ def _folded(srdsc: nn.Module, k: int) -> bool:
 
 
 class FusedPUB(_Fused):
-    """A PUB, ``x + srdsc(relu(pud(x)))``: its PUD (1x1 conv and relu included) is one
-    ``hpun::fused_pud_pw`` call, and a folded SRDSC(5) with the residual add one ``hpun::dw_pw_add``
-    call (an unfolded SRDSC stays as it is). Keeps the PUB's submodules (``pud``, ``srdsc``), so its
+    """A PUB, ``x + srdsc(relu(pud(x)))``: with a folded SRDSC(5) the whole block is one
+    ``hpun::fused_pub`` call; otherwise its PUD (1x1 conv and relu included) is one
+    ``hpun::fused_pud_pw`` call and the SRDSC stays as it is. Keeps the PUB's submodules (``pud``, ``srdsc``), so its
     state-dict keys are the PUB's."""
 
     def __init__(self, pub: nn.Module):

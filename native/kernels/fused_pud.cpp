@@ -304,6 +304,38 @@ HPUN_INLINE void up_chunk_nhwc(const float* HPUN_RESTRICT far, const float* HPUN
   }
 }
 
+#if HPUN_X86_DISPATCH
+// up_chunk_nhwc for C == 64 on AVX-512: the vertical blend v of padded columns j, j + 1, j + 2 slides
+// in registers (one new column per output pair), so v never goes through memory.
+__attribute__((target("avx512f"), noinline)) void up_chunk64_avx512(
+    const float* HPUN_RESTRICT far, const float* HPUN_RESTRICT near, const float* HPUN_RESTRICT xr,
+    float* HPUN_RESTRICT t, i64 j0, i64 j1) {
+  const __m512 q1 = _mm512_set1_ps(0.25f), q3 = _mm512_set1_ps(0.75f);
+#define HPUN_VBLEND(p, k)                                                                    \
+  _mm512_add_ps(_mm512_mul_ps(q1, _mm512_loadu_ps(far + (p) * 64 + 16 * (k))),               \
+                _mm512_mul_ps(q3, _mm512_loadu_ps(near + (p) * 64 + 16 * (k))))
+  __m512 vm[4], v0[4];
+  for (int k = 0; k < 4; ++k) {
+    vm[k] = HPUN_VBLEND(j0, k);
+    v0[k] = HPUN_VBLEND(j0 + 1, k);
+  }
+  for (i64 j = j0; j < j1; ++j) {
+    const float* HPUN_RESTRICT xe = xr + 2 * j * 64;
+    float* HPUN_RESTRICT oe = t + 2 * (j - j0) * 64;
+    for (int k = 0; k < 4; ++k) {
+      const __m512 vp = HPUN_VBLEND(j + 2, k);
+      const __m512 e = _mm512_add_ps(_mm512_mul_ps(q1, vm[k]), _mm512_mul_ps(q3, v0[k]));
+      const __m512 o = _mm512_add_ps(_mm512_mul_ps(q3, v0[k]), _mm512_mul_ps(q1, vp));
+      _mm512_storeu_ps(oe + 16 * k, _mm512_add_ps(_mm512_loadu_ps(xe + 16 * k), e));
+      _mm512_storeu_ps(oe + 64 + 16 * k, _mm512_add_ps(_mm512_loadu_ps(xe + 64 + 16 * k), o));
+      vm[k] = v0[k];
+      v0[k] = vp;
+    }
+  }
+#undef HPUN_VBLEND
+}
+#endif
+
 // ---- the PUD's 1x1 conv on one output row (fused_pud_pw) --------------------------------------
 // out[p][o] = epilogue(pwb[o] + sum_c t[p][c] * pwt[c][o]) for the n pixels of a row that is still
 // in cache. With C a multiple of 64 and GCC/Clang vector extensions, a block of P pixels x 64
@@ -949,7 +981,12 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
           float* orow = tail ? t_ring + (r % kTRing) * rowF : out + at;
           for (i64 j0 = 0; j0 < w; j0 += kChunk) {
             const i64 j1 = std::min<i64>(w, j0 + kChunk), a = at + 2 * j0 * C;
-            up_chunk_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, j0, j1, C);
+#if HPUN_X86_DISPATCH
+            if (P == 4 && C == 64)
+              up_chunk64_avx512(dy ? gp : gm, g0, l_row(r), trow, j0, j1);
+            else
+#endif
+              up_chunk_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, j0, j1, C);
             pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + a : nullptr,
                              pw.relu, orow + 2 * j0 * C, 2 * (j1 - j0), C);
           }
