@@ -57,6 +57,13 @@ bool nhwc_float_like(const Tensor& t, const Tensor& like) {
   return t.scalar_type() == ScalarType::Float && t.dim() == 4 && t.sizes() == like.sizes() &&
          is_channels_last(t) && (t.numel() == t.size(1) || !is_nchw_contiguous(t));
 }
+// The PUD's grouped conv: w (C, 4, 3, 3), b (C), float32, contiguous.
+bool grouped_weights(const Tensor& w, const Tensor& b, int64_t c) {
+  return w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
+         w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3 && is_nchw_contiguous(w) &&
+         b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c &&
+         is_nchw_contiguous(b);
+}
 bool pointwise_weights(const Tensor& w, const Tensor& b, int64_t c) {
   return w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
          w.size(1) == c && w.size(2) == 1 && w.size(3) == 1 && is_nchw_contiguous(w) &&
@@ -268,12 +275,7 @@ Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
   ET_KERNEL_CHECK_MSG(ctx, h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
                       "hpun::pw_relu_pud_pw_add: H and W must be even");
-  ET_KERNEL_CHECK_MSG(ctx,
-                      w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
-                          w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3 &&
-                          is_nchw_contiguous(w) && b.scalar_type() == ScalarType::Float &&
-                          b.dim() == 1 && b.size(0) == c && is_nchw_contiguous(b),
-                      InvalidArgument, out,
+  ET_KERNEL_CHECK_MSG(ctx, grouped_weights(w, b, c), InvalidArgument, out,
                       "hpun::pw_relu_pud_pw_add: w must be float32 (C, 4, 3, 3), b (C)");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(x_w, x_b, c) && pointwise_weights(pw_w, pw_b, c),
                       InvalidArgument, out,
@@ -303,12 +305,8 @@ Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
   ET_KERNEL_CHECK_MSG(ctx, h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
                       "hpun::fused_pub: H and W must be even");
-  ET_KERNEL_CHECK_MSG(ctx,
-                      w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
-                          w.size(1) == 4 && w.size(2) == 3 && w.size(3) == 3 &&
-                          is_nchw_contiguous(w) && b.scalar_type() == ScalarType::Float &&
-                          b.dim() == 1 && b.size(0) == c && is_nchw_contiguous(b),
-                      InvalidArgument, out, "hpun::fused_pub: w must be float32 (C, 4, 3, 3), b (C)");
+  ET_KERNEL_CHECK_MSG(ctx, grouped_weights(w, b, c), InvalidArgument, out,
+                      "hpun::fused_pub: w must be float32 (C, 4, 3, 3), b (C)");
   ET_KERNEL_CHECK_MSG(ctx,
                       dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
                           dw_w.size(0) == c && dw_w.size(1) == 1 && dw_w.size(2) == 5 &&
