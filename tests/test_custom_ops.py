@@ -307,6 +307,23 @@ def test_pw_kernel_rejects_nchw(kernels_build, tmp_path):
     assert r.returncode == 4 and "channels-last" in r.stderr, (r.returncode, r.stderr[-1000:])
 
 
+def test_depthwise_kernel_rejects_k_beyond_its_limit(kernels_build, tmp_path):
+    """k = 17 exceeds kMaxDepthwiseK (the kernels' fixed array of input-row pointers): the registry
+    op fails with a message naming the limit, the plain driver refuses the option."""
+    c, k = 2, 17
+    x = torch.rand(1, c, 6, 6)
+    extra = ["--op", "dw_pw_add", "--k", str(k), "--pw", write_f32(tmp_path, "pw", torch.zeros(c, c, 1, 1)),
+             write_f32(tmp_path, "pb", torch.zeros(c)), "--residual", write_f32(tmp_path, "res", x.permute(0, 2, 3, 1))]
+    files = [write_f32(tmp_path, "x", x.permute(0, 2, 3, 1)), write_f32(tmp_path, "w", torch.zeros(c, 1, k, k)),
+             write_f32(tmp_path, "b", torch.zeros(c)), str(tmp_path / "o.f32")]
+    r = subprocess.run([str(kernels_build / "hpun_fused_pud_driver"), "1", str(c), "6", "6", *files, "--nhwc", *extra],
+                       capture_output=True, text=True)
+    assert r.returncode == 4 and "at most 15" in r.stderr, (r.returncode, r.stderr[-1000:])
+    r = subprocess.run([str(kernels_build / "hpun_fused_pud_plain"), "1", str(c), "6", "6", *files, "--nhwc", *extra],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "bad sizes or options" in r.stderr, (r.returncode, r.stderr[-1000:])
+
+
 @pytest.fixture(scope="session")
 def real_features() -> list[tuple[PUD, torch.Tensor]]:
     """(PUD, its input) for the first and the last PUD of the shipped HPUN-S x2 on a real image."""

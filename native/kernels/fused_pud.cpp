@@ -569,7 +569,6 @@ HPUN_INLINE void pointwise_row(const float* HPUN_RESTRICT t, const float* HPUN_R
 // dst[j][c] = dwb[c] + sum over the taps inside the image of dwt[u * k + v][c] * rows[u][j + v - k/2][c],
 // where rows[u] is input row r + u - k/2, or null where that row is outside the image (zero padding):
 // the rows need not be one tensor's (fused_pub reads them from a ring).
-constexpr i64 kMaxDwK = 15;
 HPUN_INLINE void dw_row_generic(const float* const* rows, i64 W, i64 C,
                                 const float* HPUN_RESTRICT dwt, const float* HPUN_RESTRICT dwb,
                                 i64 k, float* HPUN_RESTRICT dst) {
@@ -784,7 +783,7 @@ HPUN_INLINE void dw_pw_rows_body(const float* HPUN_RESTRICT x, const float* HPUN
                                  float* HPUN_RESTRICT out, i64 Cn, i64 H, i64 W, i64 r0, i64 r1,
                                  float* HPUN_RESTRICT trow) {
   const i64 C = CC ? CC : Cn, rowF = W * C;
-  const float* rows[kMaxDwK + 1];
+  const float* rows[kMaxDepthwiseK + 1];
   for (i64 r = r0; r < r1; ++r) {
 #if HPUN_X86_DISPATCH
     if (P == 4 && C == 64 && k == 5 && r + 1 < r1) {  // P = 4: the AVX-512 instantiations

@@ -111,6 +111,8 @@ void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b,
 // dwt = dw_transpose_weights(dw_w): dwt[t * C + c] = dw_w[c * k * k + t]. dw_pw's scratch is two
 // rows, 2 * W * C floats.
 void dw_transpose_weights(const float* dw_w, std::int64_t channels, std::int64_t k, float* dwt);
+// The largest depthwise kernel dw_pw takes (its input-row pointers live in a fixed array).
+constexpr std::int64_t kMaxDepthwiseK = 15;
 void dw_pw_nhwc_rows(const float* x, const float* dwt, const float* dwb, std::int64_t k,
                      const PointwiseEpilogue& pw, float* out, std::int64_t channels,
                      std::int64_t height, std::int64_t width, std::int64_t row_begin,

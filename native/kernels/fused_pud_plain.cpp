@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   const bool fused = op == "fused_pud", front = op == "pw_relu_pud_pw_add", pub = op == "fused_pub";
   if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || ((fused || front || pub) && (h % 2 || w % 2)) ||
       (!fused && !dwpw && !pwrelu && !front && !pub) || ((pw_w || !fused) && !nhwc) ||
-      (dwpw && (k % 2 != 1 || !pw_w || !res_path)) || (front != (pre_w != nullptr)) ||
+      (dwpw && (k % 2 != 1 || k > hpun::kernels::kMaxDepthwiseK || !pw_w || !res_path)) || (front != (pre_w != nullptr)) ||
       (front && (!pw_w || res_path || relu)) || (pub != (post[0] != nullptr)) ||
       (pub && (!pw_w || res_path || relu))) {
     std::fprintf(stderr, "bad sizes or options (see the usage)\n");

@@ -57,6 +57,12 @@ bool nhwc_float_like(const Tensor& t, const Tensor& like) {
   return t.scalar_type() == ScalarType::Float && t.dim() == 4 && t.sizes() == like.sizes() &&
          is_channels_last(t) && (t.numel() == t.size(1) || !is_nchw_contiguous(t));
 }
+// A depthwise k x k conv: dw_w (C, 1, k, k), dw_b (C), float32, contiguous.
+bool depthwise_weights(const Tensor& w, const Tensor& b, int64_t c, int64_t k) {
+  return w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
+         w.size(1) == 1 && w.size(2) == k && w.size(3) == k && is_nchw_contiguous(w) &&
+         b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c;
+}
 // The PUD's grouped conv: w (C, 4, 3, 3), b (C), float32, contiguous.
 bool grouped_weights(const Tensor& w, const Tensor& b, int64_t c) {
   return w.scalar_type() == ScalarType::Float && w.dim() == 4 && w.size(0) == c &&
@@ -85,6 +91,18 @@ bool check_nhwc_io(KernelRuntimeContext& ctx, const char* op, const Tensor& x, T
                       op_data != x.const_data_ptr<float>() &&
                           (!other || op_data != other->const_data_ptr<float>()),
                       InvalidArgument, false, "%s: out aliases an input", op);
+  return true;
+}
+
+// x and out as check_nhwc_io wants them, H and W even, and the PUD's grouped conv (w, b): the
+// channels-last ops that contain a PUD.
+bool check_pud_io(KernelRuntimeContext& ctx, const char* op, const Tensor& x, const Tensor& w,
+                  const Tensor& b, Tensor& out) {
+  if (!check_nhwc_io(ctx, op, x, out, nullptr)) return false;
+  ET_KERNEL_CHECK_MSG(ctx, x.size(2) % 2 == 0 && x.size(3) % 2 == 0, InvalidArgument, false,
+                      "%s: H and W must be even", op);
+  ET_KERNEL_CHECK_MSG(ctx, grouped_weights(w, b, x.size(1)), InvalidArgument, false,
+                      "%s: w must be float32 (C, 4, 3, 3), b (C)", op);
   return true;
 }
 
@@ -216,12 +234,7 @@ Tensor& dw_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   ET_KERNEL_CHECK_MSG(ctx, nhwc_float_like(residual, x), InvalidArgument, out,
                       "hpun::dw_pw_add: residual must be channels-last float32 of x's shape");
   const int64_t k = dw_w.dim() == 4 ? dw_w.size(2) : 0;
-  ET_KERNEL_CHECK_MSG(ctx,
-                      dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
-                          dw_w.size(0) == c && dw_w.size(1) == 1 && k % 2 == 1 &&
-                          dw_w.size(3) == k && k <= 15 && is_nchw_contiguous(dw_w) &&
-                          dw_b.scalar_type() == ScalarType::Float && dw_b.dim() == 1 &&
-                          dw_b.size(0) == c,
+  ET_KERNEL_CHECK_MSG(ctx, k % 2 == 1 && k <= kMaxDepthwiseK && depthwise_weights(dw_w, dw_b, c, k),
                       InvalidArgument, out,
                       "hpun::dw_pw_add: dw_w must be float32 (C, 1, k, k) with k odd and at most 15, dw_b (C)");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c), InvalidArgument, out,
@@ -271,12 +284,8 @@ Tensor& pw_relu_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& pw
 Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& x_w,
                                const Tensor& x_b, const Tensor& w, const Tensor& b,
                                const Tensor& pw_w, const Tensor& pw_b, Tensor& out) {
-  if (!check_nhwc_io(ctx, "hpun::pw_relu_pud_pw_add", x, out, nullptr)) return out;
+  if (!check_pud_io(ctx, "hpun::pw_relu_pud_pw_add", x, w, b, out)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx, h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
-                      "hpun::pw_relu_pud_pw_add: H and W must be even");
-  ET_KERNEL_CHECK_MSG(ctx, grouped_weights(w, b, c), InvalidArgument, out,
-                      "hpun::pw_relu_pud_pw_add: w must be float32 (C, 4, 3, 3), b (C)");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(x_w, x_b, c) && pointwise_weights(pw_w, pw_b, c),
                       InvalidArgument, out,
                       "hpun::pw_relu_pud_pw_add: x_w and pw_w must be float32 (C, C, 1, 1), x_b and pw_b (C)");
@@ -301,19 +310,10 @@ Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const
 Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
                      const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w, const Tensor& dw_b,
                      const Tensor& pw2_w, const Tensor& pw2_b, Tensor& out) {
-  if (!check_nhwc_io(ctx, "hpun::fused_pub", x, out, nullptr)) return out;
+  if (!check_pud_io(ctx, "hpun::fused_pub", x, w, b, out)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx, h % 2 == 0 && wd % 2 == 0, InvalidArgument, out,
-                      "hpun::fused_pub: H and W must be even");
-  ET_KERNEL_CHECK_MSG(ctx, grouped_weights(w, b, c), InvalidArgument, out,
-                      "hpun::fused_pub: w must be float32 (C, 4, 3, 3), b (C)");
-  ET_KERNEL_CHECK_MSG(ctx,
-                      dw_w.scalar_type() == ScalarType::Float && dw_w.dim() == 4 &&
-                          dw_w.size(0) == c && dw_w.size(1) == 1 && dw_w.size(2) == 5 &&
-                          dw_w.size(3) == 5 && is_nchw_contiguous(dw_w) &&
-                          dw_b.scalar_type() == ScalarType::Float && dw_b.dim() == 1 &&
-                          dw_b.size(0) == c,
-                      InvalidArgument, out, "hpun::fused_pub: dw_w must be float32 (C, 1, 5, 5), dw_b (C)");
+  ET_KERNEL_CHECK_MSG(ctx, depthwise_weights(dw_w, dw_b, c, 5), InvalidArgument, out,
+                      "hpun::fused_pub: dw_w must be float32 (C, 1, 5, 5), dw_b (C)");
   ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c) && pointwise_weights(pw2_w, pw2_b, c),
                       InvalidArgument, out,
                       "hpun::fused_pub: pw_w and pw2_w must be float32 (C, C, 1, 1), pw_b and pw2_b (C)");
