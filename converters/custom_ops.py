@@ -365,8 +365,7 @@ class ChannelsLastHPUN(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        missing = [a for a in ("sub_mean", "head", "body", "body_tail", "tail", "add_mean", "scale")
-                   if not hasattr(model, a)]
+        missing = [a for a in ("forward_features", "tail", "add_mean", "scale") if not hasattr(model, a)]
         if missing:
             raise TypeError(f"ChannelsLastHPUN needs an HPUN; {type(model).__name__} has no {', '.join(missing)}")
         model = copy.deepcopy(model)
@@ -381,10 +380,9 @@ class ChannelsLastHPUN(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m, s = self.model, self.model.scale
-        x = m.sub_mean(x.contiguous(memory_format=torch.channels_last))
-        h = m.head(x)
-        t = m.tail(m.body_tail(m.body(h)) + h)  # (N, 3 s^2, H, W), channels-last in memory
+        s = self.model.scale
+        # (N, 3 s^2, H, W), channels-last in memory (add_mean already in the tail conv)
+        t = self.model.forward_features(x.contiguous(memory_format=torch.channels_last))
         n, _, height, width = t.shape
         t = t.permute(0, 2, 3, 1).reshape(n, height, width, 3, s, s).permute(0, 3, 1, 4, 2, 5)
         return t.reshape(n, 3, height * s, width * s)

@@ -137,13 +137,14 @@ class HPUN(nn.Module):
         per_block = front + PUD_RADIUS + PUD_RADIUS + 2  # X, two PUDs, the PUB's 5x5 depthwise
         return 1 + self.spec.blocks * per_block + 1 + 1  # head, body, body_tail, tail
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The network up to its tail conv: (N, 3 s^2, H, W), before the pixel shuffle and add_mean."""
+        h = self.head(self.sub_mean(x))
+        return self.tail(self.body_tail(self.body(h)) + h)
+
     def forward_even(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper; height and width must be even (pixel_unshuffle(2))."""
-        x = self.sub_mean(x)
-        h = self.head(x)
-        y = self.body_tail(self.body(h)) + h
-        y = F.pixel_shuffle(self.tail(y), self.scale)
-        return self.add_mean(y)
+        return self.add_mean(F.pixel_shuffle(self.forward_features(x), self.scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Any height and width: odd sizes are edge-padded by one row/column and cropped back."""

@@ -605,7 +605,7 @@ def test_channels_last_hpun_is_the_model_with_mean_folded_into_the_tail(scale):
 
 
 def test_channels_last_hpun_names_what_is_missing():
-    with pytest.raises(TypeError, match="needs an HPUN; Conv2d has no sub_mean"):
+    with pytest.raises(TypeError, match="needs an HPUN; Conv2d has no forward_features"):
         ChannelsLastHPUN(torch.nn.Conv2d(3, 3, 1))
 
 
