@@ -259,32 +259,11 @@ HPUN_INLINE void conv_row_nhwc(const float* const* rows, const float* HPUN_RESTR
   }
 }
 
-HPUN_INLINE void up_row_nhwc(const float* HPUN_RESTRICT far, const float* HPUN_RESTRICT near,
-                             float* HPUN_RESTRICT v, const float* HPUN_RESTRICT xr,
-                             float* HPUN_RESTRICT outr, i64 w, i64 C) {
-  // far/near/v are padded rows: column j at (j + 1) * C.
-  for (i64 i = C; i < (w + 1) * C; ++i) v[i] = 0.25f * far[i] + 0.75f * near[i];
-  for (i64 c = 0; c < C; ++c) {
-    v[c] = v[C + c];
-    v[(w + 1) * C + c] = v[w * C + c];
-  }
-  for (i64 j = 0; j < w; ++j) {
-    const float* HPUN_RESTRICT vm = v + j * C;
-    const float* HPUN_RESTRICT v0 = vm + C;
-    const float* HPUN_RESTRICT vp = v0 + C;
-    const float* HPUN_RESTRICT xe = xr + 2 * j * C;
-    float* HPUN_RESTRICT oe = outr + 2 * j * C;
-    for (i64 c = 0; c < C; ++c) {
-      oe[c] = xe[c] + (0.25f * vm[c] + 0.75f * v0[c]);
-      oe[C + c] = xe[C + c] + (0.75f * v0[c] + 0.25f * vp[c]);
-    }
-  }
-}
-
 // Stage D on the half columns [j0, j1) of one output row, into t (the 2 (j1 - j0) pixels from
-// column 2 j0 on): up_row_nhwc a chunk at a time, so that the blended pixels are still in L1 when
-// the 1x1 conv reads them (the padded far/near rows carry replicated edge columns, so the blend
-// of padded columns j0 .. j1 + 1 is v's).
+// column 2 j0 on): v = 1/4 * far + 3/4 * near (the vertical blend of the padded conv rows, whose
+// edge columns are replicated, so v's are too), then columns 2j, 2j+1 = 1/4, 3/4 blends of v[j],
+// v[j+1], v[j+2] (padded indices), plus the input row. Taken a chunk at a time where a 1x1 conv
+// follows, so that the blended pixels are still in L1 when it reads them.
 HPUN_INLINE void up_chunk_nhwc(const float* HPUN_RESTRICT far, const float* HPUN_RESTRICT near,
                                float* HPUN_RESTRICT v, const float* HPUN_RESTRICT xr,
                                float* HPUN_RESTRICT t, i64 j0, i64 j1, i64 C) {
@@ -973,19 +952,21 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
       const float* gp = g_row(clampi(ro + 1, 0, h - 1));
       for (int dy = 0; dy < 2; ++dy) {
         const i64 r = 2 * ro + dy, at = r * rowF;
+        const float* far = dy ? gp : gm;
+        auto blend = [&](i64 j0, i64 j1, float* dst) {  // half columns [j0, j1) into dst
+#if HPUN_X86_DISPATCH
+          if (P == 4 && C == 64) return up_chunk64_avx512(far, g0, l_row(r), dst, j0, j1);
+#endif
+          up_chunk_nhwc(far, g0, v, l_row(r), dst, j0, j1, C);
+        };
         if (!pw.pwt) {
-          up_row_nhwc(dy ? gp : gm, g0, v, l_row(r), out + at, w, C);
+          blend(0, w, out + at);
         } else {
           constexpr i64 kChunk = 12;  // half columns: 24 pixels, 24 KB of t at C = 64
           float* orow = tail ? t_ring + (r % kTRing) * rowF : out + at;
           for (i64 j0 = 0; j0 < w; j0 += kChunk) {
             const i64 j1 = std::min<i64>(w, j0 + kChunk), a = at + 2 * j0 * C;
-#if HPUN_X86_DISPATCH
-            if (P == 4 && C == 64)
-              up_chunk64_avx512(dy ? gp : gm, g0, l_row(r), trow, j0, j1);
-            else
-#endif
-              up_chunk_nhwc(dy ? gp : gm, g0, v, l_row(r), trow, j0, j1, C);
+            blend(j0, j1, trow);
             pointwise_row<P>(trow, pw.pwt, pw.pwb, pw.residual ? pw.residual + a : nullptr,
                              pw.relu, orow + 2 * j0 * C, 2 * (j1 - j0), C);
           }
