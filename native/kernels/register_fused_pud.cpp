@@ -21,6 +21,10 @@
 // whole PUB with a folded SRDSC(5), x + conv1x1(dwconv5(relu(conv1x1(fused_pud(x, w, b), pw_w,
 // pw_b)), dw_w, dw_b), pw2_w, pw2_b) (dw_w (C, 1, 5, 5)). All but fused_pud take channels-last
 // tensors only.
+//   hpun::pw_q8.out(Tensor x, Tensor qw, Tensor w_scale, Tensor b, float in_scale, int in_zp,
+//                   bool relu, *, Tensor(a!) out) -> Tensor(a!)
+// is the int8 1x1 conv of pw_q8.h: x quantized per tensor (in_scale, in_zp), qw int8 (C, C, 1, 1)
+// with per-output-channel scales w_scale (C, float32), b (C, float32); float32 channels-last out.
 // x: (N, C, H, W) float32, contiguous NCHW or channels-last (dim order 0,2,3,1; out then has the
 // same dim order), H and W even; w: (C, 4, 3, 3); b: (C); out resized to
 // x's shape. The registration runs from a static initializer, so a binary must keep this object
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "fused_pud.h"
+#include "pw_q8.h"
 
 namespace hpun {
 namespace kernels {
@@ -339,6 +344,36 @@ Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
   return out;
 }
 
+Tensor& pw_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& qw,
+                  const Tensor& w_scale, const Tensor& b, double in_scale, int64_t in_zp,
+                  bool relu, Tensor& out) {
+  if (!check_nhwc_io(ctx, "hpun::pw_q8", x, out, nullptr)) return out;
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  ET_KERNEL_CHECK_MSG(ctx,
+                      qw.scalar_type() == ScalarType::Char && qw.dim() == 4 && qw.size(0) == c &&
+                          qw.size(1) == c && qw.size(2) == 1 && qw.size(3) == 1 &&
+                          is_nchw_contiguous(qw) && w_scale.scalar_type() == ScalarType::Float &&
+                          w_scale.dim() == 1 && w_scale.size(0) == c &&
+                          b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c,
+                      InvalidArgument, out,
+                      "hpun::pw_q8: qw must be int8 (C, C, 1, 1), w_scale and b float32 (C)");
+  ET_KERNEL_CHECK_MSG(ctx, in_scale > 0 && in_scale < 1e30 && in_zp >= -128 && in_zp <= 127,
+                      InvalidArgument, out,
+                      "hpun::pw_q8: in_scale must be positive and finite, in_zp in [-128, 127]");
+  const PointwiseQ8 q = pw_q8_prepare(qw.const_data_ptr<int8_t>(), w_scale.const_data_ptr<float>(),
+                                      b.const_data_ptr<float>(), in_scale, in_zp, c);
+  const float* xp = x.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  const int64_t image = h * wd * c;
+  const bool ok = parallel_rows(n, h, [&](int64_t img, int64_t r0, int64_t r1) {
+    std::vector<uint8_t> scratch(pw_q8_scratch_bytes(wd, c));
+    pw_q8_nhwc_rows(xp + img * image, q, nullptr, relu, op + img * image, wd, r0, r1,
+                    scratch.data());
+  });
+  ET_KERNEL_CHECK(ctx, ok, Internal, out);
+  return out;
+}
+
 }  // namespace et
 }  // namespace kernels
 }  // namespace hpun
@@ -350,3 +385,4 @@ EXECUTORCH_LIBRARY(hpun, "dw_pw_add.out", hpun::kernels::et::dw_pw_add_out);
 EXECUTORCH_LIBRARY(hpun, "pw_relu.out", hpun::kernels::et::pw_relu_out);
 EXECUTORCH_LIBRARY(hpun, "pw_relu_pud_pw_add.out", hpun::kernels::et::pw_relu_pud_pw_add_out);
 EXECUTORCH_LIBRARY(hpun, "fused_pub.out", hpun::kernels::et::fused_pub_out);
+EXECUTORCH_LIBRARY(hpun, "pw_q8.out", hpun::kernels::et::pw_q8_out);

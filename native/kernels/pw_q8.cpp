@@ -1,0 +1,287 @@
+// int8 1x1 convolution (see pw_q8.h for what it computes).
+//
+// A row of pixels is first quantized to bytes, stored as q + 128 (0..255): the unsigned operand
+// that VNNI's vpdpbusd multiplies with signed weights; the zero point (in_zp + 128) comes off once
+// per output channel as `corr`. Then each pixel's C bytes meet the int8 weights:
+//
+// * C == 64 with AVX-512 VNNI: 6 pixels x 64 output channels in 24 int32 zmm accumulators; per
+//   group of four input channels, four weight vectors (16 output channels x 4 bytes each) and one
+//   32-bit broadcast per pixel feed 24 vpdpbusd (64 multiply-adds each). The epilogue converts
+//   to float, scales per output channel, adds the bias, then relu / the residual.
+// * otherwise plain loops over [C in][C out] int16 weights, which the compiler vectorises (on x86
+//   compiled for AVX2 and for the SSE2 baseline, chosen at run time; NEON on AArch64).
+#include "pw_q8.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HPUN_Q8_X86 1
+#else
+#define HPUN_Q8_X86 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define HPUN_Q8_INLINE inline __attribute__((always_inline))
+#define HPUN_Q8_RESTRICT __restrict__
+#else
+#define HPUN_Q8_INLINE inline
+#define HPUN_Q8_RESTRICT
+#endif
+
+namespace hpun {
+namespace kernels {
+namespace {
+
+using i64 = std::int64_t;
+
+// Inputs scaled beyond +-512 quantize to the clamp either way (|in_zp| <= 128); clamping first
+// keeps the rounding trick and the float->int conversion in range (and sends NaN to a bound).
+constexpr float kQuantLimit = 512.f;
+
+// round-half-even(v) for |v| <= 2^22 under the default rounding mode: adding and subtracting
+// 1.5 * 2^23 leaves no fraction bits, so the add rounds as the FPU does (what torch.round does).
+HPUN_Q8_INLINE float round_half_even(float v) {
+  const float magic = 12582912.f;  // 1.5 * 2^23
+  return (v + magic) - magic;
+}
+
+HPUN_Q8_INLINE void quantize_row_plain(const float* HPUN_Q8_RESTRICT x, std::uint8_t* HPUN_Q8_RESTRICT u,
+                                       i64 n, i64 C, i64 Cp, float inv, std::int32_t zp) {
+  const std::int32_t shift = zp + 128;
+  for (i64 p = 0; p < n; ++p) {
+    const float* HPUN_Q8_RESTRICT xp = x + p * C;
+    std::uint8_t* HPUN_Q8_RESTRICT up = u + p * Cp;
+    for (i64 c = 0; c < C; ++c) {
+      float v = xp[c] * inv;
+      v = v < -kQuantLimit ? -kQuantLimit : (v > kQuantLimit ? kQuantLimit : v);
+      v = v == v ? v : -kQuantLimit;  // NaN
+      std::int32_t r = static_cast<std::int32_t>(round_half_even(v)) + shift;
+      r = r < 0 ? 0 : (r > 255 ? 255 : r);
+      up[c] = static_cast<std::uint8_t>(r);
+    }
+    for (i64 c = C; c < Cp; ++c) up[c] = 128;  // padding: zero weights
+  }
+}
+
+// Plain loops: acc[o] = corr[o] + sum_c u[c] * wt[c][o], then the epilogue.
+HPUN_Q8_INLINE void rows_plain_body(const float* x, const PointwiseQ8& q, const float* residual,
+                                    bool relu, float* out, i64 W, i64 r0, i64 r1,
+                                    std::uint8_t* scratch) {
+  const i64 C = q.channels, Cp = q.padded;
+  std::uint8_t* HPUN_Q8_RESTRICT u = scratch;
+  std::int32_t* HPUN_Q8_RESTRICT acc =
+      reinterpret_cast<std::int32_t*>(scratch + ((W * Cp + 63) / 64) * 64);
+  const std::int16_t* HPUN_Q8_RESTRICT wt = q.wt.data();
+  const std::int32_t* HPUN_Q8_RESTRICT corr = q.corr.data();
+  const float* HPUN_Q8_RESTRICT scale = q.scale.data();
+  const float* HPUN_Q8_RESTRICT bias = q.bias.data();
+  for (i64 r = r0; r < r1; ++r) {
+    quantize_row_plain(x + r * W * C, u, W, C, Cp, q.inv_in_scale, q.in_zp);
+    for (i64 p = 0; p < W; ++p) {
+      const std::uint8_t* HPUN_Q8_RESTRICT up = u + p * Cp;
+      for (i64 o = 0; o < C; ++o) acc[o] = corr[o];
+      for (i64 c = 0; c < C; ++c) {
+        const std::int32_t uc = up[c];
+        const std::int16_t* HPUN_Q8_RESTRICT wr = wt + c * C;
+        for (i64 o = 0; o < C; ++o) acc[o] += uc * wr[o];
+      }
+      const i64 at = (r * W + p) * C;
+      float* HPUN_Q8_RESTRICT op = out + at;
+      const float* HPUN_Q8_RESTRICT rp = residual ? residual + at : nullptr;
+      for (i64 o = 0; o < C; ++o) {
+        float y = static_cast<float>(acc[o]) * scale[o] + bias[o];
+        if (relu) y = y < 0.f ? 0.f : y;
+        if (rp) y += rp[o];
+        op[o] = y;
+      }
+    }
+  }
+}
+
+#if HPUN_Q8_X86
+__attribute__((target("avx512f,avx512bw"), noinline)) void quantize_row_avx512(
+    const float* HPUN_Q8_RESTRICT x, std::uint8_t* HPUN_Q8_RESTRICT u, i64 count, float inv,
+    std::int32_t zp) {
+  const __m512 vi = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-kQuantLimit),
+               hi = _mm512_set1_ps(kQuantLimit);
+  const __m512i shift = _mm512_set1_epi32(zp + 128), zero = _mm512_setzero_si512(),
+                top = _mm512_set1_epi32(255);
+  for (i64 i = 0; i < count; i += 16) {  // count is a multiple of 64
+    __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), vi);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);  // max(NaN, lo) is lo
+    __m512i r = _mm512_add_epi32(_mm512_cvtps_epi32(v), shift);  // MXCSR: round half to even
+    r = _mm512_min_epi32(_mm512_max_epi32(r, zero), top);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(u + i), _mm512_cvtepi32_epi8(r));
+  }
+}
+
+template <int NP, bool RELU, bool RES>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void block64_vnni(
+    const std::uint8_t* HPUN_Q8_RESTRICT u, const std::int8_t* HPUN_Q8_RESTRICT wp,
+    const std::int32_t* HPUN_Q8_RESTRICT corr, const float* HPUN_Q8_RESTRICT scale,
+    const float* HPUN_Q8_RESTRICT bias, const float* HPUN_Q8_RESTRICT res,
+    float* HPUN_Q8_RESTRICT out) {
+  __m512i acc[NP][4];
+  for (int k = 0; k < 4; ++k) {
+    const __m512i c0 = _mm512_loadu_si512(corr + 16 * k);
+    for (int i = 0; i < NP; ++i) acc[i][k] = c0;
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < 16; ++g) {
+    const std::int8_t* wg = wp + g * 256;
+    const __m512i w0 = _mm512_loadu_si512(wg), w1 = _mm512_loadu_si512(wg + 64),
+                  w2 = _mm512_loadu_si512(wg + 128), w3 = _mm512_loadu_si512(wg + 192);
+#pragma GCC unroll 6
+    for (int i = 0; i < NP; ++i) {
+      std::int32_t four;
+      std::memcpy(&four, u + i * 64 + 4 * g, 4);
+      const __m512i a = _mm512_set1_epi32(four);
+      acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, w0);
+      acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, w1);
+      acc[i][2] = _mm512_dpbusd_epi32(acc[i][2], a, w2);
+      acc[i][3] = _mm512_dpbusd_epi32(acc[i][3], a, w3);
+    }
+  }
+  for (int k = 0; k < 4; ++k) {
+    const __m512 s = _mm512_loadu_ps(scale + 16 * k), b = _mm512_loadu_ps(bias + 16 * k);
+    for (int i = 0; i < NP; ++i) {
+      __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][k]), s, b);
+      if (RELU) y = _mm512_max_ps(y, _mm512_setzero_ps());
+      if (RES) y = _mm512_add_ps(y, _mm512_loadu_ps(res + i * 64 + 16 * k));
+      _mm512_storeu_ps(out + i * 64 + 16 * k, y);
+    }
+  }
+}
+
+template <bool RELU, bool RES>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) void row64_vnni(
+    const std::uint8_t* u, const PointwiseQ8& q, const float* res, float* out, i64 n) {
+  const std::int8_t* wp = q.wp.data();
+  const std::int32_t* corr = q.corr.data();
+  const float *scale = q.scale.data(), *bias = q.bias.data();
+  i64 p = 0;
+  for (; p + 6 <= n; p += 6)
+    block64_vnni<6, RELU, RES>(u + p * 64, wp, corr, scale, bias, RES ? res + p * 64 : nullptr,
+                               out + p * 64);
+  for (; p < n; ++p)
+    block64_vnni<1, RELU, RES>(u + p * 64, wp, corr, scale, bias, RES ? res + p * 64 : nullptr,
+                               out + p * 64);
+}
+
+void rows_vnni(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
+               i64 W, i64 r0, i64 r1, std::uint8_t* scratch) {
+  for (i64 r = r0; r < r1; ++r) {
+    const i64 at = r * W * 64;
+    quantize_row_avx512(x + at, scratch, W * 64, q.inv_in_scale, q.in_zp);
+    const float* res = residual ? residual + at : nullptr;
+    if (res)
+      relu ? row64_vnni<true, true>(scratch, q, res, out + at, W)
+           : row64_vnni<false, true>(scratch, q, res, out + at, W);
+    else
+      relu ? row64_vnni<true, false>(scratch, q, nullptr, out + at, W)
+           : row64_vnni<false, false>(scratch, q, nullptr, out + at, W);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* x, const PointwiseQ8& q,
+                                                   const float* residual, bool relu, float* out,
+                                                   i64 W, i64 r0, i64 r1, std::uint8_t* scratch) {
+  rows_plain_body(x, q, residual, relu, out, W, r0, r1, scratch);
+}
+#endif
+
+void rows_plain(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
+                i64 W, i64 r0, i64 r1, std::uint8_t* scratch) {
+  rows_plain_body(x, q, residual, relu, out, W, r0, r1, scratch);
+}
+
+using RowsFn = void (*)(const float*, const PointwiseQ8&, const float*, bool, float*, i64, i64, i64,
+                        std::uint8_t*);
+struct Choice {
+  RowsFn fn;
+  const char* isa;
+};
+
+// Wide: the C == 64 VNNI code may run; otherwise the plain loops for this CPU.
+Choice choose(bool wide) {
+#if HPUN_Q8_X86
+  static const int level = [] {  // 2: VNNI, 1: AVX2, 0: baseline
+    const char* cap = std::getenv("HPUN_KERNELS_ISA");
+    const bool allow512 = !cap || !std::strcmp(cap, "avx512f");
+    const bool allow2 = allow512 || !std::strcmp(cap, "avx2");
+    __builtin_cpu_init();
+    if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vnni"))
+      return 2;
+    return allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+  }();
+  if (level == 2 && wide) return {rows_vnni, "avx512vnni"};
+  if (level >= 1) return {rows_avx2, "avx2"};
+  return {rows_plain, "sse2"};
+#elif defined(__ARM_NEON) || defined(__ARM_NEON__)
+  (void)wide;
+  return {rows_plain, "neon"};
+#else
+  (void)wide;
+  return {rows_plain, "generic"};
+#endif
+}
+
+}  // namespace
+
+PointwiseQ8 pw_q8_prepare(const std::int8_t* qw, const float* w_scale, const float* b,
+                          double in_scale, std::int64_t in_zp, std::int64_t channels) {
+  PointwiseQ8 q;
+  const i64 C = channels, Cp = (C + 3) / 4 * 4;
+  q.channels = C;
+  q.padded = Cp;
+  q.inv_in_scale = static_cast<float>(1.0 / in_scale);
+  q.in_zp = static_cast<std::int32_t>(in_zp);
+  q.wp.assign(Cp * C, 0);
+  q.wt.assign(C * C, 0);
+  q.corr.assign(C, 0);
+  q.scale.assign(C, 0.f);
+  q.bias.assign(C, 0.f);
+  const float s = static_cast<float>(in_scale);
+  for (i64 o = 0; o < C; ++o) {
+    std::int32_t sum = 0;
+    for (i64 c = 0; c < C; ++c) {
+      const std::int8_t w = qw[o * C + c];
+      q.wp[(c / 4) * C * 4 + o * 4 + c % 4] = w;
+      q.wt[c * C + o] = w;
+      sum += w;
+    }
+    q.corr[o] = -(q.in_zp + 128) * sum;
+    q.scale[o] = s * w_scale[o];
+    q.bias[o] = b ? b[o] : 0.f;
+  }
+  return q;
+}
+
+std::size_t pw_q8_scratch_bytes(std::int64_t width, std::int64_t channels) {
+  const i64 Cp = (channels + 3) / 4 * 4;
+  return static_cast<std::size_t>((width * Cp + 63) / 64 * 64 + 4 * channels);
+}
+
+void pw_q8_nhwc_rows(const float* x, const PointwiseQ8& q, const float* residual, bool relu,
+                     float* out, std::int64_t width, std::int64_t r0, std::int64_t r1,
+                     std::uint8_t* scratch) {
+  choose(q.channels == 64).fn(x, q, residual, relu, out, width, r0, r1, scratch);
+}
+
+void pw_q8_nhwc(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
+                std::int64_t batch, std::int64_t height, std::int64_t width) {
+  std::vector<std::uint8_t> scratch(pw_q8_scratch_bytes(width, q.channels));
+  const i64 image = height * width * q.channels;
+  for (i64 n = 0; n < batch; ++n)
+    pw_q8_nhwc_rows(x + n * image, q, residual ? residual + n * image : nullptr, relu,
+                    out + n * image, width, 0, height, scratch.data());
+}
+
+const char* pw_q8_isa(std::int64_t channels) { return choose(channels == 64).isa; }
+
+}  // namespace kernels
+}  // namespace hpun
