@@ -118,7 +118,10 @@ def conv_census(model: nn.Module) -> dict[str, int]:
     """The model's convolutions by kind: dense k x k, pointwise 1x1, depthwise, grouped."""
     census = {"dense": 0, "pointwise": 0, "depthwise": 0, "grouped": 0}
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
+        kind = getattr(m, "CONV_KIND", None)  # a conv held as constants (converters.int8_ops._Q8Pointwise)
+        if kind is not None:
+            census[kind] += 1
+        elif isinstance(m, nn.Conv2d):
             if m.groups == 1:
                 census["pointwise" if m.kernel_size == (1, 1) else "dense"] += 1
             elif m.groups == m.in_channels == m.out_channels:
@@ -260,17 +263,21 @@ def _missing_package(target: str, e: ModuleNotFoundError) -> ArtifactError:
 
 
 def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quantized=None, *,
-           forward_module: nn.Module | None = None, details: dict[str, Any] | None = None) -> Sidecar:
+           forward_module: nn.Module | None = None, details: dict[str, Any] | None = None,
+           quantization: dict[str, Any] | None = None) -> Sidecar:
     """Convert ``model.forward_even`` at ``spec.tile`` for ``spec.target``; write artifact + sidecar.
 
     int8 needs ``quantized``, a `quantization.QuantizedModel` made from `model` for this target: its
     reference graph (quantize/dequantize around int8 ops) is what is lowered, and its settings go
     into the sidecar.
 
-    ``forward_module`` (fp32 only): what is converted instead of ``model.forward_even``, a rewrite of
-    `model` that computes the same function (e.g. ``ChannelsLastIO(apply_fused_pud(model),
-    "forward_even")``, converters.custom_ops); `model` still names the artifact and is what its ops
-    are checked against. ``details``: added to the sidecar's details (say what the rewrite is).
+    ``forward_module``: what is converted instead of ``model.forward_even``, a rewrite of `model`
+    that computes the same function (e.g. ``ChannelsLastIO(apply_fused_pud(model), "forward_even")``,
+    converters.custom_ops); `model` still names the artifact and is what its ops are checked
+    against. ``details``: added to the sidecar's details (say what the rewrite is). An int8
+    ``forward_module`` carries its own quantization (the fused int8 kernels' blocks,
+    quantization.fused_int8) and comes with ``quantization``, its settings for the sidecar, instead
+    of a QuantizedModel.
 
     Each of the two is written atomically (temp beside it, fsync, rename). The artifact is described
     (ops, problems) while still a temp file; if anything fails, no file is left at ``out_path`` and
@@ -296,8 +303,10 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
     else:
         source, source_sha = UNTRAINED, None
 
-    if (spec.precision == "int8") != (quantized is not None):
-        raise ValueError(f"{out_path}: int8 export takes a QuantizedModel (quantization.quantize), other precisions none")
+    own_int8 = forward_module is not None and quantization is not None
+    if (spec.precision == "int8") != (quantized is not None or own_int8):
+        raise ValueError(f"{out_path}: int8 export takes a QuantizedModel (quantization.quantize) or a forward_module "
+                         f"with its quantization settings, other precisions neither")
     from quantization.targets import FAMILY
 
     if quantized is not None and (FAMILY[quantized.target], quantized.model, quantized.scale) != (
@@ -370,7 +379,7 @@ def export(model: nn.Module, spec: ExportSpec, out_path: str | os.PathLike, quan
             ops=described.get("ops", {}),
             problems=list(described.get("problems", [])),
             details={**described.get("details", {}), **(details or {})},
-            quantization=quantized.settings() if quantized is not None else None,
+            quantization=quantized.settings() if quantized is not None else quantization,
         )
         text = sidecar.to_json()
         atomic_write_bytes(sidecar_path(out_path), lambda tmp: Path(tmp).write_text(text))

@@ -152,7 +152,11 @@ OWN_OP_CONVS = {"hpun.fused_pud.default": 1, "hpun.fused_pud.out": 1, "hpun.fuse
                 "hpun.fused_pud_pw.out": 2, "hpun.fused_pud_pw_add.default": 2, "hpun.fused_pud_pw_add.out": 2,
                 "hpun.dw_pw_add.default": 2, "hpun.dw_pw_add.out": 2, "hpun.pw_relu.default": 1, "hpun.pw_relu.out": 1,
                 "hpun.pw_relu_pud_pw_add.default": 3, "hpun.pw_relu_pud_pw_add.out": 3,
-                "hpun.fused_pub.default": 4, "hpun.fused_pub.out": 4}
+                "hpun.fused_pub.default": 4, "hpun.fused_pub.out": 4,
+                # their int8 forms (converters/int8_ops.py): the same convs, one 1x1 conv in int8
+                "hpun.pw_q8.default": 1, "hpun.pw_q8.out": 1,
+                "hpun.pw_relu_pud_pw_add_q8.default": 3, "hpun.pw_relu_pud_pw_add_q8.out": 3,
+                "hpun.fused_pub_q8.default": 4, "hpun.fused_pub_q8.out": 4}
 LAYOUT_COPIES = ("dim_order_ops._clone_dim_order.default", "dim_order_ops._clone_dim_order.out")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 QMIN, QMAX = -128, 127  # int8 activations (XNNPACK's per-tensor affine scheme)
 WMAX = 127  # int8 weights, symmetric: [-127, 127]
@@ -40,3 +41,126 @@ def pw_q8_reference(x: torch.Tensor, qw: torch.Tensor, w_scale: torch.Tensor, b:
     if relu:
         y = torch.relu(y)
     return y if residual is None else y + residual
+
+
+def pw_relu_pud_pw_add_q8_reference(x, x_qw, x_ws, x_b, x_scale, x_zp, w, b, pw_w, pw_b) -> torch.Tensor:
+    """HPUN-S's front block with its first (folded SRDSC(1)) 1x1 conv in int8:
+    x + conv1x1(fused_pud(relu(pw_q8(x)), w, b), pw_w, pw_b)."""
+    from .custom_ops import fused_pud_pw_reference
+
+    z = pw_q8_reference(x, x_qw, x_ws, x_b, x_scale, x_zp, relu=True)
+    return fused_pud_pw_reference(z, w, b, pw_w, pw_b, residual=x)
+
+
+def fused_pub_q8_reference(x, w, b, pw_w, pw_b, dw_w, dw_b, pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp) -> torch.Tensor:
+    """A PUB with a folded SRDSC(5) whose 1x1 conv is int8:
+    x + pw_q8(dwconv5(relu(conv1x1(fused_pud(x, w, b), pw_w, pw_b))))."""
+    from .custom_ops import fused_pud_pw_reference
+
+    t = fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=True)
+    d = F.conv2d(t, dw_w, dw_b, padding=dw_w.shape[-1] // 2, groups=t.shape[1])
+    return pw_q8_reference(d, pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp, residual=x)
+
+
+Q8_OPS = {
+    "pw_q8": ("Tensor x, Tensor qw, Tensor w_scale, Tensor b, float in_scale, int in_zp, bool relu", pw_q8_reference),
+    "pw_relu_pud_pw_add_q8": ("Tensor x, Tensor x_qw, Tensor x_ws, Tensor x_b, float x_scale, int x_zp, Tensor w, "
+                              "Tensor b, Tensor pw_w, Tensor pw_b", pw_relu_pud_pw_add_q8_reference),
+    "fused_pub_q8": ("Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
+                     "Tensor pw2_qw, Tensor pw2_ws, Tensor pw2_b, float pw2_scale, int pw2_zp", fused_pub_q8_reference),
+}
+RUNTIME_Q8_OPS = tuple(f"hpun::{name}.out" for name in Q8_OPS)
+_LIB: torch.library.Library | None = None
+
+
+def _define() -> None:
+    """The int8 ops in torch.library (namespace hpun, beside converters.custom_ops' fp32 ones): the
+    references above are their implementation; the result has x's shape and layout."""
+    global _LIB
+    from . import custom_ops
+
+    try:
+        torch.ops.hpun.fused_pub_q8.default  # noqa: B018 (already defined in this process)
+        return
+    except (AttributeError, RuntimeError):
+        pass
+    _LIB = torch.library.Library(custom_ops.NAMESPACE, "FRAGMENT")
+    for name, (args, fn) in Q8_OPS.items():
+        _LIB.define(f"{name}({args}) -> Tensor")
+        _LIB.define(f"{name}.out({args}, *, Tensor(a!) out) -> Tensor(a!)")
+        _LIB.impl(name, fn, "CompositeExplicitAutograd")
+        _LIB.impl(f"{name}.out", custom_ops._out_variant(fn), "CompositeExplicitAutograd")
+        torch.library.register_fake(f"hpun::{name}", lambda x, *rest: torch.empty_like(
+            x, memory_format=custom_ops._memory_format(x)), lib=_LIB)
+
+        def fake_out(x, *rest, out):
+            out.resize_(x.shape)
+            return out
+
+        torch.library.register_fake(f"hpun::{name}.out", fake_out, lib=_LIB)
+
+
+_define()
+
+
+# --- the int8 blocks (quantization/fused_int8.py builds them from a calibrated model) -------------------
+
+def quantize_weight(w: torch.Tensor, eps: float = 2**-12) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 weights, per-output-channel scales): symmetric, scale = max(max|w| / 127, eps), rounded
+    as quantized_decomposed.quantize_per_channel does (w times the reciprocal scale, half to even);
+    XNNPACKQuantizer's weight scheme (PerChannelMinMaxObserver, [-127, 127], eps 2^-12)."""
+    amax = w.detach().abs().flatten(1).amax(dim=1)
+    scale = torch.clamp(amax / WMAX, min=eps).float()
+    inv = (1.0 / scale).view(-1, *([1] * (w.dim() - 1)))
+    qw = torch.clamp(torch.round(w.detach() * inv), -WMAX, WMAX).to(torch.int8)
+    return qw, scale
+
+
+class _Q8Pointwise(nn.Module):
+    """An int8 1x1 conv's constants (buffers, so they follow the module and land in the .pte):
+    int8 weights, their scales, the fp32 bias; and its input's (scale, zero point)."""
+
+    CONV_KIND = "pointwise"  # counted as the 1x1 conv it is (converters.base.conv_census)
+
+    def __init__(self, conv: nn.Conv2d, in_scale: float, in_zp: int):
+        super().__init__()
+        qw, w_scale = quantize_weight(conv.weight)
+        self.register_buffer("qw", qw)
+        self.register_buffer("w_scale", w_scale)
+        bias = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(conv.out_channels)
+        self.register_buffer("bias", bias)
+        self.in_scale, self.in_zp = float(in_scale), int(in_zp)
+
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    return conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, device=conv.weight.device)
+
+
+class FusedFrontQ8(nn.Module):
+    """An HPUN-S front block (its X a folded SRDSC(1)) as one ``hpun::pw_relu_pud_pw_add_q8`` call:
+    the folded 1x1 conv in int8 (input: the block's input x), the PUD in fp32."""
+
+    def __init__(self, front: nn.Module, in_scale: float, in_zp: int):
+        super().__init__()
+        self.pud = front.pud
+        self.x_q8 = _Q8Pointwise(front.x.pointwise, in_scale, in_zp)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, p, q = self.pud.grouped, self.pud.pointwise, self.x_q8
+        return torch.ops.hpun.pw_relu_pud_pw_add_q8(x, q.qw, q.w_scale, q.bias, q.in_scale, q.in_zp, g.weight,
+                                                    _bias(g), p.weight, _bias(p))
+
+
+class FusedPUBQ8(nn.Module):
+    """A PUB (its SRDSC(5) folded) as one ``hpun::fused_pub_q8`` call: the SRDSC's 1x1 conv in int8
+    (input: dwconv5(t) + t), the PUD and the 5x5 depthwise conv in fp32."""
+
+    def __init__(self, pub: nn.Module, in_scale: float, in_zp: int):
+        super().__init__()
+        self.pud, self.depthwise = pub.pud, pub.srdsc.depthwise
+        self.pw2_q8 = _Q8Pointwise(pub.srdsc.pointwise, in_scale, in_zp)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, p, dw, q = self.pud.grouped, self.pud.pointwise, self.depthwise, self.pw2_q8
+        return torch.ops.hpun.fused_pub_q8(x, g.weight, _bias(g), p.weight, _bias(p), dw.weight, _bias(dw), q.qw,
+                                           q.w_scale, q.bias, q.in_scale, q.in_zp)

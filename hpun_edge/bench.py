@@ -28,12 +28,14 @@ only) / latency; the dense-rate ideal = Multi-Adds / reference rate; ``x ideal``
 Model artifacts are the pipeline's (``<out>/artifacts/<model>_x<s>_<target>_<precision>``, the
 same freshness check): a pipeline run's artifacts are reused and vice versa. int8 artifacts are
 made by `pipeline.get_quantized` (default PTQ: the same int8 graph as QAT, so the same latency).
-``executorch-fused`` (fp32; not in the default targets) is the project's own kernel path: the .pte
+``executorch-fused`` (not in the default targets) is the project's own kernel path: the .pte
 exported from ``fused_module(model)`` (converters/custom_ops.py and the exact rewrites of
 ``FUSED_REWRITES``: each HPUN block is two or three of the project's kernels (``FUSED_VARIANT``),
 the dense convs, head and tail XNNPACK,
-channels-last inside),
-written to ``<out>/artifacts/<model>_x<s>_executorch-fused_fp32.pte`` with an ExecuTorch sidecar and
+channels-last inside); in int8, from ``fused_int8(cfg, model).module`` (quantization/fused_int8.py:
+the same blocks with the SRDSC 1x1 convs in int8, PTQ on the bench's calibration patches,
+``FUSED_VARIANT_INT8``; its eager forward is the fake-quant reference),
+written to ``<out>/artifacts/<model>_x<s>_executorch-fused_<precision>.pte`` with an ExecuTorch sidecar and
 run by ``executorch.runtime`` after ``load_runtime_kernels()`` (the kernel library is built with
 CMake into ``out/build/hpun_kernels`` when missing, incrementally otherwise). Its dense-conv
 reference is ExecuTorch's: the same runtime.
@@ -70,7 +72,7 @@ DEFAULT_TARGETS = ("executorch", "litert", "onnx") + (("coreml",) if sys.platfor
 BENCH_DATASET = "latency"
 FUSED_TARGET = "executorch-fused"
 # Bench-only targets: target -> (the artifact's converter target, whose dense-conv reference applies; precisions)
-BENCH_TARGETS = {FUSED_TARGET: ("executorch", ("fp32",))}
+BENCH_TARGETS = {FUSED_TARGET: ("executorch", ("fp32", "int8"))}
 # --native: the .pte rows again, timed by the C++ runner (hpun_runner, links native/kernels) instead of Python
 NATIVE_TARGETS = {"executorch": "executorch-native", FUSED_TARGET: f"{FUSED_TARGET}-native"}
 # exact rewrites the fused export also takes (quantization/rewrites.py): the SRDSC self-residual adds
@@ -84,6 +86,14 @@ FUSED_VARIANT = (f'ChannelsLastHPUN(apply_fused_pud(apply_rewrites(model, {FUSED
                  "relu, PUD with its 1x1 conv and the residual add in one pass); dense convs, head and tail "
                  "XNNPACK; channels-last inside, add_mean folded into the tail conv, the pixel shuffle and the "
                  "NCHW output one permute")
+# int8: quantization/fused_int8.py (PTQ on the bench's calibration patches), the same blocks with the
+# SRDSC 1x1 convs in int8 (hpun::pw_relu_pud_pw_add_q8.out, hpun::fused_pub_q8.out; HPUB front blocks stay
+# hpun::fused_pud_pw_add.out after XNNPACK's fp32 dense conv)
+FUSED_VARIANT_INT8 = (f"ChannelsLastHPUN(apply_int8_blocks(apply_rewrites(model, {FUSED_REWRITES!r}), ranges)): "
+                      "the fp32 variant's blocks with the SRDSC 1x1 convs in int8 (W8A8: static per-tensor input, "
+                      "per-channel weights, int32 sums, float output): hpun::pw_relu_pud_pw_add_q8.out (HPUN-S front "
+                      "block), hpun::fused_pub_q8.out (every PUB), hpun::fused_pud_pw_add.out (HPUB front block after "
+                      "XNNPACK's fp32 dense conv); everything else fp32 as in the fp32 variant")
 S_OVER_M_GOAL = 0.55
 DENSE_IDEAL_GOAL = 2.0
 
@@ -530,8 +540,9 @@ def bench_model(cfg: BenchConfig, name: str) -> list[dict]:
         except Exception as e:  # one artifact failing does not stop the others
             mark_failed(rec, e)
         records.append(rec)
-    if FUSED_TARGET in cfg.targets and "fp32" in cfg.precisions:
-        records.append(bench_fused(cfg, name, model, weights, nominal))
+    if FUSED_TARGET in cfg.targets:
+        records += [bench_fused(cfg, name, model, weights, nominal, p) for p in BENCH_TARGETS[FUSED_TARGET][1]
+                    if p in cfg.precisions]
     if cfg.native:
         records += [bench_native(cfg, r) for r in records if r["target"] in NATIVE_TARGETS and r.get("artifact")]
     order = {t: i for i, t in enumerate(cfg.targets)}
@@ -583,8 +594,8 @@ def bench_native(cfg: BenchConfig, py: dict) -> dict:
 
 
 # ------------------------------------------------------------------- the project's own kernels
-def fused_path(cfg: BenchConfig, name: str) -> Path:
-    return Path(cfg.out) / "artifacts" / f"{name}_x{cfg.scale}_{FUSED_TARGET}_fp32.pte"
+def fused_path(cfg: BenchConfig, name: str, precision: str = "fp32") -> Path:
+    return Path(cfg.out) / "artifacts" / f"{name}_x{cfg.scale}_{FUSED_TARGET}_{precision}.pte"
 
 
 def fused_module(model):
@@ -595,23 +606,41 @@ def fused_module(model):
     return ChannelsLastHPUN(apply_fused_pud(apply_rewrites(model, FUSED_REWRITES), pointwise=True).eval()).eval()
 
 
-def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path) -> Path:
-    """The executorch-fused .pte of `model` (reused when its sidecar still matches): exported through
-    `converters.export` from `fused_module(model)`."""
+def fused_int8(cfg: BenchConfig, model):
+    """The int8 executorch-fused module of `model` (FUSED_VARIANT_INT8): PTQ on the bench's calibration
+    patches (those the pipeline's int8 uses); a `quantization.fused_int8.FusedInt8`."""
+    from quantization.calibration import load_calibration
+    from quantization.fused_int8 import quantize_fused
+
+    cal = load_calibration(cfg.calib_data, cfg.scale, count=cfg.calib_count, data_root=cfg.data_root)
+    return quantize_fused(model, cal)
+
+
+def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path, precision: str = "fp32"):
+    """(the executorch-fused .pte of `model` at `precision`, the module it is exported from): reused
+    when its sidecar still matches (an int8 one's module then made from the ranges it records), else
+    exported through `converters.export`."""
     from converters import ExportSpec, export
     from converters.base import file_sha256, read_sidecar
+    from quantization.fused_int8 import int8_module, ranges_from_settings, scheme_settings
 
     from .pipeline import up_to_date
 
-    path = fused_path(cfg, name)
-    spec = ExportSpec(BENCH_TARGETS[FUSED_TARGET][0], name, cfg.scale, cfg.tile, "fp32", str(weights))
-    if up_to_date(path, spec, file_sha256(weights), None) and read_sidecar(path).details.get("variant") == FUSED_VARIANT:
+    path = fused_path(cfg, name, precision)
+    spec = ExportSpec(BENCH_TARGETS[FUSED_TARGET][0], name, cfg.scale, cfg.tile, precision, str(weights))
+    int8 = precision == "int8"
+    variant = FUSED_VARIANT_INT8 if int8 else FUSED_VARIANT
+    if up_to_date(path, spec, file_sha256(weights), scheme_settings(cfg.calib_count) if int8 else None) \
+            and read_sidecar(path).details.get("variant") == variant:
         say(f"   up to date: {path}")
-        return path
+        module = int8_module(model, ranges_from_settings(read_sidecar(path).quantization)) if int8 else fused_module(model)
+        return path, module
+    q = fused_int8(cfg, model) if int8 else None
+    module = q.module if int8 else fused_module(model)
     say(f"   export {path}")
-    export(model, spec, path, forward_module=fused_module(model),
-           details={"variant": FUSED_VARIANT, "bench_target": FUSED_TARGET})
-    return path
+    export(model, spec, path, forward_module=module, quantization=q.settings() if int8 else None,
+           details={"variant": variant, "bench_target": FUSED_TARGET})
+    return path, module
 
 
 def runtime_kernels(build_dir: Path | None = None, timeout: float = 1200) -> Path:
@@ -649,19 +678,19 @@ def runtime_kernels(build_dir: Path | None = None, timeout: float = 1200) -> Pat
     return lib
 
 
-def bench_fused(cfg: BenchConfig, name: str, model, weights: Path, nominal: float) -> dict:
-    """The executorch-fused row of one model: export (or reuse), load the kernels, measure."""
+def bench_fused(cfg: BenchConfig, name: str, model, weights: Path, nominal: float, precision: str = "fp32") -> dict:
+    """The executorch-fused row of one model at `precision`: export (or reuse), load the kernels, measure."""
     from converters import load_artifact
     from converters.base import read_sidecar
 
     from .pipeline import ops_summary
 
     h, w = cfg.lr_size
-    rec = base_record(cfg, name, FUSED_TARGET, "fp32", "fp32", role="model")
+    rec = base_record(cfg, name, FUSED_TARGET, precision, "ptq" if precision == "int8" else "fp32", role="model")
     rec["multi_adds"] = nominal * h * w
-    say(f"== bench {name} x{cfg.scale} {FUSED_TARGET} fp32")
+    say(f"== bench {name} x{cfg.scale} {FUSED_TARGET} {precision}")
     try:
-        path = fused_artifact(cfg, name, model, weights)
+        path, module = fused_artifact(cfg, name, model, weights, precision)
         sidecar = read_sidecar(path)
         rec.update(artifact=str(path), size_bytes=sidecar.artifact_bytes, ops=ops_summary(sidecar))
         runtime_kernels()
@@ -672,7 +701,7 @@ def bench_fused(cfg: BenchConfig, name: str, model, weights: Path, nominal: floa
         if sidecar.problems:
             rec.update(status="failed", reason="; ".join(sidecar.problems))
         if cfg.profile:  # the convs in the order the program runs them: the fused module's
-            rec["profile"] = profile_one(cfg, path, runner, fused_module(model))
+            rec["profile"] = profile_one(cfg, path, runner, module)
     except Exception as e:
         mark_failed(rec, e)
     return rec

@@ -83,6 +83,7 @@ _ATEN = (
     ("hpun::fused_pud", "fused PUD kernel"), ("hpun::dw_pw_add", "fused dw + 1x1 kernel"),
     ("hpun::fused_pub", "fused PUB kernel"),
     ("hpun::pw_relu_pud_pw_add", "fused PUD kernel"), ("hpun::pw_relu", "fused 1x1 kernel"),
+    ("hpun::pw_q8", "fused 1x1 kernel"),
     ("quantize", "quantize/convert"), ("dequantize", "quantize/convert"), ("_to_copy", "quantize/convert"),
     ("pixel_shuffle", "(un)shuffle/transposes"), ("pixel_unshuffle", "(un)shuffle/transposes"),
     ("permute", "(un)shuffle/transposes"), ("transpose", "(un)shuffle/transposes"), ("view", "(un)shuffle/transposes"),

@@ -174,10 +174,10 @@ def test_unknown_model_is_a_usage_error(capsys):
 def test_fused_target_is_accepted_and_compared_with_the_executorch_reference():
     cfg = bench.check_config(BenchConfig(targets=("executorch", "executorch-fused"), precisions=("fp32", "int8")))
     assert cfg.targets == ("executorch", "executorch-fused")
-    assert bench.target_precisions("executorch-fused") == ("fp32",)
+    assert bench.target_precisions("executorch-fused") == ("fp32", "int8")
     assert bench.pipeline_config(cfg, "hpun_s").targets == ("executorch",)  # the pipeline never sees it
     with pytest.raises(ValueError, match="none of the targets"):
-        bench.check_config(BenchConfig(targets=("executorch-fused",), precisions=("int8",)))
+        bench.check_config(BenchConfig(targets=("executorch-fused",), precisions=("fp16",)))
     records = synthetic() + [rec("hpun_s", "executorch-fused", "fp32", 250.0, 45.9e9),
                              rec("hpun_m", "executorch-fused", "fp32", 400.0, 106.2e9)]
     bench.add_derived(records, ("hpun_s", "hpun_m"))
@@ -191,8 +191,8 @@ def test_fused_target_is_accepted_and_compared_with_the_executorch_reference():
 
 @pytest.fixture(scope="module")
 def fused_run(tmp_path_factory):
-    """hpun_s x2 through executorch-fused on a 40x56 image in 32-pixel tiles (6 tiles), one timed run, and
-    (--native) the same .pte through the C++ runner."""
+    """hpun_s x2 through executorch-fused, fp32 and int8, on a 40x56 image in 32-pixel tiles (6 tiles), one
+    timed run, and (--native) the same .pte files through the C++ runner."""
     import os
 
     pytest.importorskip("executorch")
@@ -208,7 +208,7 @@ def fused_run(tmp_path_factory):
         pytest.skip(str(e))
     out = tmp_path_factory.mktemp("bench_fused")
     argv = ["bench", "--model", "hpun_s", "--scale", "2", "--lr-size", "40x56", "--tile", "32", "--overlap", "8",
-            "--targets", "executorch-fused", "--precisions", "fp32", "--runs", "1", "--warmup", "1",
+            "--targets", "executorch-fused", "--precisions", "fp32", "int8", "--runs", "1", "--warmup", "1",
             "--threads", "1", "--native", "--out", str(out), "--json", str(out / "bench.json")]
     return out, main(argv)
 
@@ -222,8 +222,8 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     data = json.loads((out / "bench.json").read_text())
     validate_results(data)
     rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
-    assert set(rows) == {("hpun_s", "executorch-fused", "fp32"), ("hpun_s", "executorch-fused-native", "fp32"),
-                         ("conv3x3_64to64", "executorch", "fp32"), (bench.REF_CHAIN_MODEL, "executorch", "fp32")}
+    assert set(rows) == {("hpun_s", t, p) for t in ("executorch-fused", "executorch-fused-native") for p in ("fp32", "int8")} | {
+        (m, "executorch", p) for m in ("conv3x3_64to64", bench.REF_CHAIN_MODEL) for p in ("fp32", "int8")}
     s, ref = rows[("hpun_s", "executorch-fused", "fp32")], rows[("conv3x3_64to64", "executorch", "fp32")]
     native = rows[("hpun_s", "executorch-fused-native", "fp32")]
     for r in (s, native):
@@ -231,8 +231,9 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
         assert r["latency_ms"]["tiles"] == 6 and r["dense_gmacs_per_s"] == ref["gmacs_per_s"] > 0
         assert r["artifact"] == s["artifact"] and r["latency_ms"]["input_hw"] == [40, 56]
     assert native["runtime"]["runner"] == "hpun_runner" and native["runtime"]["custom_kernels"] is True
-    assert [r["target"] for r in data["records"] if r["model"] == "hpun_s"] == ["executorch-fused",
-                                                                                "executorch-fused-native"]
+    assert [(r["target"], r["precision"]) for r in data["records"] if r["model"] == "hpun_s"] == [
+        ("executorch-fused", "fp32"), ("executorch-fused", "int8"), ("executorch-fused-native", "fp32"),
+        ("executorch-fused-native", "int8")]
     own = ["hpun.fused_pub.out", "hpun.pw_relu_pud_pw_add.out"]
     assert s["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own]
     sidecar = read_sidecar(s["artifact"])
@@ -244,6 +245,20 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     # ChannelsLastHPUN: add_mean is folded into the tail conv, sub_mean stays (1 + 32 pointwise)
     census = sidecar.details["model_convolutions"]
     assert census["depthwise"] == 8 and census["pointwise"] == 1 + 32 and census["grouped"] == 16
+    # int8: the same blocks with their SRDSC 1x1 convs in int8, every conv still accounted for
+    q8 = rows[("hpun_s", "executorch-fused", "int8")]
+    q8_native = rows[("hpun_s", "executorch-fused-native", "int8")]
+    int8_ref = rows[("conv3x3_64to64", "executorch", "int8")]
+    for r in (q8, q8_native):
+        assert r["status"] == "ok", r["reason"]
+        assert r["method"] == "ptq" and r["dense_gmacs_per_s"] == int8_ref["gmacs_per_s"] > 0
+    own_q8 = ["hpun.fused_pub_q8.out", "hpun.pw_relu_pud_pw_add_q8.out"]
+    assert q8["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own_q8]
+    sc8 = read_sidecar(q8["artifact"])
+    assert sc8.precision == "int8" and sc8.problems == [] and sc8.details["variant"] == bench.FUSED_VARIANT_INT8
+    assert sc8.details["own_ops"] == {k: 8 for k in own_q8}
+    assert sc8.details["model_convolutions"] == census
+    assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16
 
 
 @pytest.mark.slow
@@ -273,6 +288,39 @@ def test_fused_artifact_equals_pytorch_through_the_tiling(fused_run):
     got_native = torch.from_numpy(native.read_f32(out / "y.f32", 2 * h, 2 * w))
     err = (got_native - want).abs().max().item()
     assert err <= 1e-4, f"C++ runner: max abs error {err}"
+
+
+@pytest.mark.slow
+def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tiling(fused_run):
+    """The int8 executorch-fused .pte vs its fake-quant reference (the int8 blocks' PyTorch ops, with
+    the input ranges its sidecar records), same tiling as above, in Python and in the C++ runner.
+    Each op equals its reference to float rounding (tests/test_int8_kernels.py); over 16 int8 convs a
+    value that the kernel and PyTorch sum in another order lands on the other side of a rounding
+    boundary now and then, and the step spreads: measured 63 dB, at most 1/255 apart."""
+    import torch
+
+    from converters import load_artifact
+    from hpun_edge import native
+    from hpun_edge.inference import tiled_forward
+    from hpun_edge.zoo import create_model
+    from quantization.fused_int8 import int8_module, ranges_from_settings
+
+    out, _ = fused_run
+    runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_int8.pte", threads=1)
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    reference = int8_module(model, ranges_from_settings(sidecar.quantization))
+    x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(11))
+    with torch.no_grad():
+        want = tiled_forward(reference, x, 2, 32, 8, fixed_size=True)
+        got = tiled_forward(runner, x, 2, 32, 8, fixed_size=True)
+    h, w = native.write_f32(out / "x8.f32", x)
+    native.run_runner(bench.native_runner(), runner.path, tile=32, overlap=8, threads=1, warmup=0, runs=1,
+                      input=out / "x8.f32", input_hw=(h, w), output=out / "y8.f32")
+    got_native = torch.from_numpy(native.read_f32(out / "y8.f32", 2 * h, 2 * w))
+    for name, y in (("python", got), ("C++ runner", got_native)):
+        d = (y - want).abs()
+        psnr = 10 * torch.log10(1 / (d ** 2).mean()).item()
+        assert d.max().item() <= 2 / 255 and psnr >= 55, f"{name}: max abs {d.max().item()}, {psnr:.1f} dB"
 
 
 def test_bench_asks_for_the_pipelines_qat_settings(tmp_path, monkeypatch):

@@ -359,6 +359,7 @@ def test_kernel_aarch64_neon_under_qemu(tmp_path):
     exe = tmp_path / "plain_arm64"
     r = subprocess.run([cxx, "-std=c++17", "-O3", "-static", f"-I{KERNELS_SOURCE}",
                         str(KERNELS_SOURCE / "fused_pud_plain.cpp"), str(KERNELS_SOURCE / "fused_pud.cpp"),
+                        str(KERNELS_SOURCE / "pw_q8.cpp"),
                         "-o", str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     gen = torch.Generator().manual_seed(11)

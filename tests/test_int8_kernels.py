@@ -137,3 +137,103 @@ def test_pw_q8_aarch64_neon_under_qemu(tmp_path):
         assert "isa=neon" in info, info
         err = (got - want).abs().max().item()
         assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{shape}: {err}"
+
+
+# --- the int8 blocks (converters.int8_ops) and the scheme (quantization.fused_int8) ------------------------
+
+def _ranges(model) -> dict:
+    """Input ranges for every int8 conv of `model` without calibration data: varied, both signs of zero point."""
+    from quantization.fused_int8 import REWRITES, int8_convs
+    from quantization.rewrites import apply_rewrites
+
+    paths = sorted(int8_convs(apply_rewrites(model, REWRITES)))
+    return {p: (0.004 + 0.001 * (i % 5), (-1) ** i * (3 * i % 60)) for i, p in enumerate(paths)}
+
+
+def test_int8_blocks_as_pte_ops_equal_their_references(kernels_build):
+    """One FusedFrontQ8 and one FusedPUBQ8 of HPUN-S, each exported alone (channels-last inside, as in
+    the whole program) and run by ExecuTorch with the kernels loaded: the C++ ops equal their PyTorch
+    references to float rounding (relative to the output's size). 96 x 40 rows split into bands."""
+    from converters.custom_ops import PY_MODULE, ChannelsLastIO, load_runtime_kernels
+    from converters.int8_ops import FusedFrontQ8, FusedPUBQ8
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+    from hpun_edge.zoo import create_model
+    from quantization.fused_int8 import int8_module
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    module = int8_module(model, _ranges(model))
+    blocks = [m for m in module.modules() if isinstance(m, (FusedFrontQ8, FusedPUBQ8))]
+    assert [type(b).__name__ for b in blocks] == ["FusedFrontQ8", "FusedPUBQ8"] * 8
+    load_runtime_kernels(kernels_build / PY_MODULE)
+    gen = torch.Generator().manual_seed(2)
+    for block in blocks[4:6]:
+        wrapped = ChannelsLastIO(block).eval()
+        x = torch.randn(1, 64, 96, 40, generator=gen)
+        program = to_edge_transform_and_lower(torch.export.export(wrapped, (x,)),
+                                              partitioner=[XnnpackPartitioner()]).to_executorch()
+        got = Runtime.get().load_program(program.buffer).load_method("forward").execute([x])[0]
+        with torch.no_grad():
+            want = wrapped(x)
+        err = (got - want).abs().max().item()
+        assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{type(block).__name__}: max abs error {err}"
+
+
+def test_int8_module_names_what_it_lacks_and_rejects_other_settings():
+    from hpun_edge.zoo import create_model
+    from quantization.errors import QuantError
+    from quantization.fused_int8 import int8_module, ranges_from_settings
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    ranges = _ranges(model)
+    ranges.pop("body.3.1.srdsc.pointwise")
+    with pytest.raises(QuantError, match="no int8 input range for body.3.1.srdsc.pointwise"):
+        int8_module(model, ranges)
+    with pytest.raises(QuantError, match="not a fused-int8"):
+        ranges_from_settings({"family": "xnnpack", "method": "ptq"})
+
+
+def test_int8_export_needs_its_quantization_settings(tmp_path):
+    from converters import ExportSpec, export
+    from converters.custom_ops import ChannelsLastHPUN, apply_fused_pud
+    from hpun_edge.zoo import create_model
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    with pytest.raises(ValueError, match="int8 export takes a QuantizedModel"):
+        export(model, ExportSpec("executorch", "hpun_s", 2, 32, "int8"), tmp_path / "m.pte",
+               forward_module=ChannelsLastHPUN(apply_fused_pud(model, pointwise=True)))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["hpun_s", "hpun_m"])
+def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, data_root):
+    """PTQ on 16 training patches: one (scale, zero point) per int8 conv (HPUN-S: its 8 folded SRDSC(1) and
+    8 PUB SRDSC(5) 1x1 convs; HPUN-M: its 8 PUB ones), recorded in the settings and rebuilt from them
+    exactly; on two Set5 images the fake-quant reference stays within 0.05 dB of fp32 (Set5 x2, 64
+    patches, HPUN-S: -0.017 dB on average, benchmarks/measured/README.md)."""
+    from converters.base import EvenForward
+    from hpun_edge.data import find_dataset, load_pair
+    from hpun_edge.inference import InferenceOptions, upscale
+    from hpun_edge.metrics import calculate_psnr
+    from hpun_edge.zoo import create_model
+    from quantization.calibration import patches_from_folder
+    from quantization.fused_int8 import int8_module, quantize_fused, ranges_from_settings
+
+    model = create_model(name, 2, pretrained=True).eval()
+    q = quantize_fused(model, patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0))
+    assert len(q.ranges) == (16 if name == "hpun_s" else 8)
+    assert all(0 < s < 1 and -128 <= z <= 127 for s, z in q.ranges.values()), q.ranges
+    settings = q.settings()
+    assert settings["family"] == "fused-int8" and settings["calib_count"] == 16
+    x = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(int8_module(model, ranges_from_settings(settings))(x), q.module(x))
+    opts = InferenceOptions(tile=64, overlap=16, fixed_size=True)
+    ds = find_dataset("Set5", data_root)
+    for hr_path in ds.hr_paths()[:2]:
+        lr, hr = load_pair(ds, hr_path, 2)
+        with torch.no_grad():
+            fp32 = calculate_psnr(upscale(EvenForward(model).eval(), lr, 2, opts), hr, 2)
+            int8 = calculate_psnr(upscale(q.module, lr, 2, opts), hr, 2)
+        assert int8 > fp32 - 0.05, f"{hr_path.name}: fp32 {fp32:.3f} dB, int8 {int8:.3f} dB"

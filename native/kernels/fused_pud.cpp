@@ -26,6 +26,7 @@
 // widest vectors the CPU has; on AArch64 NEON is the baseline and the compiler vectorises with it.
 // Numerics differ from PyTorch only by summation order / FMA contraction (~1e-7 relative).
 #include "fused_pud.h"
+#include "pw_q8.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -825,7 +826,7 @@ HPUN_INLINE i64 band_scratch_columns(i64 W, bool pw, bool pre, bool pub = false)
 }
 
 // The PUD front part over the output half rows [o0, o1) of one image, then, when pw.pwt is set,
-// its 1x1 conv and epilogue on each output row (fused_pud_pw). When pre.pwt is set, the PUD's input
+// its 1x1 conv and epilogue on each output row (fused_pud_pw). When pre is on, the PUD's input
 // L is relu(conv1x1(x, pre)) instead of x, computed row by row into a ring of kPreRing rows as the
 // pipeline first needs it (stage B reads six L rows ahead of stage D, D re-reads two): the HPUN-S
 // front block, whose residual (pw.residual) is x itself. Stages per step k:
@@ -856,7 +857,7 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
   float* vm = v + rowP;                   // rowF
   float* trow = vm + rowF;                // rowF (1x1 conv only)
   float* ring = trow + (pw.pwt ? rowF : 0);  // kPreRing x rowF (pre only)
-  float* t_ring = ring + (pre.pwt ? kPreRing * rowF : 0);  // kTRing x rowF (tail only)
+  float* t_ring = ring + (pre.on() ? kPreRing * rowF : 0);  // kTRing x rowF (tail only)
   float* dw0 = t_ring + kTRing * rowF;                     // 2 x rowF (tail only)
   float* dw1 = dw0 + rowF;
   auto b_row = [&](i64 r, int s) { return B + ((r % 3) * 4 + s) * rowP; };
@@ -867,15 +868,26 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
   // L row r: x's, or the pre conv's from the ring (computed up to, not including, row l_next)
   i64 l_next = std::max<i64>(0, 2 * b_lo - 2);
   auto l_row = [&](i64 r) -> const float* {
-    return pre.pwt ? ring + (r % kPreRing) * rowF : x + r * rowF;
+    return pre.on() ? ring + (r % kPreRing) * rowF : x + r * rowF;
   };
   auto make_l_rows = [&](i64 upto) {  // rows [l_next, upto)
-    for (; pre.pwt && l_next < upto; ++l_next)
-      pointwise_row<P>(x + l_next * rowF, pre.pwt, pre.pwb, nullptr, pre.relu,
-                       ring + (l_next % kPreRing) * rowF, W, C);
+    for (; pre.on() && l_next < upto; ++l_next) {
+      float* dst = ring + (l_next % kPreRing) * rowF;
+      if (pre.q8)
+        pw_q8_row(x + l_next * rowF, *pre.q8, nullptr, pre.relu, dst, W);
+      else
+        pointwise_row<P>(x + l_next * rowF, pre.pwt, pre.pwb, nullptr, pre.relu, dst, W, C);
+    }
   };
   // the PUB tail: output rows [tail_next, row_end) as their t rows arrive (t rows [.., t_avail) done)
   i64 tail_next = tail ? tail->row_begin : 0;
+  auto tail_pointwise = [&](const float* src, i64 a, i64 n) {  // n pixels at offset a of out
+    if (tail->pw.q8)
+      pw_q8_row(src, *tail->pw.q8, tail->pw.residual + a, false, tail->out + a, n);
+    else
+      pointwise_row<P>(src, tail->pw.pwt, tail->pw.pwb, tail->pw.residual + a, false,
+                       tail->out + a, n, C);
+  };
   auto emit_tail = [&](i64 t_avail) {
     const float* rows[kTRing];
     while (tail_next < tail->row_end && std::min<i64>(tail_next + 3, H) <= t_avail) {
@@ -892,8 +904,7 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
           dw5_rows2_64_avx512(rows, W, tail->dwt, tail->dwb, dw0, dw1, ja, jb);
           for (int q = 0; q < 2; ++q) {
             const i64 a = (tail_next + q) * rowF + ja * C;
-            pointwise_row<P>(q ? dw1 : dw0, tail->pw.pwt, tail->pw.pwb, tail->pw.residual + a,
-                             false, tail->out + a, jb - ja, C);
+            tail_pointwise(q ? dw1 : dw0, a, jb - ja);
           }
         }
         tail_next += 2;
@@ -902,8 +913,7 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
 #endif
       dw_row<P, CC>(rows, W, C, tail->dwt, tail->dwb, kPubK, dw0);
       const i64 a = tail_next * rowF;
-      pointwise_row<P>(dw0, tail->pw.pwt, tail->pw.pwb, tail->pw.residual + a, false,
-                       tail->out + a, W, C);
+      tail_pointwise(dw0, a, W);
       ++tail_next;
     }
   };
@@ -1146,10 +1156,15 @@ void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const floa
                                   const float* kt, const float* b, const float* pwt,
                                   const float* pwb, float* out, std::int64_t channels,
                                   std::int64_t height, std::int64_t width, std::int64_t row_begin,
-                                  std::int64_t row_end, float* scratch) {
+                                  std::int64_t row_end, float* scratch,
+                                  const PointwiseQ8* pre_q8) {
   PointwiseEpilogue pre, pw;
-  pre.pwt = pre_t;
-  pre.pwb = pre_b;
+  if (pre_q8) {
+    pre.q8 = pre_q8;
+  } else {
+    pre.pwt = pre_t;
+    pre.pwb = pre_b;
+  }
   pre.relu = true;
   pw.pwt = pwt;
   pw.pwb = pwb;
@@ -1183,7 +1198,7 @@ void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const 
                          const float* pwb, const float* dwt, const float* dwb, const float* pw2t,
                          const float* pw2b, float* out, std::int64_t channels, std::int64_t height,
                          std::int64_t width, std::int64_t row_begin, std::int64_t row_end,
-                         float* scratch) {
+                         float* scratch, const PointwiseQ8* pw2_q8) {
   PointwiseEpilogue pw;
   pw.pwt = pwt;
   pw.pwb = pwb;
@@ -1191,8 +1206,12 @@ void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const 
   PubTail tail;
   tail.dwt = dwt;
   tail.dwb = dwb;
-  tail.pw.pwt = pw2t;
-  tail.pw.pwb = pw2b;
+  if (pw2_q8) {
+    tail.pw.q8 = pw2_q8;
+  } else {
+    tail.pw.pwt = pw2t;
+    tail.pw.pwb = pw2b;
+  }
   tail.pw.residual = x;
   tail.out = out;
   tail.row_begin = 2 * row_begin;

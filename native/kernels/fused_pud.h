@@ -63,11 +63,16 @@ void fused_pud_nhwc(const float* x, const float* w, const float* b, float* out,
 // runs on each pair of output rows while they are in cache, so the PUD's own output never reaches
 // memory. pwt = fused_pud_pw_transpose_weights(pw_w) holds pwt[ci * C + co] = pw_w[co * C + ci]
 // (a (C, C, 1, 1) conv: C in, C out). residual, when given, is (N, H, W, C) like x and out.
+struct PointwiseQ8;  // pw_q8.h
 struct PointwiseEpilogue {
   const float* pwt = nullptr;       // transposed 1x1 weights (C * C)
   const float* pwb = nullptr;       // 1x1 bias (C)
   const float* residual = nullptr;  // added last; null: none
   bool relu = false;
+  // The int8 1x1 conv (pw_q8.h) in place of pwt / pwb: the HPUN-S front block's first 1x1 conv and
+  // the PUB's last one (pw_relu_pud_pw_add_nhwc_band, fused_pub_nhwc_band).
+  const PointwiseQ8* q8 = nullptr;
+  bool on() const { return pwt != nullptr || q8 != nullptr; }
 };
 void fused_pud_pw_transpose_weights(const float* pw_w, std::int64_t channels, float* pwt);
 // Scratch of one band: fused_pud_nhwc_scratch_floats plus one full-resolution row.
@@ -94,8 +99,10 @@ void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const floa
                                   const float* kt, const float* b, const float* pwt,
                                   const float* pwb, float* out, std::int64_t channels,
                                   std::int64_t height, std::int64_t width, std::int64_t row_begin,
-                                  std::int64_t row_end, float* scratch);
-// Whole (N, H, W, C) tensor, serially (biases may be null: zero).
+                                  std::int64_t row_end, float* scratch,
+                                  const PointwiseQ8* pre_q8 = nullptr);
+// pre_q8 (an int8 front block, pw_relu_pud_pw_add_q8): the first 1x1 conv is that int8 conv on x
+// (pre_t, pre_b unused). Whole (N, H, W, C) tensor, serially (biases may be null: zero).
 void pw_relu_pud_pw_add_nhwc(const float* x, const float* x_w, const float* x_b, const float* w,
                              const float* b, const float* pw_w, const float* pw_b, float* out,
                              std::int64_t batch, std::int64_t channels, std::int64_t height,
@@ -131,8 +138,9 @@ void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const 
                          const float* pwb, const float* dwt, const float* dwb, const float* pw2t,
                          const float* pw2b, float* out, std::int64_t channels, std::int64_t height,
                          std::int64_t width, std::int64_t row_begin, std::int64_t row_end,
-                         float* scratch);
-// All of it, serially, from the module's weights (w: (C, 4, 3, 3), pw_w/pw2_w: (C, C), dw_w:
+                         float* scratch, const PointwiseQ8* pw2_q8 = nullptr);
+// pw2_q8 (an int8 PUB, fused_pub_q8): the last 1x1 conv is that int8 conv on dwconv5(t) (its input
+// quantized per tensor; pw2t, pw2b unused). All of it, serially, from the module's weights (w: (C, 4, 3, 3), pw_w/pw2_w: (C, C), dw_w:
 // (C, 1, 5, 5)); biases must not be null.
 void fused_pub_nhwc(const float* x, const float* w, const float* b, const float* pw_w,
                     const float* pw_b, const float* dw_w, const float* dw_b, const float* pw2_w,

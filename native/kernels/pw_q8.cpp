@@ -66,37 +66,33 @@ HPUN_Q8_INLINE void quantize_row_plain(const float* HPUN_Q8_RESTRICT x, std::uin
   }
 }
 
-// Plain loops: acc[o] = corr[o] + sum_c u[c] * wt[c][o], then the epilogue.
-HPUN_Q8_INLINE void rows_plain_body(const float* x, const PointwiseQ8& q, const float* residual,
-                                    bool relu, float* out, i64 W, i64 r0, i64 r1,
-                                    std::uint8_t* scratch) {
+// Plain loops: acc[o] = corr[o] + sum_c u[c] * wt[c][o], then the epilogue; n pixels of a row.
+HPUN_Q8_INLINE void row_plain_body(const float* x, const PointwiseQ8& q, const float* residual,
+                                   bool relu, float* out, i64 n, std::uint8_t* scratch) {
   const i64 C = q.channels, Cp = q.padded;
   std::uint8_t* HPUN_Q8_RESTRICT u = scratch;
   std::int32_t* HPUN_Q8_RESTRICT acc =
-      reinterpret_cast<std::int32_t*>(scratch + ((W * Cp + 63) / 64) * 64);
+      reinterpret_cast<std::int32_t*>(scratch + ((n * Cp + 63) / 64) * 64);
   const std::int16_t* HPUN_Q8_RESTRICT wt = q.wt.data();
   const std::int32_t* HPUN_Q8_RESTRICT corr = q.corr.data();
   const float* HPUN_Q8_RESTRICT scale = q.scale.data();
   const float* HPUN_Q8_RESTRICT bias = q.bias.data();
-  for (i64 r = r0; r < r1; ++r) {
-    quantize_row_plain(x + r * W * C, u, W, C, Cp, q.inv_in_scale, q.in_zp);
-    for (i64 p = 0; p < W; ++p) {
-      const std::uint8_t* HPUN_Q8_RESTRICT up = u + p * Cp;
-      for (i64 o = 0; o < C; ++o) acc[o] = corr[o];
-      for (i64 c = 0; c < C; ++c) {
-        const std::int32_t uc = up[c];
-        const std::int16_t* HPUN_Q8_RESTRICT wr = wt + c * C;
-        for (i64 o = 0; o < C; ++o) acc[o] += uc * wr[o];
-      }
-      const i64 at = (r * W + p) * C;
-      float* HPUN_Q8_RESTRICT op = out + at;
-      const float* HPUN_Q8_RESTRICT rp = residual ? residual + at : nullptr;
-      for (i64 o = 0; o < C; ++o) {
-        float y = static_cast<float>(acc[o]) * scale[o] + bias[o];
-        if (relu) y = y < 0.f ? 0.f : y;
-        if (rp) y += rp[o];
-        op[o] = y;
-      }
+  quantize_row_plain(x, u, n, C, Cp, q.inv_in_scale, q.in_zp);
+  for (i64 p = 0; p < n; ++p) {
+    const std::uint8_t* HPUN_Q8_RESTRICT up = u + p * Cp;
+    for (i64 o = 0; o < C; ++o) acc[o] = corr[o];
+    for (i64 c = 0; c < C; ++c) {
+      const std::int32_t uc = up[c];
+      const std::int16_t* HPUN_Q8_RESTRICT wr = wt + c * C;
+      for (i64 o = 0; o < C; ++o) acc[o] += uc * wr[o];
+    }
+    float* HPUN_Q8_RESTRICT op = out + p * C;
+    const float* HPUN_Q8_RESTRICT rp = residual ? residual + p * C : nullptr;
+    for (i64 o = 0; o < C; ++o) {
+      float y = static_cast<float>(acc[o]) * scale[o] + bias[o];
+      if (relu) y = y < 0.f ? 0.f : y;
+      if (rp) y += rp[o];
+      op[o] = y;
     }
   }
 }
@@ -171,37 +167,33 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) void row64_vnni
                                out + p * 64);
 }
 
-void rows_vnni(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
-               i64 W, i64 r0, i64 r1, std::uint8_t* scratch) {
-  for (i64 r = r0; r < r1; ++r) {
-    const i64 at = r * W * 64;
-    quantize_row_avx512(x + at, scratch, W * 64, q.inv_in_scale, q.in_zp);
-    const float* res = residual ? residual + at : nullptr;
-    if (res)
-      relu ? row64_vnni<true, true>(scratch, q, res, out + at, W)
-           : row64_vnni<false, true>(scratch, q, res, out + at, W);
-    else
-      relu ? row64_vnni<true, false>(scratch, q, nullptr, out + at, W)
-           : row64_vnni<false, false>(scratch, q, nullptr, out + at, W);
-  }
+void row_vnni(const float* x, const PointwiseQ8& q, const float* res, bool relu, float* out,
+              i64 n, std::uint8_t* scratch) {
+  quantize_row_avx512(x, scratch, n * 64, q.inv_in_scale, q.in_zp);
+  if (res)
+    relu ? row64_vnni<true, true>(scratch, q, res, out, n)
+         : row64_vnni<false, true>(scratch, q, res, out, n);
+  else
+    relu ? row64_vnni<true, false>(scratch, q, nullptr, out, n)
+         : row64_vnni<false, false>(scratch, q, nullptr, out, n);
 }
 
-__attribute__((target("avx2,fma"))) void rows_avx2(const float* x, const PointwiseQ8& q,
-                                                   const float* residual, bool relu, float* out,
-                                                   i64 W, i64 r0, i64 r1, std::uint8_t* scratch) {
-  rows_plain_body(x, q, residual, relu, out, W, r0, r1, scratch);
+__attribute__((target("avx2,fma"))) void row_avx2(const float* x, const PointwiseQ8& q,
+                                                  const float* res, bool relu, float* out, i64 n,
+                                                  std::uint8_t* scratch) {
+  row_plain_body(x, q, res, relu, out, n, scratch);
 }
 #endif
 
-void rows_plain(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
-                i64 W, i64 r0, i64 r1, std::uint8_t* scratch) {
-  rows_plain_body(x, q, residual, relu, out, W, r0, r1, scratch);
+void row_plain(const float* x, const PointwiseQ8& q, const float* res, bool relu, float* out,
+               i64 n, std::uint8_t* scratch) {
+  row_plain_body(x, q, res, relu, out, n, scratch);
 }
 
-using RowsFn = void (*)(const float*, const PointwiseQ8&, const float*, bool, float*, i64, i64, i64,
-                        std::uint8_t*);
+using RowFn = void (*)(const float*, const PointwiseQ8&, const float*, bool, float*, i64,
+                       std::uint8_t*);
 struct Choice {
-  RowsFn fn;
+  RowFn fn;
   const char* isa;
 };
 
@@ -218,15 +210,15 @@ Choice choose(bool wide) {
       return 2;
     return allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
   }();
-  if (level == 2 && wide) return {rows_vnni, "avx512vnni"};
-  if (level >= 1) return {rows_avx2, "avx2"};
-  return {rows_plain, "sse2"};
+  if (level == 2 && wide) return {row_vnni, "avx512vnni"};
+  if (level >= 1) return {row_avx2, "avx2"};
+  return {row_plain, "sse2"};
 #elif defined(__ARM_NEON) || defined(__ARM_NEON__)
   (void)wide;
-  return {rows_plain, "neon"};
+  return {row_plain, "neon"};
 #else
   (void)wide;
-  return {rows_plain, "generic"};
+  return {row_plain, "generic"};
 #endif
 }
 
@@ -269,7 +261,19 @@ std::size_t pw_q8_scratch_bytes(std::int64_t width, std::int64_t channels) {
 void pw_q8_nhwc_rows(const float* x, const PointwiseQ8& q, const float* residual, bool relu,
                      float* out, std::int64_t width, std::int64_t r0, std::int64_t r1,
                      std::uint8_t* scratch) {
-  choose(q.channels == 64).fn(x, q, residual, relu, out, width, r0, r1, scratch);
+  const RowFn fn = choose(q.channels == 64).fn;
+  const i64 rowF = width * q.channels;
+  for (i64 r = r0; r < r1; ++r)
+    fn(x + r * rowF, q, residual ? residual + r * rowF : nullptr, relu, out + r * rowF, width,
+       scratch);
+}
+
+void pw_q8_row(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
+               std::int64_t n) {
+  thread_local std::vector<std::uint8_t> scratch;
+  const std::size_t need = pw_q8_scratch_bytes(n, q.channels);
+  if (scratch.size() < need) scratch.resize(need);
+  choose(q.channels == 64).fn(x, q, residual, relu, out, n, scratch.data());
 }
 
 void pw_q8_nhwc(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,

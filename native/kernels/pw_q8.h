@@ -53,6 +53,11 @@ void pw_q8_nhwc_rows(const float* x, const PointwiseQ8& q, const float* residual
                      float* out, std::int64_t width, std::int64_t r0, std::int64_t r1,
                      std::uint8_t* scratch);
 
+// n pixels (x, residual, out: n * C contiguous floats; residual may be null), with a scratch of
+// this thread's own: what a fused block kernel calls on a row that is in cache.
+void pw_q8_row(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
+               std::int64_t n);
+
 // The whole (N, H, W, C) tensor, serially.
 void pw_q8_nhwc(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
                 std::int64_t batch, std::int64_t height, std::int64_t width);

@@ -25,6 +25,14 @@
 //                   bool relu, *, Tensor(a!) out) -> Tensor(a!)
 // is the int8 1x1 conv of pw_q8.h: x quantized per tensor (in_scale, in_zp), qw int8 (C, C, 1, 1)
 // with per-output-channel scales w_scale (C, float32), b (C, float32); float32 channels-last out.
+//   hpun::pw_relu_pud_pw_add_q8.out(Tensor x, Tensor x_qw, Tensor x_ws, Tensor x_b, float x_scale,
+//                                   int x_zp, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, *,
+//                                   Tensor(a!) out) -> Tensor(a!)
+//   hpun::fused_pub_q8.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w,
+//                          Tensor dw_b, Tensor pw2_qw, Tensor pw2_ws, Tensor pw2_b, float pw2_scale,
+//                          int pw2_zp, *, Tensor(a!) out) -> Tensor(a!)
+// are pw_relu_pud_pw_add and fused_pub with their first (front) / last (PUB) 1x1 conv that int8
+// conv (the int8-fused HPUN, converters/int8_ops.py).
 // x: (N, C, H, W) float32, contiguous NCHW or channels-last (dim order 0,2,3,1; out then has the
 // same dim order), H and W even; w: (C, 4, 3, 3); b: (C); out resized to
 // x's shape. The registration runs from a static initializer, so a binary must keep this object
@@ -286,49 +294,58 @@ Tensor& pw_relu_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& pw
   return out;
 }
 
-Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& x_w,
-                               const Tensor& x_b, const Tensor& w, const Tensor& b,
-                               const Tensor& pw_w, const Tensor& pw_b, Tensor& out) {
-  if (!check_pud_io(ctx, "hpun::pw_relu_pud_pw_add", x, w, b, out)) return out;
+// The HPUN-S front block; x_q8 (the int8 form): its first 1x1 conv is that int8 conv (x_w unused).
+Tensor& run_front(KernelRuntimeContext& ctx, const char* name, const Tensor& x, const Tensor* x_w,
+                  const Tensor& x_b, const Tensor& w, const Tensor& b, const Tensor& pw_w,
+                  const Tensor& pw_b, const PointwiseQ8* x_q8, Tensor& out) {
+  if (!check_pud_io(ctx, name, x, w, b, out)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(x_w, x_b, c) && pointwise_weights(pw_w, pw_b, c),
+  ET_KERNEL_CHECK_MSG(ctx, (x_q8 || pointwise_weights(*x_w, x_b, c)) && pointwise_weights(pw_w, pw_b, c),
                       InvalidArgument, out,
-                      "hpun::pw_relu_pud_pw_add: x_w and pw_w must be float32 (C, C, 1, 1), x_b and pw_b (C)");
+                      "%s: x_w and pw_w must be float32 (C, C, 1, 1), x_b and pw_b (C)", name);
   const float* xp = x.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
-  std::vector<float> kt(36 * c), pwt(c * c), xt(c * c);
+  std::vector<float> kt(36 * c), pwt(c * c), xt(x_q8 ? 0 : c * c);
   fused_pud_nhwc_transpose_weights(w.const_data_ptr<float>(), c, kt.data());
   fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
-  fused_pud_pw_transpose_weights(x_w.const_data_ptr<float>(), c, xt.data());
+  if (!x_q8) fused_pud_pw_transpose_weights(x_w->const_data_ptr<float>(), c, xt.data());
   const int64_t image = h * wd * c;
   const bool ok = parallel_rows(n, h / 2, [&](int64_t img, int64_t r0, int64_t r1) {
     std::vector<float> scratch(pw_relu_pud_pw_add_nhwc_scratch_floats(wd, c));
     pw_relu_pud_pw_add_nhwc_band(xp + img * image, xt.data(), x_b.const_data_ptr<float>(),
                                  kt.data(), b.const_data_ptr<float>(), pwt.data(),
                                  pw_b.const_data_ptr<float>(), op + img * image, c, h, wd, r0, r1,
-                                 scratch.data());
+                                 scratch.data(), x_q8);
   });
   ET_KERNEL_CHECK(ctx, ok, Internal, out);
   return out;
 }
 
-Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
-                     const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w, const Tensor& dw_b,
-                     const Tensor& pw2_w, const Tensor& pw2_b, Tensor& out) {
-  if (!check_pud_io(ctx, "hpun::fused_pub", x, w, b, out)) return out;
+Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& x_w,
+                               const Tensor& x_b, const Tensor& w, const Tensor& b,
+                               const Tensor& pw_w, const Tensor& pw_b, Tensor& out) {
+  return run_front(ctx, "hpun::pw_relu_pud_pw_add", x, &x_w, x_b, w, b, pw_w, pw_b, nullptr, out);
+}
+
+// A PUB with a folded SRDSC(5); pw2_q8 (the int8 form): its last 1x1 conv is that int8 conv.
+Tensor& run_pub(KernelRuntimeContext& ctx, const char* name, const Tensor& x, const Tensor& w,
+                const Tensor& b, const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w,
+                const Tensor& dw_b, const Tensor* pw2_w, const Tensor& pw2_b,
+                const PointwiseQ8* pw2_q8, Tensor& out) {
+  if (!check_pud_io(ctx, name, x, w, b, out)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
   ET_KERNEL_CHECK_MSG(ctx, depthwise_weights(dw_w, dw_b, c, 5), InvalidArgument, out,
-                      "hpun::fused_pub: dw_w must be float32 (C, 1, 5, 5), dw_b (C)");
-  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c) && pointwise_weights(pw2_w, pw2_b, c),
+                      "%s: dw_w must be float32 (C, 1, 5, 5), dw_b (C)", name);
+  ET_KERNEL_CHECK_MSG(ctx, pointwise_weights(pw_w, pw_b, c) && (pw2_q8 || pointwise_weights(*pw2_w, pw2_b, c)),
                       InvalidArgument, out,
-                      "hpun::fused_pub: pw_w and pw2_w must be float32 (C, C, 1, 1), pw_b and pw2_b (C)");
+                      "%s: pw_w and pw2_w must be float32 (C, C, 1, 1), pw_b and pw2_b (C)", name);
   const float* xp = x.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
-  std::vector<float> kt(36 * c), pwt(c * c), dwt(25 * c), pw2t(c * c);
+  std::vector<float> kt(36 * c), pwt(c * c), dwt(25 * c), pw2t(pw2_q8 ? 0 : c * c);
   fused_pud_nhwc_transpose_weights(w.const_data_ptr<float>(), c, kt.data());
   fused_pud_pw_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
   dw_transpose_weights(dw_w.const_data_ptr<float>(), c, 5, dwt.data());
-  fused_pud_pw_transpose_weights(pw2_w.const_data_ptr<float>(), c, pw2t.data());
+  if (!pw2_q8) fused_pud_pw_transpose_weights(pw2_w->const_data_ptr<float>(), c, pw2t.data());
   const int64_t image = h * wd * c;
   const bool ok = parallel_rows(
       n, h / 2,
@@ -337,11 +354,42 @@ Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& 
         fused_pub_nhwc_band(xp + img * image, kt.data(), b.const_data_ptr<float>(), pwt.data(),
                             pw_b.const_data_ptr<float>(), dwt.data(), dw_b.const_data_ptr<float>(),
                             pw2t.data(), pw2_b.const_data_ptr<float>(), op + img * image, c, h, wd,
-                            r0, r1, scratch.data());
+                            r0, r1, scratch.data(), pw2_q8);
       },
       /*one_band_per_thread=*/true);
   ET_KERNEL_CHECK(ctx, ok, Internal, out);
   return out;
+}
+
+Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
+                      const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w, const Tensor& dw_b,
+                      const Tensor& pw2_w, const Tensor& pw2_b, Tensor& out) {
+  return run_pub(ctx, "hpun::fused_pub", x, w, b, pw_w, pw_b, dw_w, dw_b, &pw2_w, pw2_b, nullptr,
+                 out);
+}
+
+// An int8 1x1 conv's weights and quantization parameters, checked: qw int8 (C, C, 1, 1), w_scale
+// and b float32 (C), in_scale positive and finite, in_zp in [-128, 127]. False: the context failed.
+bool q8_params(KernelRuntimeContext& ctx, const char* name, const Tensor& qw, const Tensor& w_scale,
+               const Tensor& b, double in_scale, int64_t in_zp, int64_t c) {
+  ET_KERNEL_CHECK_MSG(ctx,
+                      qw.scalar_type() == ScalarType::Char && qw.dim() == 4 && qw.size(0) == c &&
+                          qw.size(1) == c && qw.size(2) == 1 && qw.size(3) == 1 &&
+                          is_nchw_contiguous(qw) && w_scale.scalar_type() == ScalarType::Float &&
+                          w_scale.dim() == 1 && w_scale.size(0) == c &&
+                          b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c,
+                      InvalidArgument, false,
+                      "%s: qw must be int8 (C, C, 1, 1), its w_scale and bias float32 (C)", name);
+  ET_KERNEL_CHECK_MSG(ctx, in_scale > 0 && in_scale < 1e30 && in_zp >= -128 && in_zp <= 127,
+                      InvalidArgument, false,
+                      "%s: in_scale must be positive and finite, in_zp in [-128, 127]", name);
+  return true;
+}
+
+PointwiseQ8 q8_prepare(const Tensor& qw, const Tensor& w_scale, const Tensor& b, double in_scale,
+                       int64_t in_zp) {
+  return pw_q8_prepare(qw.const_data_ptr<int8_t>(), w_scale.const_data_ptr<float>(),
+                       b.const_data_ptr<float>(), in_scale, in_zp, qw.size(0));
 }
 
 Tensor& pw_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& qw,
@@ -349,19 +397,8 @@ Tensor& pw_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& qw,
                   bool relu, Tensor& out) {
   if (!check_nhwc_io(ctx, "hpun::pw_q8", x, out, nullptr)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
-  ET_KERNEL_CHECK_MSG(ctx,
-                      qw.scalar_type() == ScalarType::Char && qw.dim() == 4 && qw.size(0) == c &&
-                          qw.size(1) == c && qw.size(2) == 1 && qw.size(3) == 1 &&
-                          is_nchw_contiguous(qw) && w_scale.scalar_type() == ScalarType::Float &&
-                          w_scale.dim() == 1 && w_scale.size(0) == c &&
-                          b.scalar_type() == ScalarType::Float && b.dim() == 1 && b.size(0) == c,
-                      InvalidArgument, out,
-                      "hpun::pw_q8: qw must be int8 (C, C, 1, 1), w_scale and b float32 (C)");
-  ET_KERNEL_CHECK_MSG(ctx, in_scale > 0 && in_scale < 1e30 && in_zp >= -128 && in_zp <= 127,
-                      InvalidArgument, out,
-                      "hpun::pw_q8: in_scale must be positive and finite, in_zp in [-128, 127]");
-  const PointwiseQ8 q = pw_q8_prepare(qw.const_data_ptr<int8_t>(), w_scale.const_data_ptr<float>(),
-                                      b.const_data_ptr<float>(), in_scale, in_zp, c);
+  if (!q8_params(ctx, "hpun::pw_q8", qw, w_scale, b, in_scale, in_zp, c)) return out;
+  const PointwiseQ8 q = q8_prepare(qw, w_scale, b, in_scale, in_zp);
   const float* xp = x.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
   const int64_t image = h * wd * c;
@@ -372,6 +409,28 @@ Tensor& pw_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& qw,
   });
   ET_KERNEL_CHECK(ctx, ok, Internal, out);
   return out;
+}
+
+Tensor& pw_relu_pud_pw_add_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& x_qw,
+                                  const Tensor& x_ws, const Tensor& x_b, double x_scale,
+                                  int64_t x_zp, const Tensor& w, const Tensor& b,
+                                  const Tensor& pw_w, const Tensor& pw_b, Tensor& out) {
+  const char* name = "hpun::pw_relu_pud_pw_add_q8";
+  if (x.dim() != 4 || !q8_params(ctx, name, x_qw, x_ws, x_b, x_scale, x_zp, x.size(1))) return out;
+  const PointwiseQ8 q = q8_prepare(x_qw, x_ws, x_b, x_scale, x_zp);
+  return run_front(ctx, name, x, nullptr, x_b, w, b, pw_w, pw_b, &q, out);
+}
+
+Tensor& fused_pub_q8_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
+                         const Tensor& b, const Tensor& pw_w, const Tensor& pw_b,
+                         const Tensor& dw_w, const Tensor& dw_b, const Tensor& pw2_qw,
+                         const Tensor& pw2_ws, const Tensor& pw2_b, double pw2_scale,
+                         int64_t pw2_zp, Tensor& out) {
+  const char* name = "hpun::fused_pub_q8";
+  if (x.dim() != 4 || !q8_params(ctx, name, pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp, x.size(1)))
+    return out;
+  const PointwiseQ8 q = q8_prepare(pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp);
+  return run_pub(ctx, name, x, w, b, pw_w, pw_b, dw_w, dw_b, nullptr, pw2_b, &q, out);
 }
 
 }  // namespace et
@@ -386,3 +445,5 @@ EXECUTORCH_LIBRARY(hpun, "pw_relu.out", hpun::kernels::et::pw_relu_out);
 EXECUTORCH_LIBRARY(hpun, "pw_relu_pud_pw_add.out", hpun::kernels::et::pw_relu_pud_pw_add_out);
 EXECUTORCH_LIBRARY(hpun, "fused_pub.out", hpun::kernels::et::fused_pub_out);
 EXECUTORCH_LIBRARY(hpun, "pw_q8.out", hpun::kernels::et::pw_q8_out);
+EXECUTORCH_LIBRARY(hpun, "pw_relu_pud_pw_add_q8.out", hpun::kernels::et::pw_relu_pud_pw_add_q8_out);
+EXECUTORCH_LIBRARY(hpun, "fused_pub_q8.out", hpun::kernels::et::fused_pub_q8_out);

@@ -1,0 +1,154 @@
+"""int8 for the project's own kernels (the ``executorch-fused`` target in int8): what is int8 and
+how it is calibrated.
+
+The XNNPACK int8 graph (`quantization.pt2e`, the ``executorch`` target) cannot run through the
+project's fused block kernels: its quantize/dequantize pairs sit between the ops the kernels fuse.
+This scheme is instead defined by what the kernels compute in int8 (`native/kernels/pw_q8.h`):
+
+* **W8A8 1x1 convs**: HPUN-S's folded SRDSC(1) (a front block's first 1x1 conv; its input is the
+  block's input) and every PUB's SRDSC(5) 1x1 conv (its input is dwconv5(t) + t). The input is
+  quantized per tensor (int8 affine, static; calibrated as XNNPACKQuantizer's PTQ config does:
+  a HistogramObserver, eps 2^-12), the weights per output channel (int8 symmetric, [-127, 127]);
+  products accumulate in int32 and the output stays float32 (no output quantization).
+* **fp32**: everything else: the PUDs (their grouped and 1x1 convs), the 5x5 depthwise convs, the
+  dense convs (head, body tail, tail, HPUB's 3x3), the residual adds. These are the parts issue
+  4's default mixed precision keeps in fp32 too, except the grouped and depthwise convs, whose
+  arithmetic is small and which the kernels run in fp32.
+
+The result is a `ChannelsLastHPUN` of `FusedFrontQ8` / `FusedPUBQ8` blocks: exported as it is, its
+ops are the int8 kernels; run eagerly, the same ops' PyTorch implementations are its fake-quant
+reference. PTQ only (no QAT for this scheme yet). The exact rewrite ``srdsc_fold`` comes first: the
+int8 convs are the folded SRDSCs' 1x1 convs.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .calibration import CalibrationData, check_calibration
+from .errors import QuantError
+
+SCHEME = "fused-int8"
+REWRITES = ("srdsc_fold",)
+INT8_PARTS = "the SRDSC 1x1 convs (HPUN-S front blocks' folded SRDSC(1), every PUB's SRDSC(5)): W8A8"
+
+
+@dataclass
+class FusedInt8:
+    """The outcome of `quantize_fused`."""
+
+    module: nn.Module  # NCHW in and out; eager: the fake-quant reference; exported: the int8 kernels
+    ranges: dict[str, tuple[float, int]]  # module path of each int8 conv -> its input's (scale, zero point)
+    model: str
+    scale: int
+    calibration: dict = field(default_factory=dict)
+
+    def settings(self) -> dict:
+        """The sidecar's ``quantization`` block."""
+        return {"target": "executorch", **scheme_settings(self.calibration.get("patches")), "model": self.model,
+                "scale": self.scale, "calibration": self.calibration,
+                "int8_inputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.ranges.items()}}
+
+
+def scheme_settings(calib_count: int | None) -> dict:
+    """What an artifact's freshness is judged by (the keys `pipeline.up_to_date` compares)."""
+    return {"family": SCHEME, "method": "ptq", "rewrites": list(REWRITES), "fp32_parts": [f"all but {INT8_PARTS}"],
+            "calib_count": calib_count, "qat": None}
+
+
+def int8_convs(folded: nn.Module) -> dict[str, nn.Module]:
+    """Module path -> the 1x1 conv this scheme runs in int8, in a model after ``srdsc_fold``."""
+    from hpun_edge.model import PUB, FrontBlock
+
+    from .rewrites import FoldedSRDSC
+
+    found = {}
+    for path, m in folded.named_modules():
+        if isinstance(m, FrontBlock) and isinstance(m.x, FoldedSRDSC) and m.x.depthwise is None:
+            found[f"{path}.x.pointwise"] = m.x.pointwise
+        elif isinstance(m, PUB) and isinstance(m.srdsc, FoldedSRDSC) and m.srdsc.depthwise is not None:
+            found[f"{path}.srdsc.pointwise"] = m.srdsc.pointwise
+    return found
+
+
+def _observer():
+    from torchao.quantization.pt2e import HistogramObserver
+
+    return HistogramObserver(dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine,
+                             eps=2**-12)
+
+
+@torch.no_grad()
+def observe_inputs(folded: nn.Module, cal: CalibrationData, batch: int = 8) -> dict[str, tuple[float, int]]:
+    """Each int8 conv's input (scale, zero point) from the calibration patches run through `folded`."""
+    convs = int8_convs(folded)
+    if not convs:
+        raise QuantError("no SRDSC 1x1 conv to run in int8: the fused int8 scheme needs an HPUN after srdsc_fold")
+    observers = {path: _observer() for path in convs}
+    hooks = [conv.register_forward_pre_hook(lambda mod, args, p=path: observers[p](args[0]))
+             for path, conv in convs.items()]
+    try:
+        for i in range(0, len(cal), batch):
+            folded.forward_even(cal.lr[i : i + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+    ranges = {}
+    for path, obs in observers.items():
+        s, z = obs.calculate_qparams()
+        ranges[path] = (float(s.reshape(-1)[0]), int(z.reshape(-1)[0]))
+    return ranges
+
+
+def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]]) -> nn.Module:
+    """A copy of `folded` with each HPUN-S front block a FusedFrontQ8, each PUB a FusedPUBQ8, and an
+    HPUB front block (dense X) the fp32 FusedFront."""
+    from converters.custom_ops import FusedFront
+    from converters.int8_ops import FusedFrontQ8, FusedPUBQ8
+    from hpun_edge.model import PUB, FrontBlock
+
+    model = copy.deepcopy(folded)
+    for path, m in list(model.named_modules()):
+        for name, child in list(m.named_children()):
+            full = f"{path}.{name}" if path else name
+            if isinstance(child, PUB):
+                setattr(m, name, FusedPUBQ8(child, *ranges[f"{full}.srdsc.pointwise"]))
+            elif isinstance(child, FrontBlock):
+                key = f"{full}.x.pointwise"
+                setattr(m, name, FusedFrontQ8(child, *ranges[key]) if key in ranges else FusedFront(child))
+    return model
+
+
+def int8_module(model: nn.Module, ranges: dict[str, tuple[float, int]]) -> nn.Module:
+    """The int8 blocks of a trained fp32 HPUN with these input ranges, behind ChannelsLastHPUN (NCHW
+    in and out). From an artifact's sidecar (`ranges_from_settings`) it is that artifact's fake-quant
+    reference exactly: the calibration's own floats can differ in their last bits with the number
+    of threads that ran it."""
+    from converters.custom_ops import ChannelsLastHPUN
+
+    from .rewrites import apply_rewrites
+
+    folded = apply_rewrites(model, REWRITES).eval()
+    missing = sorted(set(int8_convs(folded)) - set(ranges))
+    if missing:
+        raise QuantError(f"no int8 input range for {', '.join(missing)}")
+    return ChannelsLastHPUN(apply_int8_blocks(folded, ranges).eval()).eval()
+
+
+def ranges_from_settings(settings: dict) -> dict[str, tuple[float, int]]:
+    """The ranges a `FusedInt8.settings()` block (an artifact's sidecar ``quantization``) records."""
+    if settings.get("family") != SCHEME or "int8_inputs" not in settings:
+        raise QuantError(f"not a {SCHEME} artifact's quantization settings (family {settings.get('family')!r})")
+    return {k: (float(v["scale"]), int(v["zero_point"])) for k, v in settings["int8_inputs"].items()}
+
+
+def quantize_fused(model: nn.Module, cal: CalibrationData) -> FusedInt8:
+    """PTQ of a trained fp32 HPUN for the fused int8 kernels (see the module docstring)."""
+    from .rewrites import apply_rewrites
+
+    check_calibration(cal, model.scale)
+    ranges = observe_inputs(apply_rewrites(model, REWRITES).eval(), cal)
+    return FusedInt8(int8_module(model, ranges), ranges, model.spec.name, model.scale, cal.describe())
