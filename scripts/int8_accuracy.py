@@ -3,6 +3,8 @@
     python scripts/int8_accuracy.py --models hpun_s hpun_m hpun_l --scales 2 3 4 --datasets Set5 Set14 \
         --methods ptq --out out/int8_accuracy.jsonl
     python scripts/int8_accuracy.py --out out/int8_accuracy.jsonl --summary   # the README's table of it
+    python scripts/int8_accuracy.py --target executorch-fused --models hpun_s hpun_m --datasets Set5 Set14 \
+        --out out/int8_accuracy_fused.jsonl   # the project's kernels' int8 scheme (quantization/fused_int8.py)
 
 Each (model, scale, method, fp32 parts) quantization is measured with its fake-quant reference
 (convert_pt2e's graph, which the ExecuTorch and ONNX int8 artifacts match within 0.002 dB; see
@@ -156,21 +158,32 @@ def main(argv: list[str] | None = None) -> int:
     done = {key(r) for r in rows}
     from quantization.targets import WEIGHT_ONLY, canonical_target
 
-    args.target = canonical_target(args.target)
+    fused = args.target == "executorch-fused"  # quantization/fused_int8.py: its own scheme, PTQ only
+    if fused and args.methods != ["ptq"]:
+        p.error("--target executorch-fused (the project's kernels' int8 scheme) is PTQ only: use --methods ptq")
+    args.target = args.target if fused else canonical_target(args.target)
     weight_only = args.target in WEIGHT_ONLY
     if weight_only and "qat" in args.methods:
         p.error(f"--target {args.target} is weight-only int8 (int8 weights, fp16 compute): nothing to fine-tune, "
                 "use --methods ptq")
     # weight-only int8 quantizes no activation, so no part is 'left in fp32'
-    parts = FloatParts() if weight_only else FloatParts.from_names(args.fp32_parts)
+    parts = FloatParts() if weight_only or fused else FloatParts.from_names(args.fp32_parts)
+    if fused:
+        from quantization.fused_int8 import REWRITES, scheme_settings
+
+        args.rewrites = list(REWRITES)
     if args.rewrites is None:
         from hpun_edge.pipeline import INT8_REWRITES
 
         args.rewrites = list(INT8_REWRITES[args.target])
     rewrites = list(check_rewrites(args.rewrites))
     calib = (args.calib_count, args.calib_patch)
+
+    def part_names() -> list[str]:
+        return scheme_settings(None)["fp32_parts"] if fused else parts.names()
+
     if args.summary:
-        print(summary_table(rows, parts.names(), rewrites, (args.qat_steps, args.qat_lr, args.qat_loss),
+        print(summary_table(rows, part_names(), rewrites, (args.qat_steps, args.qat_lr, args.qat_loss),
                             weight_only=weight_only))
         return 0
 
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.methods:
                 qat_key = (args.qat_steps, args.qat_lr, args.qat_loss) if method == "qat" else None
                 todo = [ds for ds in args.datasets
-                        if (model_name, scale, method, tuple(parts.names()), tuple(rewrites), calib, qat_key, ds)
+                        if (model_name, scale, method, tuple(part_names()), tuple(rewrites), calib, qat_key, ds)
                         not in done]
                 if not todo:
                     continue
@@ -209,17 +222,24 @@ def main(argv: list[str] | None = None) -> int:
                     from hpun_edge.data import resolve_data_root
 
                     train = resolve_data_root(args.data_root) / "train"
-                q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
-                             rewrites=tuple(rewrites), say=lambda line: print(line, flush=True),
-                             ckpt_dir=qat_ckpt_dir(args.qat_ckpt_root, model_name, scale, args.target, parts.names(),
-                                                   rewrites, calib) if method == "qat" else None)
+                if fused:
+                    from quantization.fused_int8 import quantize_fused
+
+                    fq = quantize_fused(model, cal)
+                    reference, q_qat = fq.module, None
+                else:
+                    q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
+                                 rewrites=tuple(rewrites), say=lambda line: print(line, flush=True),
+                                 ckpt_dir=qat_ckpt_dir(args.qat_ckpt_root, model_name, scale, args.target,
+                                                       parts.names(), rewrites, calib) if method == "qat" else None)
+                    reference, q_qat = q.reference, q.qat
                 seconds = round(time.monotonic() - t0, 1)
                 for ds in todo:
-                    record({"model": model_name, "scale": scale, "method": method, "fp32_parts": parts.names(),
+                    record({"model": model_name, "scale": scale, "method": method, "fp32_parts": part_names(),
                             "rewrites": rewrites, "calibration": list(calib), "dataset": ds,
                             "target_quantizer": args.target, "quantize_seconds": seconds,
                             **({"compute": WEIGHT_ONLY_COMPUTE} if weight_only else {}),
-                            "qat": q.qat, **dict(zip(("psnr_y", "ssim_y"), measure(q.reference, scale, ds, args.data_root)))})
+                            "qat": q_qat, **dict(zip(("psnr_y", "ssim_y"), measure(reference, scale, ds, args.data_root)))})
     print(table(rows))
     return 0
 

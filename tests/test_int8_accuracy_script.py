@@ -66,3 +66,28 @@ def test_qat_checkpoints_are_one_folder_per_quantization(tmp_path):
               m.qat_ckpt_dir(tmp_path, "hpun_l", 4, "executorch", ["residual_adds"], ["srdsc_fold"], (64, 48)),
               m.qat_ckpt_dir(tmp_path, "hpun_l", 3, "litert", ["residual_adds"], ["srdsc_fold"], (64, 48))}
     assert a not in others and len(others) == 5 and a.parent == tmp_path
+
+
+def test_fused_target_is_ptq_only(capsys):
+    m = load()
+    with pytest.raises(SystemExit) as e:
+        m.main(["--target", "executorch-fused", "--methods", "ptq", "qat", "--summary"])
+    assert e.value.code == 2
+    assert "executorch-fused (the project's kernels' int8 scheme) is PTQ only" in capsys.readouterr().err
+
+
+def test_fused_target_summary_reads_the_schemes_rows(tmp_path, capsys):
+    """--target executorch-fused: the rows of quantization/fused_int8's scheme (its fp32-parts words and
+    rewrites), not the PT2E ones of the same model and dataset."""
+    import json
+
+    from quantization.fused_int8 import scheme_settings
+
+    m = load()
+    scheme = scheme_settings(None)["fp32_parts"]
+    rows = [row("fp32", 36.0), row("ptq", 35.98, parts=scheme), row("ptq", 35.5)]  # the last: PT2E default parts
+    out = tmp_path / "rows.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert m.main(["--target", "executorch-fused", "--out", str(out), "--summary"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| hpun_s | x2 | Set5 | 36.000 / 0.9000 | 35.980 / 0.9000 (**-0.020**) | not measured |" in lines

@@ -237,3 +237,51 @@ def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, d
             fp32 = calculate_psnr(upscale(EvenForward(model).eval(), lr, 2, opts), hr, 2)
             int8 = calculate_psnr(upscale(q.module, lr, 2, opts), hr, 2)
         assert int8 > fp32 - 0.05, f"{hr_path.name}: fp32 {fp32:.3f} dB, int8 {int8:.3f} dB"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa):
+    """hpun::pw_relu_pud_pw_add_q8 / fused_pub_q8 through the registry (bands on the thread pool), every
+    x86 path (C = 64: VNNI for the int8 conv and the AVX-512 block code; C = 5: plain loops throughout).
+    The front block quantizes its input x itself, so it matches to float rounding. The PUB quantizes
+    its depthwise conv's output, which the kernel sums in another order than PyTorch: a value within
+    rounding of a boundary may land one step over (a flip), moving its pixel's outputs by at most
+    in_scale * max|w|; the bound allows that for a handful of values, exactness for the rest."""
+    from converters.int8_ops import dequantize_weight, fused_pub_q8_reference, pw_relu_pud_pw_add_q8_reference
+
+    env = isa_env(isa)
+    gen = torch.Generator().manual_seed(23)
+    exe = kernels_build / "hpun_fused_pud_driver"
+    for shape in ((1, 64, 6, 14), (2, 64, 10, 22), (1, 5, 6, 10), (1, 64, 136, 18)):
+        n, c, h, w = shape
+        x = torch.rand(shape, generator=gen) * 2 - 0.5
+        gw, gb = torch.randn(c, 4, 3, 3, generator=gen) * 0.3, torch.randn(c, generator=gen) * 0.1
+        pw_w, pw_b = torch.randn(c, c, 1, 1, generator=gen) / c ** 0.5, torch.randn(c, generator=gen) * 0.1
+        dw_w, dw_b = torch.randn(c, 1, 5, 5, generator=gen) * 0.2, torch.randn(c, generator=gen) * 0.1
+        qw = torch.randint(-127, 128, (c, c, 1, 1), generator=gen, dtype=torch.int8)
+        ws, qb = torch.rand(c, generator=gen) * 0.002 + 1e-4, torch.randn(c, generator=gen) * 0.1
+        s, z = 0.012, -9
+        files = {k: tmp_path / f"{k}.bin" for k in ("x", "gw", "gb", "pw", "pb", "dw", "db", "qw", "ws", "qb", "o")}
+        for k, t in (("x", x.permute(0, 2, 3, 1)), ("gw", gw), ("gb", gb), ("pw", pw_w), ("pb", pw_b), ("dw", dw_w),
+                     ("db", dw_b), ("qw", qw), ("ws", ws), ("qb", qb)):
+            t.contiguous().numpy().tofile(files[k])
+        f = {k: str(v) for k, v in files.items()}
+        q8 = ["--q8", f["qw"], f["ws"], repr(s), str(z)]
+        cases = (
+            ("front", ["--op", "pw_relu_pud_pw_add", "--pre", f["pw"], f["qb"], "--pw", f["pw"], f["pb"]],
+             pw_relu_pud_pw_add_q8_reference(x, qw, ws, qb, s, z, gw, gb, pw_w, pw_b), 0),
+            ("pub", ["--op", "fused_pub", "--pw", f["pw"], f["pb"], "--post", f["dw"], f["db"], f["pw"], f["qb"]],
+             fused_pub_q8_reference(x, gw, gb, pw_w, pw_b, dw_w, dw_b, qw, ws, qb, s, z), 4),
+        )
+        step = s * dequantize_weight(qw, ws).abs().max().item()  # one flip's largest effect on an output
+        for name, extra, want, flips in cases:
+            r = subprocess.run([str(exe), str(n), str(c), str(h), str(w), f["x"], f["gw"], f["gb"], f["o"], "--nhwc",
+                                *extra, *q8], capture_output=True, text=True, env={**os.environ, **env})
+            assert r.returncode == 0, (name, r.stdout, r.stderr[-2000:])
+            assert isa == "native" or f"isa={isa}" in r.stdout, r.stdout
+            got = torch.from_numpy(np.fromfile(files["o"], dtype=np.float32)).reshape(n, h, w, c).permute(0, 3, 1, 2)
+            err = (got - want).abs()
+            tight = 1e-6 * max(1.0, want.abs().max().item())
+            off = int((err > tight).sum())
+            assert off <= flips * c and err.max().item() <= tight + step, \
+                f"{name} {shape}: {off} values beyond {tight:.2g}, max abs error {err.max().item():.3g}"

@@ -19,6 +19,11 @@
 // with a folded SRDSC(5) (w.f32 / b.f32 the PUD's grouped conv; dw_w: C*25 floats, (C, 1, 5, 5));
 // --nhwc; the registry path or --direct.
 //
+// --q8 qw.i8 w_scale.f32 SCALE ZP with --op pw_relu_pud_pw_add or fused_pub: their int8 forms
+// (hpun::pw_relu_pud_pw_add_q8.out, hpun::fused_pub_q8.out), the first / last 1x1 conv int8 (qw: C*C
+// int8, w_scale: C floats; its bias stays --pre's x_b / --post's pw2_b, whose weights file is then
+// not read); the registry path only.
+//
 // Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
 // the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
 // and calls it through the boxed EValue interface, exactly as a loaded .pte does (so the test also
@@ -81,6 +86,9 @@ int main(int argc, char** argv) {
   const char *pw_w_path = nullptr, *pw_b_path = nullptr, *res_path = nullptr;
   const char *pre_w_path = nullptr, *pre_b_path = nullptr;
   const char* post_paths[4] = {nullptr, nullptr, nullptr, nullptr};
+  const char *q8_w_path = nullptr, *q8_s_path = nullptr;
+  double q8_scale = 0;
+  int64_t q8_zp = 0;
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--direct")) direct = true;
     else if (!std::strcmp(argv[i], "--serial")) serial = true;
@@ -98,7 +106,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--op") && i + 1 < argc) op_arg = argv[++i];
     else if (!std::strcmp(argv[i], "--k") && i + 1 < argc) k = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--residual") && i + 1 < argc) res_path = argv[++i];
-    else {
+    else if (!std::strcmp(argv[i], "--q8") && i + 4 < argc) {
+      q8_w_path = argv[++i];
+      q8_s_path = argv[++i];
+      q8_scale = std::atof(argv[++i]);
+      q8_zp = std::atoll(argv[++i]);
+    } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
     }
@@ -107,6 +120,11 @@ int main(int argc, char** argv) {
   std::vector<float> x = read_f32(argv[5], n * c * h * w);
   const bool dwpw = op_arg == "dw_pw_add", pwrelu = op_arg == "pw_relu";
   const bool front = op_arg == "pw_relu_pud_pw_add", pub = op_arg == "fused_pub";
+  const bool q8 = q8_w_path != nullptr;
+  if (q8 && (!(front || pub) || direct)) {
+    std::fprintf(stderr, "--q8 goes with --op pw_relu_pud_pw_add or fused_pub, the registry path\n");
+    return 2;
+  }
   if ((!dwpw && !pwrelu && !front && !pub && op_arg != "fused_pud") ||
       (dwpw && (k % 2 != 1 || !res_path)) || ((dwpw || pwrelu) && (direct || !nhwc)) ||
       (front && (!nhwc || !pre_w_path || !pw_w_path || res_path || relu)) ||
@@ -124,14 +142,26 @@ int main(int argc, char** argv) {
   const bool pw = pw_w_path != nullptr;
   std::vector<float> pww, pwb, res, prew, preb;
   if (front) {
-    prew = read_f32(pre_w_path, c * c);
+    if (!q8) prew = read_f32(pre_w_path, c * c);
     preb = read_f32(pre_b_path, c);
+  }
+  std::vector<int8_t> q8w;
+  std::vector<float> q8s;
+  if (q8) {
+    q8w.resize(c * c);
+    FILE* f = std::fopen(q8_w_path, "rb");
+    if (!f || std::fread(q8w.data(), 1, q8w.size(), f) != q8w.size()) {
+      std::fprintf(stderr, "%s: expected %lld int8 values\n", q8_w_path, (long long)(c * c));
+      return 2;
+    }
+    std::fclose(f);
+    q8s = read_f32(q8_s_path, c);
   }
   std::vector<float> dww, dwb, pw2w, pw2b;
   if (pub) {
     dww = read_f32(post_paths[0], c * 25);
     dwb = read_f32(post_paths[1], c);
-    pw2w = read_f32(post_paths[2], c * c);
+    if (!q8) pw2w = read_f32(post_paths[2], c * c);
     pw2b = read_f32(post_paths[3], c);
   }
   if (pw) {
@@ -192,9 +222,15 @@ int main(int argc, char** argv) {
   EValue epw{Tensor(&pwi)}, epb{Tensor(&pbi)}, erelu{relu}, eres{Tensor(&ri)};
   EValue eprew{Tensor(&prewi)}, epreb{Tensor(&prebi)};
   EValue edww{Tensor(&dwwi)}, edwb{Tensor(&dwbi)}, epw2w{Tensor(&pw2wi)}, epw2b{Tensor(&pw2bi)};
+  TensorImpl q8wi(ScalarType::Char, 4, pws, q8 ? q8w.data() : nullptr, d4, pwst);
+  TensorImpl q8si(ScalarType::Float, 1, bs, q8 ? q8s.data() : nullptr, d1, bst);
+  EValue eq8w{Tensor(&q8wi)}, eq8s{Tensor(&q8si)}, eq8scale{q8_scale}, eq8zp{q8_zp};
   // the boxed stack: the schema's arguments, then out, then the return value
   std::vector<EValue*> stack_vec = {&ex, &ew, &eb};
-  if (front) stack_vec = {&ex, &eprew, &epreb, &ew, &eb, &epw, &epb};
+  if (front && q8) stack_vec = {&ex, &eq8w, &eq8s, &epreb, &eq8scale, &eq8zp, &ew, &eb, &epw, &epb};
+  else if (front) stack_vec = {&ex, &eprew, &epreb, &ew, &eb, &epw, &epb};
+  else if (pub && q8)
+    stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &eq8w, &eq8s, &epw2b, &eq8scale, &eq8zp};
   else if (pub) stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &epw2w, &epw2b};
   else if (dwpw) {  // x, dw_w, dw_b, pw_w, pw_b, residual
     stack_vec.push_back(&epw);
@@ -208,8 +244,8 @@ int main(int argc, char** argv) {
   stack_vec.push_back(&eo);
   stack_vec.push_back(&eret);
   executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
-  const char* op_name = front ? "hpun::pw_relu_pud_pw_add.out"
-                       : pub ? "hpun::fused_pub.out"
+  const char* op_name = front ? (q8 ? "hpun::pw_relu_pud_pw_add_q8.out" : "hpun::pw_relu_pud_pw_add.out")
+                       : pub ? (q8 ? "hpun::fused_pub_q8.out" : "hpun::fused_pub.out")
                        : dwpw ? "hpun::dw_pw_add.out"
                        : pwrelu ? "hpun::pw_relu.out"
                        : !pw ? "hpun::fused_pud.out"
