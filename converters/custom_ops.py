@@ -158,29 +158,6 @@ def _define() -> None:
     except (AttributeError, RuntimeError):
         pass
     _LIB = torch.library.Library(NAMESPACE, "DEF")
-    _LIB.define(SCHEMA)
-    _LIB.define(OUT_SCHEMA)
-
-    def functional(x, w, b):
-        return fused_pud_reference(x, w, b)
-
-    _LIB.impl(OP_NAME, functional, "CompositeExplicitAutograd")
-    _LIB.impl(f"{OP_NAME}.out", _out_variant(functional), "CompositeExplicitAutograd")
-
-    def fake(x, w, b):
-        if x.dim() != 4:
-            raise ValueError("the hpun:: ops need a 4-D input")
-        # The output has the input's layout: NCHW in, NCHW out; channels-last in, channels-last out
-        # (the C++ kernel has both paths), so a channels-last export keeps NHWC tensors at the
-        # XNNPACK delegate boundaries around the op and needs no layout conversions there.
-        return torch.empty_like(x, memory_format=_memory_format(x))
-
-    def fake_out(x, w, b, *, out):
-        out.resize_(x.shape)
-        return out
-
-    torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}", fake, lib=_LIB)
-    torch.library.register_fake(f"{NAMESPACE}::{OP_NAME}.out", fake_out, lib=_LIB)
 
     # the rest of an HPUN block: the PUD with its 1x1 conv and the block's epilogue, the folded
     # SRDSC(5) with the residual add, the folded SRDSC(1) with its relu
@@ -190,22 +167,39 @@ def _define() -> None:
     def pw_add(x, w, b, pw_w, pw_b, residual):
         return fused_pud_pw_reference(x, w, b, pw_w, pw_b, residual=residual)
 
-    for name, schema, out_schema, fn in (
+    define_ops(_LIB, (
+        (OP_NAME, SCHEMA, OUT_SCHEMA, fused_pud_reference),
         ("fused_pud_pw", PW_SCHEMA, PW_OUT_SCHEMA, pw),
         ("fused_pud_pw_add", PW_ADD_SCHEMA, PW_ADD_OUT_SCHEMA, pw_add),
         ("dw_pw_add", DW_PW_ADD_SCHEMA, DW_PW_ADD_OUT_SCHEMA, dw_pw_add_reference),
         ("pw_relu", PW_RELU_SCHEMA, PW_RELU_OUT_SCHEMA, pw_relu_reference),
         ("pw_relu_pud_pw_add", FRONT_SCHEMA, FRONT_OUT_SCHEMA, pw_relu_pud_pw_add_reference),
         ("fused_pub", PUB_SCHEMA, PUB_OUT_SCHEMA, fused_pub_reference),
-    ):
-        _LIB.define(schema)
-        _LIB.define(out_schema)
-        _LIB.impl(name, fn, "CompositeExplicitAutograd")
-        _LIB.impl(f"{name}.out", _out_variant(fn), "CompositeExplicitAutograd")
-        # like fused_pud: the result has x's shape and layout
-        torch.library.register_fake(f"{NAMESPACE}::{name}", lambda x, *rest: fake(x, None, None), lib=_LIB)
-        torch.library.register_fake(f"{NAMESPACE}::{name}.out", lambda x, *rest, out: fake_out(x, None, None, out=out),
-                                    lib=_LIB)
+    ))
+
+
+def define_ops(lib: torch.library.Library, ops) -> None:
+    """Each (name, schema, out schema, reference) in `lib`: the functional op and its .out overload,
+    both implemented by the reference, and their fake impls."""
+    def fake(x, *rest):
+        if x.dim() != 4:
+            raise ValueError("the hpun:: ops need a 4-D input")
+        # The output has the input's layout: NCHW in, NCHW out; channels-last in, channels-last out
+        # (the C++ kernels' NHWC paths), so a channels-last export keeps NHWC tensors at the XNNPACK
+        # delegate boundaries around the op and needs no layout conversions there.
+        return torch.empty_like(x, memory_format=_memory_format(x))
+
+    def fake_out(x, *rest, out):
+        out.resize_(x.shape)
+        return out
+
+    for name, schema, out_schema, fn in ops:
+        lib.define(schema)
+        lib.define(out_schema)
+        lib.impl(name, fn, "CompositeExplicitAutograd")
+        lib.impl(f"{name}.out", _out_variant(fn), "CompositeExplicitAutograd")
+        torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=lib)
+        torch.library.register_fake(f"{NAMESPACE}::{name}.out", fake_out, lib=lib)
 
 
 def _out_variant(fn):

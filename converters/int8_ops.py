@@ -85,19 +85,9 @@ def _define() -> None:
     except (AttributeError, RuntimeError):
         pass
     _LIB = torch.library.Library(custom_ops.NAMESPACE, "FRAGMENT")
-    for name, (args, fn) in Q8_OPS.items():
-        _LIB.define(f"{name}({args}) -> Tensor")
-        _LIB.define(f"{name}.out({args}, *, Tensor(a!) out) -> Tensor(a!)")
-        _LIB.impl(name, fn, "CompositeExplicitAutograd")
-        _LIB.impl(f"{name}.out", custom_ops._out_variant(fn), "CompositeExplicitAutograd")
-        torch.library.register_fake(f"hpun::{name}", lambda x, *rest: torch.empty_like(
-            x, memory_format=custom_ops._memory_format(x)), lib=_LIB)
-
-        def fake_out(x, *rest, out):
-            out.resize_(x.shape)
-            return out
-
-        torch.library.register_fake(f"hpun::{name}.out", fake_out, lib=_LIB)
+    custom_ops.define_ops(_LIB, [(name, f"{name}({args}) -> Tensor",
+                                  f"{name}.out({args}, *, Tensor(a!) out) -> Tensor(a!)", fn)
+                                 for name, (args, fn) in Q8_OPS.items()])
 
 
 _define()

@@ -40,7 +40,6 @@
 #include <executorch/runtime/platform/runtime.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,27 +47,11 @@
 #include <string>
 #include <vector>
 
+#include "driver_util.h"
 #include "fused_pud.h"
 
-namespace {
-
-std::vector<float> read_f32(const char* path, size_t count) {
-  std::vector<float> v(count);
-  FILE* f = std::fopen(path, "rb");
-  if (!f) {
-    std::fprintf(stderr, "cannot open %s\n", path);
-    std::exit(2);
-  }
-  const size_t got = std::fread(v.data(), sizeof(float), count, f);
-  std::fclose(f);
-  if (got != count) {
-    std::fprintf(stderr, "%s: expected %zu floats, read %zu\n", path, count, got);
-    std::exit(2);
-  }
-  return v;
-}
-
-}  // namespace
+using hpun::driver::read_raw;
+static std::vector<float> read_f32(const char* path, size_t count) { return read_raw<float>(path, count); }
 
 int main(int argc, char** argv) {
   if (argc < 9) {
@@ -148,13 +131,7 @@ int main(int argc, char** argv) {
   std::vector<int8_t> q8w;
   std::vector<float> q8s;
   if (q8) {
-    q8w.resize(c * c);
-    FILE* f = std::fopen(q8_w_path, "rb");
-    if (!f || std::fread(q8w.data(), 1, q8w.size(), f) != q8w.size()) {
-      std::fprintf(stderr, "%s: expected %lld int8 values\n", q8_w_path, (long long)(c * c));
-      return 2;
-    }
-    std::fclose(f);
+    q8w = read_raw<int8_t>(q8_w_path, c * c);
     q8s = read_f32(q8_s_path, c);
   }
   std::vector<float> dww, dwb, pw2w, pw2b;
@@ -301,26 +278,17 @@ int main(int argc, char** argv) {
     return 4;
   }
   if (repeat > 0) {
-    std::vector<double> ms;
-    for (int r = 0; r < repeat; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      run_once();
-      const auto t1 = std::chrono::steady_clock::now();
-      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
+    const hpun::driver::Timing t = hpun::driver::time_runs(run_once, repeat);
     const long threads = (serial || direct) ? 1L : long(executorch::extension::get_thread_count());
     std::printf("isa=%s path=%s threads=%ld min_ms=%.3f median_ms=%.3f\n",
-                hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry", threads, ms.front(),
-                ms[ms.size() / 2]);
+                hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry", threads, t.min_ms,
+                t.median_ms);
   } else {
     std::printf("isa=%s path=%s\n", hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry");
   }
-  FILE* f = std::fopen(argv[8], "wb");
-  if (!f || std::fwrite(out.data(), sizeof(float), out.size(), f) != out.size()) {
+  if (!hpun::driver::write_f32(argv[8], out)) {
     std::fprintf(stderr, "cannot write %s\n", argv[8]);
     return 2;
   }
-  std::fclose(f);
   return 0;
 }

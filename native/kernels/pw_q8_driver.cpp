@@ -20,7 +20,6 @@
 #endif
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,29 +27,10 @@
 #include <memory>
 #include <vector>
 
+#include "driver_util.h"
 #include "pw_q8.h"
 
-namespace {
-
-template <typename T>
-std::vector<T> read_raw(const char* path, size_t count) {
-  std::vector<T> v(count);
-  FILE* f = std::fopen(path, "rb");
-  if (!f) {
-    std::fprintf(stderr, "cannot open %s\n", path);
-    std::exit(2);
-  }
-  const size_t got = std::fread(v.data(), sizeof(T), count, f);
-  std::fclose(f);
-  if (got != count) {
-    std::fprintf(stderr, "%s: expected %zu values of %zu bytes, read %zu\n", path, count, sizeof(T),
-                 got);
-    std::exit(2);
-  }
-  return v;
-}
-
-}  // namespace
+using hpun::driver::read_raw;
 
 int main(int argc, char** argv) {
   if (argc < 10) {
@@ -156,24 +136,15 @@ int main(int argc, char** argv) {
   }
   const char* isa = hpun::kernels::pw_q8_isa(c);
   if (repeat > 0) {
-    std::vector<double> ms;
-    for (int r = 0; r < repeat; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      run_once();
-      const auto t1 = std::chrono::steady_clock::now();
-      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
+    const hpun::driver::Timing t = hpun::driver::time_runs(run_once, repeat);
     std::printf("isa=%s path=%s threads=%ld min_ms=%.3f median_ms=%.3f\n", isa,
-                direct ? "direct" : "registry", threads, ms.front(), ms[ms.size() / 2]);
+                direct ? "direct" : "registry", threads, t.min_ms, t.median_ms);
   } else {
     std::printf("isa=%s path=%s\n", isa, direct ? "direct" : "registry");
   }
-  FILE* f = std::fopen(argv[9], "wb");
-  if (!f || std::fwrite(out.data(), sizeof(float), out.size(), f) != out.size()) {
+  if (!hpun::driver::write_f32(argv[9], out)) {
     std::fprintf(stderr, "cannot write %s\n", argv[9]);
     return 2;
   }
-  std::fclose(f);
   return 0;
 }
