@@ -154,3 +154,36 @@ class FusedPUBQ8(nn.Module):
         g, p, dw, q = self.pud.grouped, self.pud.pointwise, self.depthwise, self.pw2_q8
         return torch.ops.hpun.fused_pub_q8(x, g.weight, _bias(g), p.weight, _bias(p), dw.weight, _bias(dw), q.qw,
                                            q.w_scale, q.bias, q.in_scale, q.in_zp)
+
+
+class QDenseConv(nn.Module):
+    """A dense conv in int8 the way XNNPACK runs one (its QC8 convolution): the input quantized per
+    tensor, int8 per-channel weights, the output quantized per tensor, written as PT2E's
+    quantize/dequantize ops so that XNNPACK's partitioner takes the pattern into its delegate; run
+    eagerly, it is its own fake-quant reference."""
+
+    CONV_KIND = "dense"
+
+    def __init__(self, conv: nn.Conv2d, in_range: tuple[float, int], out_range: tuple[float, int]):
+        super().__init__()
+        import torchao.quantization.pt2e  # noqa: F401  (registers the quantized_decomposed ops)
+
+        qw, w_scale = quantize_weight(conv.weight)
+        self.register_buffer("qw", qw)
+        self.register_buffer("w_scale", w_scale)
+        self.register_buffer("w_zero", torch.zeros(conv.out_channels, dtype=torch.int64))
+        bias = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(conv.out_channels)
+        self.register_buffer("bias", bias)
+        self.padding, self.in_range, self.out_range = conv.padding, tuple(in_range), tuple(out_range)
+
+    @staticmethod
+    def _fq(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
+        qd = torch.ops.quantized_decomposed
+        q = qd.quantize_per_tensor(x, scale, zero_point, QMIN, QMAX, torch.int8)
+        return qd.dequantize_per_tensor(q, scale, zero_point, QMIN, QMAX, torch.int8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = torch.ops.quantized_decomposed.dequantize_per_channel(self.qw, self.w_scale, self.w_zero, 0, -WMAX, WMAX,
+                                                                  torch.int8)
+        y = F.conv2d(self._fq(x, *self.in_range), w, self.bias, padding=self.padding)
+        return self._fq(y, *self.out_range)

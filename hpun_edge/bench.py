@@ -87,13 +87,15 @@ FUSED_VARIANT = (f'ChannelsLastHPUN(apply_fused_pud(apply_rewrites(model, {FUSED
                  "XNNPACK; channels-last inside, add_mean folded into the tail conv, the pixel shuffle and the "
                  "NCHW output one permute")
 # int8: quantization/fused_int8.py (PTQ on the bench's calibration patches), the same blocks with the
-# SRDSC 1x1 convs in int8 (hpun::pw_relu_pud_pw_add_q8.out, hpun::fused_pub_q8.out; HPUB front blocks stay
-# hpun::fused_pud_pw_add.out after XNNPACK's fp32 dense conv)
-FUSED_VARIANT_INT8 = (f"ChannelsLastHPUN(apply_int8_blocks(apply_rewrites(model, {FUSED_REWRITES!r}), ranges)): "
-                      "the fp32 variant's blocks with the SRDSC 1x1 convs in int8 (W8A8: static per-tensor input, "
-                      "per-channel weights, int32 sums, float output): hpun::pw_relu_pud_pw_add_q8.out (HPUN-S front "
-                      "block), hpun::fused_pub_q8.out (every PUB), hpun::fused_pud_pw_add.out (HPUB front block after "
-                      "XNNPACK's fp32 dense conv); everything else fp32 as in the fp32 variant")
+# SRDSC 1x1 convs in int8 (hpun::pw_relu_pud_pw_add_q8.out, hpun::fused_pub_q8.out) and the body's dense
+# convs in XNNPACK int8
+FUSED_VARIANT_INT8 = (f"ChannelsLastHPUN(apply_int8_blocks(apply_rewrites(model, {FUSED_REWRITES!r}), ranges, "
+                      "out_ranges)): the fp32 variant's blocks with the SRDSC 1x1 convs in int8 (W8A8: static "
+                      "per-tensor input, per-channel weights, int32 sums, float output): "
+                      "hpun::pw_relu_pud_pw_add_q8.out (HPUN-S front block), hpun::fused_pub_q8.out (every PUB), "
+                      "hpun::fused_pud_pw_add.out (HPUB front block, fp32, after its dense conv); the body's dense "
+                      "3x3 convs (body tail, HPUB's) XNNPACK int8 (QC8, int8 in and out); head, tail and the rest "
+                      "fp32 as in the fp32 variant")
 S_OVER_M_GOAL = 0.55
 DENSE_IDEAL_GOAL = 2.0
 
@@ -633,7 +635,7 @@ def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path, precision:
     if up_to_date(path, spec, file_sha256(weights), scheme_settings(cfg.calib_count) if int8 else None) \
             and read_sidecar(path).details.get("variant") == variant:
         say(f"   up to date: {path}")
-        module = int8_module(model, ranges_from_settings(read_sidecar(path).quantization)) if int8 else fused_module(model)
+        module = int8_module(model, *ranges_from_settings(read_sidecar(path).quantization)) if int8 else fused_module(model)
         return path, module
     q = fused_int8(cfg, model) if int8 else None
     module = q.module if int8 else fused_module(model)

@@ -5,18 +5,22 @@ The XNNPACK int8 graph (`quantization.pt2e`, the ``executorch`` target) cannot r
 project's fused block kernels: its quantize/dequantize pairs sit between the ops the kernels fuse.
 This scheme is instead defined by what the kernels compute in int8 (`native/kernels/pw_q8.h`):
 
-* **W8A8 1x1 convs**: HPUN-S's folded SRDSC(1) (a front block's first 1x1 conv; its input is the
-  block's input) and every PUB's SRDSC(5) 1x1 conv (its input is dwconv5(t) + t). The input is
-  quantized per tensor (int8 affine, static; calibrated as XNNPACKQuantizer's PTQ config does:
-  a HistogramObserver, eps 2^-12), the weights per output channel (int8 symmetric, [-127, 127]);
-  products accumulate in int32 and the output stays float32 (no output quantization).
+* **W8A8 1x1 convs** (the kernels' `pw_q8`): HPUN-S's folded SRDSC(1) (a front block's first 1x1
+  conv; its input is the block's input) and every PUB's SRDSC(5) 1x1 conv (its input is
+  dwconv5(t) + t). The input is quantized per tensor (int8 affine, static; calibrated as
+  XNNPACKQuantizer's PTQ config does: a HistogramObserver, eps 2^-12), the weights per output
+  channel (int8 symmetric, [-127, 127]); products accumulate in int32 and the output stays float32
+  (no output quantization).
+* **W8A8 dense 3x3 convs** of the body (the body tail; HPUB's front-block conv in HPUN-M/L), as
+  XNNPACK's int8 convolution runs them (`QDenseConv`): input and output quantized per tensor, both
+  calibrated the same way.
 * **fp32**: everything else: the PUDs (their grouped and 1x1 convs), the 5x5 depthwise convs, the
-  dense convs (head, body tail, tail, HPUB's 3x3), the residual adds. These are the parts issue
-  4's default mixed precision keeps in fp32 too, except the grouped and depthwise convs, whose
-  arithmetic is small and which the kernels run in fp32.
+  head and tail convs, the residual adds. These are the parts issue 4's default mixed precision
+  keeps in fp32 too, except the grouped and depthwise convs, whose arithmetic is small and which
+  the kernels run in fp32.
 
-The result is a `ChannelsLastHPUN` of `FusedFrontQ8` / `FusedPUBQ8` blocks: exported as it is, its
-ops are the int8 kernels; run eagerly, the same ops' PyTorch implementations are its fake-quant
+The result is a `ChannelsLastHPUN` of `FusedFrontQ8` / `FusedPUBQ8` blocks and `QDenseConv`s:
+exported as it is, its ops are the int8 kernels and XNNPACK's int8 convolution; run eagerly, the same ops' PyTorch implementations are its fake-quant
 reference. PTQ only (no QAT for this scheme yet). The exact rewrite ``srdsc_fold`` comes first: the
 int8 convs are the folded SRDSCs' 1x1 convs.
 """
@@ -33,7 +37,8 @@ from .errors import QuantError
 
 SCHEME = "fused-int8"
 REWRITES = ("srdsc_fold",)
-INT8_PARTS = "the SRDSC 1x1 convs (HPUN-S front blocks' folded SRDSC(1), every PUB's SRDSC(5)): W8A8"
+INT8_PARTS = ("the SRDSC 1x1 convs (HPUN-S front blocks' folded SRDSC(1), every PUB's SRDSC(5)) and the body's "
+              "dense 3x3 convs (body tail, HPUB front blocks): W8A8")
 
 
 @dataclass
@@ -42,6 +47,7 @@ class FusedInt8:
 
     module: nn.Module  # NCHW in and out; eager: the fake-quant reference; exported: the int8 kernels
     ranges: dict[str, tuple[float, int]]  # module path of each int8 conv -> its input's (scale, zero point)
+    out_ranges: dict[str, tuple[float, int]]  # each int8 dense conv -> its output's (scale, zero point)
     model: str
     scale: int
     calibration: dict = field(default_factory=dict)
@@ -50,7 +56,8 @@ class FusedInt8:
         """The sidecar's ``quantization`` block."""
         return {"target": "executorch", **scheme_settings(self.calibration.get("patches")), "model": self.model,
                 "scale": self.scale, "calibration": self.calibration,
-                "int8_inputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.ranges.items()}}
+                "int8_inputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.ranges.items()},
+                "int8_outputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.out_ranges.items()}}
 
 
 def scheme_settings(calib_count: int | None) -> dict:
@@ -59,8 +66,20 @@ def scheme_settings(calib_count: int | None) -> dict:
             "calib_count": calib_count, "qat": None}
 
 
+def dense_convs(folded: nn.Module) -> dict[str, nn.Module]:
+    """Module path -> the dense 3x3 conv this scheme runs in int8 (XNNPACK): the body tail, HPUB's X."""
+    from hpun_edge.model import FrontBlock
+
+    found = {"body_tail": folded.body_tail} if isinstance(getattr(folded, "body_tail", None), nn.Conv2d) else {}
+    for path, m in folded.named_modules():
+        if isinstance(m, FrontBlock) and isinstance(m.x, nn.Conv2d):
+            found[f"{path}.x"] = m.x
+    return found
+
+
 def int8_convs(folded: nn.Module) -> dict[str, nn.Module]:
-    """Module path -> the 1x1 conv this scheme runs in int8, in a model after ``srdsc_fold``."""
+    """Module path -> each conv this scheme runs in int8, in a model after ``srdsc_fold``: the SRDSC
+    1x1 convs (the kernels') and `dense_convs`."""
     from hpun_edge.model import PUB, FrontBlock
 
     from .rewrites import FoldedSRDSC
@@ -71,7 +90,7 @@ def int8_convs(folded: nn.Module) -> dict[str, nn.Module]:
             found[f"{path}.x.pointwise"] = m.x.pointwise
         elif isinstance(m, PUB) and isinstance(m.srdsc, FoldedSRDSC) and m.srdsc.depthwise is not None:
             found[f"{path}.srdsc.pointwise"] = m.srdsc.pointwise
-    return found
+    return {**found, **dense_convs(folded)}
 
 
 def _observer():
@@ -82,35 +101,44 @@ def _observer():
 
 
 @torch.no_grad()
-def observe_inputs(folded: nn.Module, cal: CalibrationData, batch: int = 8) -> dict[str, tuple[float, int]]:
-    """Each int8 conv's input (scale, zero point) from the calibration patches run through `folded`."""
-    convs = int8_convs(folded)
+def observe(folded: nn.Module, cal: CalibrationData, batch: int = 8):
+    """(input ranges of every int8 conv, output ranges of the dense ones): (scale, zero point) each,
+    from the calibration patches run through `folded`."""
+    convs, dense = int8_convs(folded), dense_convs(folded)
     if not convs:
         raise QuantError("no SRDSC 1x1 conv to run in int8: the fused int8 scheme needs an HPUN after srdsc_fold")
-    observers = {path: _observer() for path in convs}
-    hooks = [conv.register_forward_pre_hook(lambda mod, args, p=path: observers[p](args[0]))
-             for path, conv in convs.items()]
+    ins = {path: _observer() for path in convs}
+    outs = {path: _observer() for path in dense}
+    hooks = [conv.register_forward_pre_hook(lambda mod, args, p=path: ins[p](args[0])) for path, conv in convs.items()]
+    hooks += [conv.register_forward_hook(lambda mod, args, y, p=path: outs[p](y)) for path, conv in dense.items()]
     try:
         for i in range(0, len(cal), batch):
             folded.forward_even(cal.lr[i : i + batch])
     finally:
         for h in hooks:
             h.remove()
-    ranges = {}
-    for path, obs in observers.items():
+
+    def qparams(obs) -> tuple[float, int]:
         s, z = obs.calculate_qparams()
-        ranges[path] = (float(s.reshape(-1)[0]), int(z.reshape(-1)[0]))
-    return ranges
+        return float(s.reshape(-1)[0]), int(z.reshape(-1)[0])
+
+    return {p: qparams(o) for p, o in ins.items()}, {p: qparams(o) for p, o in outs.items()}
 
 
-def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]]) -> nn.Module:
-    """A copy of `folded` with each HPUN-S front block a FusedFrontQ8, each PUB a FusedPUBQ8, and an
-    HPUB front block (dense X) the fp32 FusedFront."""
+def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]],
+                      out_ranges: dict[str, tuple[float, int]]) -> nn.Module:
+    """A copy of `folded` with each dense conv of `dense_convs` a QDenseConv, each HPUN-S front block
+    a FusedFrontQ8, each PUB a FusedPUBQ8, and an HPUB front block the FusedFront around its
+    QDenseConv."""
     from converters.custom_ops import FusedFront
-    from converters.int8_ops import FusedFrontQ8, FusedPUBQ8
+    from converters.int8_ops import FusedFrontQ8, FusedPUBQ8, QDenseConv
     from hpun_edge.model import PUB, FrontBlock
 
     model = copy.deepcopy(folded)
+    for path in dense_convs(model):
+        parent, _, name = path.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        setattr(owner, name, QDenseConv(getattr(owner, name), ranges[path], out_ranges[path]))
     for path, m in list(model.named_modules()):
         for name, child in list(m.named_children()):
             full = f"{path}.{name}" if path else name
@@ -122,7 +150,8 @@ def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]]) -
     return model
 
 
-def int8_module(model: nn.Module, ranges: dict[str, tuple[float, int]]) -> nn.Module:
+def int8_module(model: nn.Module, ranges: dict[str, tuple[float, int]],
+                out_ranges: dict[str, tuple[float, int]]) -> nn.Module:
     """The int8 blocks of a trained fp32 HPUN with these input ranges, behind ChannelsLastHPUN (NCHW
     in and out). From an artifact's sidecar (`ranges_from_settings`) it is that artifact's fake-quant
     reference exactly: the calibration's own floats can differ in their last bits with the number
@@ -135,14 +164,22 @@ def int8_module(model: nn.Module, ranges: dict[str, tuple[float, int]]) -> nn.Mo
     missing = sorted(set(int8_convs(folded)) - set(ranges))
     if missing:
         raise QuantError(f"no int8 input range for {', '.join(missing)}")
-    return ChannelsLastHPUN(apply_int8_blocks(folded, ranges).eval()).eval()
+    missing = sorted(set(dense_convs(folded)) - set(out_ranges))
+    if missing:
+        raise QuantError(f"no int8 output range for {', '.join(missing)}")
+    return ChannelsLastHPUN(apply_int8_blocks(folded, ranges, out_ranges).eval()).eval()
 
 
-def ranges_from_settings(settings: dict) -> dict[str, tuple[float, int]]:
-    """The ranges a `FusedInt8.settings()` block (an artifact's sidecar ``quantization``) records."""
-    if settings.get("family") != SCHEME or "int8_inputs" not in settings:
+def ranges_from_settings(settings: dict) -> tuple[dict[str, tuple[float, int]], dict[str, tuple[float, int]]]:
+    """(input ranges, output ranges) as a `FusedInt8.settings()` block (an artifact's sidecar
+    ``quantization``) records them: `int8_module`'s arguments."""
+    if settings.get("family") != SCHEME or "int8_inputs" not in settings or "int8_outputs" not in settings:
         raise QuantError(f"not a {SCHEME} artifact's quantization settings (family {settings.get('family')!r})")
-    return {k: (float(v["scale"]), int(v["zero_point"])) for k, v in settings["int8_inputs"].items()}
+
+    def read(block: dict) -> dict[str, tuple[float, int]]:
+        return {k: (float(v["scale"]), int(v["zero_point"])) for k, v in block.items()}
+
+    return read(settings["int8_inputs"]), read(settings["int8_outputs"])
 
 
 def quantize_fused(model: nn.Module, cal: CalibrationData) -> FusedInt8:
@@ -150,5 +187,6 @@ def quantize_fused(model: nn.Module, cal: CalibrationData) -> FusedInt8:
     from .rewrites import apply_rewrites
 
     check_calibration(cal, model.scale)
-    ranges = observe_inputs(apply_rewrites(model, REWRITES).eval(), cal)
-    return FusedInt8(int8_module(model, ranges), ranges, model.spec.name, model.scale, cal.describe())
+    ranges, out_ranges = observe(apply_rewrites(model, REWRITES).eval(), cal)
+    return FusedInt8(int8_module(model, ranges, out_ranges), ranges, out_ranges, model.spec.name, model.scale,
+                     cal.describe())

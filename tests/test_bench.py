@@ -264,7 +264,8 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     assert sc8.precision == "int8" and sc8.problems == [] and sc8.details["variant"] == bench.FUSED_VARIANT_INT8
     assert sc8.details["own_ops"] == {k: 8 for k in own_q8}
     assert sc8.details["model_convolutions"] == census
-    assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16
+    assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16 + 1
+    assert list(sc8.quantization["int8_outputs"]) == ["body_tail"]  # HPUN-S's one dense conv in the body
 
 
 @pytest.mark.slow
@@ -314,7 +315,7 @@ def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tilin
     out, _, _ = fused_run
     runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_int8.pte", threads=1)
     model = create_model("hpun_s", 2, pretrained=True).eval()
-    reference = int8_module(model, ranges_from_settings(sidecar.quantization))
+    reference = int8_module(model, *ranges_from_settings(sidecar.quantization))
     x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
         want = tiled_forward(reference, x, 2, 32, 8, fixed_size=True)

@@ -141,13 +141,15 @@ def test_pw_q8_aarch64_neon_under_qemu(tmp_path):
 
 # --- the int8 blocks (converters.int8_ops) and the scheme (quantization.fused_int8) ------------------------
 
-def _ranges(model) -> dict:
-    """Input ranges for every int8 conv of `model` without calibration data: varied, both signs of zero point."""
-    from quantization.fused_int8 import REWRITES, int8_convs
+def _ranges(model) -> tuple[dict, dict]:
+    """(input ranges of every int8 conv, output ranges of the dense ones) of `model` without calibration
+    data: varied, both signs of zero point."""
+    from quantization.fused_int8 import REWRITES, dense_convs, int8_convs
     from quantization.rewrites import apply_rewrites
 
-    paths = sorted(int8_convs(apply_rewrites(model, REWRITES)))
-    return {p: (0.004 + 0.001 * (i % 5), (-1) ** i * (3 * i % 60)) for i, p in enumerate(paths)}
+    folded = apply_rewrites(model, REWRITES)
+    ins = {p: (0.004 + 0.001 * (i % 5), (-1) ** i * (3 * i % 60)) for i, p in enumerate(sorted(int8_convs(folded)))}
+    return ins, {p: (0.02, 5) for p in dense_convs(folded)}
 
 
 def test_int8_blocks_as_pte_ops_equal_their_references(kernels_build):
@@ -163,7 +165,7 @@ def test_int8_blocks_as_pte_ops_equal_their_references(kernels_build):
     from quantization.fused_int8 import int8_module
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
-    module = int8_module(model, _ranges(model))
+    module = int8_module(model, *_ranges(model))
     blocks = [m for m in module.modules() if isinstance(m, (FusedFrontQ8, FusedPUBQ8))]
     assert [type(b).__name__ for b in blocks] == ["FusedFrontQ8", "FusedPUBQ8"] * 8
     load_runtime_kernels(kernels_build / PY_MODULE)
@@ -186,10 +188,12 @@ def test_int8_module_names_what_it_lacks_and_rejects_other_settings():
     from quantization.fused_int8 import int8_module, ranges_from_settings
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
-    ranges = _ranges(model)
+    ranges, out_ranges = _ranges(model)
     ranges.pop("body.3.1.srdsc.pointwise")
     with pytest.raises(QuantError, match="no int8 input range for body.3.1.srdsc.pointwise"):
-        int8_module(model, ranges)
+        int8_module(model, ranges, out_ranges)
+    with pytest.raises(QuantError, match="no int8 output range for body_tail"):
+        int8_module(model, _ranges(model)[0], {})
     with pytest.raises(QuantError, match="not a fused-int8"):
         ranges_from_settings({"family": "xnnpack", "method": "ptq"})
 
@@ -208,35 +212,39 @@ def test_int8_export_needs_its_quantization_settings(tmp_path):
 
 @pytest.mark.parametrize("name", ["hpun_s", "hpun_m"])
 def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, data_root):
-    """PTQ on 16 training patches: one (scale, zero point) per int8 conv (HPUN-S: its 8 folded SRDSC(1) and
-    8 PUB SRDSC(5) 1x1 convs; HPUN-M: its 8 PUB ones), recorded in the settings and rebuilt from them
-    exactly; on two Set5 images the fake-quant reference stays within 0.05 dB of fp32 (Set5 x2, 64
-    patches, HPUN-S: -0.017 dB on average, benchmarks/measured/README.md)."""
+    """PTQ on 16 training patches: one input (scale, zero point) per int8 conv (HPUN-S: its 8 folded
+    SRDSC(1) and 8 PUB SRDSC(5) 1x1 convs and the body tail; HPUN-M: its 8 PUB 1x1 convs, 8 HPUB 3x3
+    convs and the body tail) and one output range per dense one, recorded in the settings and rebuilt
+    from them exactly. With the pipeline's calibration (64 patches of 48 px) the fake-quant reference
+    stays within 0.05 dB of fp32 on Set5 on average, and no image loses more than 0.15 dB (measured:
+    HPUN-S -0.028 dB, bird -0.068; HPUN-M -0.034, bird -0.089; 64-pixel tiles)."""
     from converters.base import EvenForward
     from hpun_edge.data import find_dataset, load_pair
     from hpun_edge.inference import InferenceOptions, upscale
     from hpun_edge.metrics import calculate_psnr
     from hpun_edge.zoo import create_model
-    from quantization.calibration import patches_from_folder
+    from quantization.calibration import load_calibration
     from quantization.fused_int8 import int8_module, quantize_fused, ranges_from_settings
 
     model = create_model(name, 2, pretrained=True).eval()
-    q = quantize_fused(model, patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0))
-    assert len(q.ranges) == (16 if name == "hpun_s" else 8)
-    assert all(0 < s < 1 and -128 <= z <= 127 for s, z in q.ranges.values()), q.ranges
+    q = quantize_fused(model, load_calibration(None, 2, count=64, data_root=str(data_root)))
+    assert len(q.ranges) == 17 and len(q.out_ranges) == (1 if name == "hpun_s" else 9)
+    assert all(0 < s < 1 and -128 <= z <= 127 for s, z in [*q.ranges.values(), *q.out_ranges.values()]), q.ranges
     settings = q.settings()
-    assert settings["family"] == "fused-int8" and settings["calib_count"] == 16
+    assert settings["family"] == "fused-int8" and settings["calib_count"] == 64
     x = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.equal(int8_module(model, ranges_from_settings(settings))(x), q.module(x))
+        assert torch.equal(int8_module(model, *ranges_from_settings(settings))(x), q.module(x))
     opts = InferenceOptions(tile=64, overlap=16, fixed_size=True)
     ds = find_dataset("Set5", data_root)
-    for hr_path in ds.hr_paths()[:2]:
+    losses = {}
+    for hr_path in ds.hr_paths():
         lr, hr = load_pair(ds, hr_path, 2)
         with torch.no_grad():
             fp32 = calculate_psnr(upscale(EvenForward(model).eval(), lr, 2, opts), hr, 2)
             int8 = calculate_psnr(upscale(q.module, lr, 2, opts), hr, 2)
-        assert int8 > fp32 - 0.05, f"{hr_path.name}: fp32 {fp32:.3f} dB, int8 {int8:.3f} dB"
+        losses[hr_path.name] = fp32 - int8
+    assert sum(losses.values()) / len(losses) < 0.05 and max(losses.values()) < 0.15, losses
 
 
 @pytest.mark.parametrize("isa", ISAS)
