@@ -160,11 +160,14 @@ class QDenseConv(nn.Module):
     """A dense conv in int8 the way XNNPACK runs one (its QC8 convolution): the input quantized per
     tensor, int8 per-channel weights, the output quantized per tensor, written as PT2E's
     quantize/dequantize ops so that XNNPACK's partitioner takes the pattern into its delegate; run
-    eagerly, it is its own fake-quant reference."""
+    eagerly, it is its own fake-quant reference. ``relu``: the relu that follows the conv comes
+    before the output's quantization (PT2E's conv + relu pattern: XNNPACK fuses it into the conv,
+    and the output range is the relu'd one)."""
 
     CONV_KIND = "dense"
 
-    def __init__(self, conv: nn.Conv2d, in_range: tuple[float, int], out_range: tuple[float, int]):
+    def __init__(self, conv: nn.Conv2d, in_range: tuple[float, int], out_range: tuple[float, int],
+                 relu: bool = False):
         super().__init__()
         import torchao.quantization.pt2e  # noqa: F401  (registers the quantized_decomposed ops)
 
@@ -175,6 +178,7 @@ class QDenseConv(nn.Module):
         bias = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(conv.out_channels)
         self.register_buffer("bias", bias)
         self.padding, self.in_range, self.out_range = conv.padding, tuple(in_range), tuple(out_range)
+        self.relu = relu
 
     @staticmethod
     def _fq(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
@@ -186,4 +190,20 @@ class QDenseConv(nn.Module):
         w = torch.ops.quantized_decomposed.dequantize_per_channel(self.qw, self.w_scale, self.w_zero, 0, -WMAX, WMAX,
                                                                   torch.int8)
         y = F.conv2d(self._fq(x, *self.in_range), w, self.bias, padding=self.padding)
-        return self._fq(y, *self.out_range)
+        return self._fq(torch.relu(y) if self.relu else y, *self.out_range)
+
+
+class FusedFrontDenseQ8(nn.Module):
+    """An HPUB front block, ``x + pud(relu(X(x)))``, with X a QDenseConv that applies the relu itself
+    (int8 in XNNPACK), then the PUD with its 1x1 conv and the residual add as one fp32
+    ``hpun::fused_pud_pw_add`` call (as `custom_ops.FusedFront`)."""
+
+    def __init__(self, front: nn.Module, x: QDenseConv):
+        super().__init__()
+        if not x.relu:
+            raise ValueError("FusedFrontDenseQ8 needs its X conv to apply the relu (QDenseConv(relu=True))")
+        self.x, self.pud = x, front.pud
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g, p = self.pud.grouped, self.pud.pointwise
+        return torch.ops.hpun.fused_pud_pw_add(self.x(x), g.weight, _bias(g), p.weight, _bias(p), x)

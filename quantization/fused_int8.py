@@ -11,9 +11,9 @@ This scheme is instead defined by what the kernels compute in int8 (`native/kern
   XNNPACKQuantizer's PTQ config does: a HistogramObserver, eps 2^-12), the weights per output
   channel (int8 symmetric, [-127, 127]); products accumulate in int32 and the output stays float32
   (no output quantization).
-* **W8A8 dense 3x3 convs** of the body (the body tail; HPUB's front-block conv in HPUN-M/L), as
-  XNNPACK's int8 convolution runs them (`QDenseConv`): input and output quantized per tensor, both
-  calibrated the same way.
+* **W8A8 dense 3x3 convs** of the body (the body tail; HPUB's front-block conv in HPUN-M/L, with
+  the relu after it before its output quantization), as XNNPACK's int8 convolution runs them
+  (`QDenseConv`): input and output quantized per tensor, both calibrated the same way.
 * **fp32**: everything else: the PUDs (their grouped and 1x1 convs), the 5x5 depthwise convs, the
   head and tail convs, the residual adds. These are the parts issue 4's default mixed precision
   keeps in fp32 too, except the grouped and depthwise convs, whose arithmetic is small and which
@@ -38,7 +38,7 @@ from .errors import QuantError
 SCHEME = "fused-int8"
 REWRITES = ("srdsc_fold",)
 INT8_PARTS = ("the SRDSC 1x1 convs (HPUN-S front blocks' folded SRDSC(1), every PUB's SRDSC(5)) and the body's "
-              "dense 3x3 convs (body tail, HPUB front blocks): W8A8")
+              "dense 3x3 convs (body tail; HPUB front blocks', relu inside): W8A8")
 
 
 @dataclass
@@ -64,6 +64,11 @@ def scheme_settings(calib_count: int | None) -> dict:
     """What an artifact's freshness is judged by (the keys `pipeline.up_to_date` compares)."""
     return {"family": SCHEME, "method": "ptq", "rewrites": list(REWRITES), "fp32_parts": [f"all but {INT8_PARTS}"],
             "calib_count": calib_count, "qat": None}
+
+
+def relu_after(path: str) -> bool:
+    """Whether a relu follows this dense conv (HPUB's X: ``x + pud(relu(X(x)))``; not the body tail)."""
+    return path.endswith(".x")
 
 
 def dense_convs(folded: nn.Module) -> dict[str, nn.Module]:
@@ -110,7 +115,9 @@ def observe(folded: nn.Module, cal: CalibrationData, batch: int = 8):
     ins = {path: _observer() for path in convs}
     outs = {path: _observer() for path in dense}
     hooks = [conv.register_forward_pre_hook(lambda mod, args, p=path: ins[p](args[0])) for path, conv in convs.items()]
-    hooks += [conv.register_forward_hook(lambda mod, args, y, p=path: outs[p](y)) for path, conv in dense.items()]
+    # the output range is the relu'd output's where a relu follows (QDenseConv quantizes after it)
+    hooks += [conv.register_forward_hook(lambda mod, args, y, p=path: outs[p](torch.relu(y) if relu_after(p) else y))
+              for path, conv in dense.items()]
     try:
         for i in range(0, len(cal), batch):
             folded.forward_even(cal.lr[i : i + batch])
@@ -127,18 +134,17 @@ def observe(folded: nn.Module, cal: CalibrationData, batch: int = 8):
 
 def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]],
                       out_ranges: dict[str, tuple[float, int]]) -> nn.Module:
-    """A copy of `folded` with each dense conv of `dense_convs` a QDenseConv, each HPUN-S front block
-    a FusedFrontQ8, each PUB a FusedPUBQ8, and an HPUB front block the FusedFront around its
-    QDenseConv."""
-    from converters.custom_ops import FusedFront
-    from converters.int8_ops import FusedFrontQ8, FusedPUBQ8, QDenseConv
+    """A copy of `folded` with each dense conv of `dense_convs` a QDenseConv (relu inside where one
+    follows), each HPUN-S front block a FusedFrontQ8, each HPUB front block a FusedFrontDenseQ8 and
+    each PUB a FusedPUBQ8."""
+    from converters.int8_ops import FusedFrontDenseQ8, FusedFrontQ8, FusedPUBQ8, QDenseConv
     from hpun_edge.model import PUB, FrontBlock
 
     model = copy.deepcopy(folded)
     for path in dense_convs(model):
         parent, _, name = path.rpartition(".")
         owner = model.get_submodule(parent) if parent else model
-        setattr(owner, name, QDenseConv(getattr(owner, name), ranges[path], out_ranges[path]))
+        setattr(owner, name, QDenseConv(getattr(owner, name), ranges[path], out_ranges[path], relu=relu_after(path)))
     for path, m in list(model.named_modules()):
         for name, child in list(m.named_children()):
             full = f"{path}.{name}" if path else name
@@ -146,7 +152,7 @@ def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]],
                 setattr(m, name, FusedPUBQ8(child, *ranges[f"{full}.srdsc.pointwise"]))
             elif isinstance(child, FrontBlock):
                 key = f"{full}.x.pointwise"
-                setattr(m, name, FusedFrontQ8(child, *ranges[key]) if key in ranges else FusedFront(child))
+                setattr(m, name, FusedFrontQ8(child, *ranges[key]) if key in ranges else FusedFrontDenseQ8(child, child.x))
     return model
 
 

@@ -293,3 +293,23 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
             off = int((err > tight).sum())
             assert off <= flips * c and err.max().item() <= tight + step, \
                 f"{name} {shape}: {off} values beyond {tight:.2g}, max abs error {err.max().item():.3g}"
+
+
+def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
+    """HPUN-M's int8 program: the 9 QDenseConvs (8 HPUB 3x3 convs with their relu, the body tail) go
+    into XNNPACK's delegate with their quantize/dequantize ops, so the only ops outside it are the
+    project's (8 fused_pud_pw_add, 8 fused_pub_q8) and the input's layout copy; every conv counted."""
+    from converters import ExportSpec, export
+    from hpun_edge.zoo import create_model
+    from quantization.fused_int8 import SCHEME, int8_module
+
+    model = create_model("hpun_m", 2, pretrained=True).eval()
+    ranges, out_ranges = _ranges(model)
+    settings = {"family": SCHEME, "method": "ptq", "int8_inputs": {}, "int8_outputs": {}}
+    sidecar = export(model, ExportSpec("executorch", "hpun_m", 2, 32, "int8"), tmp_path / "m.pte",
+                     forward_module=int8_module(model, ranges, out_ranges), quantization=settings)
+    assert sidecar.problems == [] and sidecar.precision == "int8"
+    assert sidecar.ops["fallback_counts"] == {"dim_order_ops._clone_dim_order.out": 1, "hpun.fused_pub_q8.out": 8,
+                                              "hpun.fused_pud_pw_add.out": 8}, sidecar.ops["fallback_counts"]
+    census = sidecar.details["model_convolutions"]
+    assert census["dense"] == 3 + 8 and census["total"] == sum(v for k, v in census.items() if k != "total")
