@@ -300,10 +300,12 @@ def test_fused_artifact_equals_pytorch_through_the_tiling(fused_run):
 @pytest.mark.slow
 def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tiling(fused_run, data_root):
     """The int8 executorch-fused .pte vs its fake-quant reference (the int8 blocks' PyTorch ops, with
-    the input ranges its sidecar records), same tiling as above, in Python and in the C++ runner.
-    Each op equals its reference to float rounding (tests/test_int8_kernels.py); over 16 int8 convs a
-    value that the kernel and PyTorch sum in another order lands on the other side of a rounding
-    boundary now and then, and the step spreads: measured 63 dB, at most 1/255 apart."""
+    the ranges its sidecar records), same tiling as above, in Python and in the C++ runner. Each op
+    equals its reference to float rounding (tests/test_int8_kernels.py); over 17 int8 convs a value
+    that the kernels and PyTorch sum in another order lands on the other side of a rounding boundary
+    now and then, and the step spreads (XNNPACK's int8 conv requantizes its output too): measured
+    56-57 dB and at most 1.5-1.8/255 apart over four random images here (AVX-512 VNNI); the bound is
+    a few output steps, far above the 38 dB the XNNPACK int8 artifacts are held to."""
     import torch
 
     from converters import load_artifact
@@ -327,7 +329,7 @@ def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tilin
     for name, y in (("python", got), ("C++ runner", got_native)):
         d = (y - want).abs()
         psnr = 10 * torch.log10(1 / (d ** 2).mean()).item()
-        assert d.max().item() <= 2 / 255 and psnr >= 55, f"{name}: max abs {d.max().item()}, {psnr:.1f} dB"
+        assert d.max().item() <= 4 / 255 and psnr >= 50, f"{name}: max abs {d.max().item()}, {psnr:.1f} dB"
 
 
 def test_bench_asks_for_the_pipelines_qat_settings(tmp_path, monkeypatch):
