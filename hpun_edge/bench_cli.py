@@ -78,10 +78,12 @@ def register(sub) -> None:
                    "ratio is to the last one")
     s.add_argument("--scale", type=int, choices=SCALES, help="default 2")
     s.add_argument("--lr-size", dest="lr_size", help="LR image HEIGHTxWIDTH (default 360x640: 720p output at x2)")
-    s.add_argument("--targets", nargs="+", help=f"default: {' '.join(DEFAULT_TARGETS)}; also {FUSED_TARGET} (fp32): "
-                   "ExecuTorch with the project's own hpun::fused_pud kernel (built with CMake when missing)")
+    s.add_argument("--targets", nargs="+", help=f"default: {' '.join(DEFAULT_TARGETS)}; also {FUSED_TARGET} (fp32, "
+                   "int8): ExecuTorch with the project's own block kernels (native/kernels, built with CMake when "
+                   "missing); its int8 is the kernels' own scheme (quantization/fused_int8.py, PTQ whatever --method)")
     s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default fp32 int8)")
-    s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default ptq; same graph)")
+    s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default ptq; same graph; "
+                   f"{FUSED_TARGET}: always ptq)")
     s.add_argument("--weights", help="a .safetensors file (with one --model; default: the shipped weights)")
     s.add_argument("--tile", type=int, help="fixed LR tile the artifacts take (default 256)")
     s.add_argument("--overlap", type=int, help="LR pixels of context around each tile (default 16)")
