@@ -5,7 +5,8 @@
   entry point, equals the reference within float rounding relative to the output's size, on every
   x86 code path (AVX-512 VNNI for C = 64, the plain loops compiled for AVX2 and for SSE2), on inputs
   that saturate both ends of the int8 range, zero points at both ends, pixel counts that are not a
-  multiple of the 6-pixel block, C not a multiple of 4, and on NEON under qemu.
+  multiple of the 6-pixel block, C not a multiple of 4, and on AArch64 under qemu (plain NEON loops,
+  and `sdot` on a core with the dot-product extension).
 * Bad quantization parameters fail the op with a message.
 """
 from __future__ import annotations
@@ -129,14 +130,19 @@ def test_pw_q8_aarch64_neon_under_qemu(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     gen = torch.Generator().manual_seed(5)
-    for shape in ((1, 64, 4, 10), (2, 6, 3, 5)):
-        x, qw, w_scale, b = case(gen, shape)
-        res = torch.randn(shape, generator=gen)
-        want = pw_q8_reference(x, qw, w_scale, b, 0.04, -3, relu=True, residual=res)
-        got, info = run_q8(exe, tmp_path, x, qw, w_scale, b, 0.04, -3, "--relu", residual=res, runner=[qemu])
-        assert "isa=neon" in info, info
-        err = (got - want).abs().max().item()
-        assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{shape}: {err}"
+    # a core without the dot-product extension (the plain loops) and qemu's "max" (sdot for C % 16 == 0)
+    for cpu, dot in (("cortex-a57", False), ("max", True)):
+        for shape in ((1, 64, 4, 10), (2, 6, 3, 5), (1, 32, 3, 7)):
+            x, qw, w_scale, b = case(gen, shape)
+            res = torch.randn(shape, generator=gen)
+            for relu, r in ((True, res), (False, None)):
+                want = pw_q8_reference(x, qw, w_scale, b, 0.04, -3, relu=relu, residual=r)
+                got, info = run_q8(exe, tmp_path, x, qw, w_scale, b, 0.04, -3, *(["--relu"] if relu else []),
+                                   residual=r, runner=[qemu, "-cpu", cpu])
+                expect = "neon-dotprod" if dot and shape[1] % 16 == 0 else "neon"
+                assert f"isa={expect} " in info + " ", (cpu, shape, info)
+                err = (got - want).abs().max().item()
+                assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{cpu} {shape}: {err}"
 
 
 # --- the int8 blocks (converters.int8_ops) and the scheme (quantization.fused_int8) ------------------------

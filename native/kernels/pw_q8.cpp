@@ -8,6 +8,10 @@
 //   group of four input channels, four weight vectors (16 output channels x 4 bytes each) and one
 //   32-bit broadcast per pixel feed 24 vpdpbusd (64 multiply-adds each). The epilogue converts
 //   to float, scales per output channel, adds the bias, then relu / the residual.
+// * C a multiple of 16 on AArch64 with the dot-product extension (Linux HWCAP_ASIMDDP; ARMv8.2+
+//   cores, most phones since 2018): the row is quantized to signed codes, and 2 pixels x 16 output
+//   channels accumulate with `sdot` by lane (16 int8 multiply-adds an instruction against 4 for an
+//   fp32 FMA); the zero point comes off as -in_zp * sum_c qw[o][c].
 // * otherwise plain loops over [C in][C out] int16 weights, which the compiler vectorises (on x86
 //   compiled for AVX2 and for the SSE2 baseline, chosen at run time; NEON on AArch64).
 #include "pw_q8.h"
@@ -21,6 +25,17 @@
 #define HPUN_Q8_X86 1
 #else
 #define HPUN_Q8_X86 0
+#endif
+
+#if defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#define HPUN_Q8_ARM_DOTPROD 1
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#else
+#define HPUN_Q8_ARM_DOTPROD 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -185,6 +200,83 @@ __attribute__((target("avx2,fma"))) void row_avx2(const float* x, const Pointwis
 }
 #endif
 
+#if HPUN_Q8_ARM_DOTPROD
+#pragma GCC push_options
+#pragma GCC target("arch=armv8.2-a+dotprod")
+template <int NP, bool RELU, bool RES>
+inline void block16_dotprod(const std::int8_t* HPUN_Q8_RESTRICT s, const PointwiseQ8& q, i64 C, i64 ob,
+                            const float* HPUN_Q8_RESTRICT res, float* HPUN_Q8_RESTRICT out) {
+  int32x4_t acc[NP][4];
+  for (int k = 0; k < 4; ++k) {
+    const int32x4_t c0 = vld1q_s32(q.corr_signed.data() + ob + 4 * k);
+    for (int i = 0; i < NP; ++i) acc[i][k] = c0;
+  }
+  const std::int8_t* wp = q.wp.data();
+  for (i64 cb = 0; cb < C; cb += 16) {
+    int8x16_t a[NP];
+    for (int i = 0; i < NP; ++i) a[i] = vld1q_s8(s + i * C + cb);
+#define HPUN_Q8_LANE(L)                                                               \
+  {                                                                                   \
+    const std::int8_t* wg = wp + (cb / 4 + (L)) * C * 4 + ob * 4;                     \
+    const int8x16_t w0 = vld1q_s8(wg), w1 = vld1q_s8(wg + 16), w2 = vld1q_s8(wg + 32), \
+                    w3 = vld1q_s8(wg + 48);                                           \
+    for (int i = 0; i < NP; ++i) {                                                    \
+      acc[i][0] = vdotq_laneq_s32(acc[i][0], w0, a[i], L);                            \
+      acc[i][1] = vdotq_laneq_s32(acc[i][1], w1, a[i], L);                            \
+      acc[i][2] = vdotq_laneq_s32(acc[i][2], w2, a[i], L);                            \
+      acc[i][3] = vdotq_laneq_s32(acc[i][3], w3, a[i], L);                            \
+    }                                                                                 \
+  }
+    HPUN_Q8_LANE(0)
+    HPUN_Q8_LANE(1)
+    HPUN_Q8_LANE(2)
+    HPUN_Q8_LANE(3)
+#undef HPUN_Q8_LANE
+  }
+  for (int k = 0; k < 4; ++k) {
+    const float32x4_t sc = vld1q_f32(q.scale.data() + ob + 4 * k), b = vld1q_f32(q.bias.data() + ob + 4 * k);
+    for (int i = 0; i < NP; ++i) {
+      float32x4_t y = vmlaq_f32(b, vcvtq_f32_s32(acc[i][k]), sc);
+      if (RELU) y = vmaxq_f32(y, vdupq_n_f32(0.f));
+      if (RES) y = vaddq_f32(y, vld1q_f32(res + i * C + ob + 4 * k));
+      vst1q_f32(out + i * C + ob + 4 * k, y);
+    }
+  }
+}
+
+template <bool RELU, bool RES>
+void row_dotprod_t(const float* x, const PointwiseQ8& q, const float* res, float* out, i64 n,
+                   std::uint8_t* scratch) {
+  const i64 C = q.channels;
+  std::int8_t* s = reinterpret_cast<std::int8_t*>(scratch);
+  for (i64 i = 0; i < n * C; ++i) {  // signed codes: clamp(round(x / s) + zp, -128, 127)
+    float v = x[i] * q.inv_in_scale;
+    v = v < -kQuantLimit ? -kQuantLimit : (v > kQuantLimit ? kQuantLimit : v);
+    v = v == v ? v : -kQuantLimit;
+    std::int32_t r = static_cast<std::int32_t>(round_half_even(v)) + q.in_zp;
+    s[i] = static_cast<std::int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r));
+  }
+  i64 p = 0;
+  for (; p + 2 <= n; p += 2)
+    for (i64 ob = 0; ob < C; ob += 16)
+      block16_dotprod<2, RELU, RES>(s + p * C, q, C, ob, RES ? res + p * C : nullptr, out + p * C);
+  for (; p < n; ++p)
+    for (i64 ob = 0; ob < C; ob += 16)
+      block16_dotprod<1, RELU, RES>(s + p * C, q, C, ob, RES ? res + p * C : nullptr, out + p * C);
+}
+
+void row_dotprod(const float* x, const PointwiseQ8& q, const float* res, bool relu, float* out, i64 n,
+                 std::uint8_t* scratch) {
+  if (res)
+    relu ? row_dotprod_t<true, true>(x, q, res, out, n, scratch)
+         : row_dotprod_t<false, true>(x, q, res, out, n, scratch);
+  else
+    relu ? row_dotprod_t<true, false>(x, q, nullptr, out, n, scratch)
+         : row_dotprod_t<false, false>(x, q, nullptr, out, n, scratch);
+}
+#pragma GCC pop_options
+#endif
+
 void row_plain(const float* x, const PointwiseQ8& q, const float* res, bool relu, float* out,
                i64 n, std::uint8_t* scratch) {
   row_plain_body(x, q, res, relu, out, n, scratch);
@@ -197,8 +289,10 @@ struct Choice {
   const char* isa;
 };
 
-// Wide: the C == 64 VNNI code may run; otherwise the plain loops for this CPU.
-Choice choose(bool wide) {
+// The fastest code this CPU has for C channels (HPUN_KERNELS_ISA caps it: avx2 / sse2 on x86, neon on
+// AArch64 for the plain loops).
+Choice choose(i64 channels) {
+  const bool wide = channels == 64;
 #if HPUN_Q8_X86
   static const int level = [] {  // 2: VNNI, 1: AVX2, 0: baseline
     const char* cap = std::getenv("HPUN_KERNELS_ISA");
@@ -213,6 +307,14 @@ Choice choose(bool wide) {
   if (level == 2 && wide) return {row_vnni, "avx512vnni"};
   if (level >= 1) return {row_avx2, "avx2"};
   return {row_plain, "sse2"};
+#elif HPUN_Q8_ARM_DOTPROD
+  (void)wide;
+  static const bool dotprod = [] {
+    const char* cap = std::getenv("HPUN_KERNELS_ISA");
+    return (!cap || std::strcmp(cap, "neon") != 0) && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  }();
+  if (dotprod && channels % 16 == 0) return {row_dotprod, "neon-dotprod"};
+  return {row_plain, "neon"};
 #elif defined(__ARM_NEON) || defined(__ARM_NEON__)
   (void)wide;
   return {row_plain, "neon"};
@@ -235,6 +337,7 @@ PointwiseQ8 pw_q8_prepare(const std::int8_t* qw, const float* w_scale, const flo
   q.wp.assign(Cp * C, 0);
   q.wt.assign(C * C, 0);
   q.corr.assign(C, 0);
+  q.corr_signed.assign(C, 0);
   q.scale.assign(C, 0.f);
   q.bias.assign(C, 0.f);
   const float s = static_cast<float>(in_scale);
@@ -247,6 +350,7 @@ PointwiseQ8 pw_q8_prepare(const std::int8_t* qw, const float* w_scale, const flo
       sum += w;
     }
     q.corr[o] = -(q.in_zp + 128) * sum;
+    q.corr_signed[o] = -q.in_zp * sum;
     q.scale[o] = s * w_scale[o];
     q.bias[o] = b ? b[o] : 0.f;
   }
@@ -261,7 +365,7 @@ std::size_t pw_q8_scratch_bytes(std::int64_t width, std::int64_t channels) {
 void pw_q8_nhwc_rows(const float* x, const PointwiseQ8& q, const float* residual, bool relu,
                      float* out, std::int64_t width, std::int64_t r0, std::int64_t r1,
                      std::uint8_t* scratch) {
-  const RowFn fn = choose(q.channels == 64).fn;
+  const RowFn fn = choose(q.channels).fn;
   const i64 rowF = width * q.channels;
   for (i64 r = r0; r < r1; ++r)
     fn(x + r * rowF, q, residual ? residual + r * rowF : nullptr, relu, out + r * rowF, width,
@@ -273,7 +377,7 @@ void pw_q8_row(const float* x, const PointwiseQ8& q, const float* residual, bool
   thread_local std::vector<std::uint8_t> scratch;
   const std::size_t need = pw_q8_scratch_bytes(n, q.channels);
   if (scratch.size() < need) scratch.resize(need);
-  choose(q.channels == 64).fn(x, q, residual, relu, out, n, scratch.data());
+  choose(q.channels).fn(x, q, residual, relu, out, n, scratch.data());
 }
 
 void pw_q8_nhwc(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
@@ -285,7 +389,7 @@ void pw_q8_nhwc(const float* x, const PointwiseQ8& q, const float* residual, boo
                     out + n * image, width, 0, height, scratch.data());
 }
 
-const char* pw_q8_isa(std::int64_t channels) { return choose(channels == 64).isa; }
+const char* pw_q8_isa(std::int64_t channels) { return choose(channels).isa; }
 
 }  // namespace kernels
 }  // namespace hpun

@@ -35,6 +35,7 @@ struct PointwiseQ8 {
   std::vector<std::int8_t> wp;    // [padded / 4][C out][4]: four input channels per 32-bit lane
   std::vector<std::int16_t> wt;   // [C in][C out]: the plain loops' layout
   std::vector<std::int32_t> corr; // -(in_zp + 128) * sum_c qw[o][c]: inputs are stored as q + 128
+  std::vector<std::int32_t> corr_signed;  // -in_zp * sum_c qw[o][c]: signed codes (AArch64 sdot)
   std::vector<float> scale;       // in_scale * w_scale[o]
   std::vector<float> bias;        // b[o] (zero when b is null)
 };
@@ -62,8 +63,10 @@ void pw_q8_row(const float* x, const PointwiseQ8& q, const float* residual, bool
 void pw_q8_nhwc(const float* x, const PointwiseQ8& q, const float* residual, bool relu, float* out,
                 std::int64_t batch, std::int64_t height, std::int64_t width);
 
-// The code path chosen on this CPU: "avx512vnni" (C == 64 with AVX-512 VNNI) or "plain".
-// HPUN_KERNELS_ISA=avx2 or =sse2 (as for the fused kernels) selects the plain loops.
+// The code path chosen on this CPU for C channels: "avx512vnni" (C == 64 with AVX-512 VNNI),
+// "neon-dotprod" (C % 16 == 0 on AArch64 with the dot-product extension), else the plain loops
+// ("avx2", "sse2", "neon", "generic"). HPUN_KERNELS_ISA=avx2 / sse2 (x86, as for the fused
+// kernels) or =neon (AArch64) selects the plain loops.
 const char* pw_q8_isa(std::int64_t channels);
 
 }  // namespace kernels
