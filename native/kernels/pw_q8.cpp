@@ -63,21 +63,23 @@ HPUN_Q8_INLINE float round_half_even(float v) {
   return (v + magic) - magic;
 }
 
+// clamp(round_half_even(x * inv) + zp, -128, 127), as quantized_decomposed.quantize_per_tensor.
+HPUN_Q8_INLINE std::int32_t quantize_code(float x, float inv, std::int32_t zp) {
+  float v = x * inv;
+  v = v < -kQuantLimit ? -kQuantLimit : (v > kQuantLimit ? kQuantLimit : v);
+  v = v == v ? v : -kQuantLimit;  // NaN
+  const std::int32_t r = static_cast<std::int32_t>(round_half_even(v)) + zp;
+  return r < -128 ? -128 : (r > 127 ? 127 : r);
+}
+
+// Codes stored as q + 128 (0..255, VNNI's unsigned operand); padding channels get 128 (zero weights).
 HPUN_Q8_INLINE void quantize_row_plain(const float* HPUN_Q8_RESTRICT x, std::uint8_t* HPUN_Q8_RESTRICT u,
                                        i64 n, i64 C, i64 Cp, float inv, std::int32_t zp) {
-  const std::int32_t shift = zp + 128;
   for (i64 p = 0; p < n; ++p) {
     const float* HPUN_Q8_RESTRICT xp = x + p * C;
     std::uint8_t* HPUN_Q8_RESTRICT up = u + p * Cp;
-    for (i64 c = 0; c < C; ++c) {
-      float v = xp[c] * inv;
-      v = v < -kQuantLimit ? -kQuantLimit : (v > kQuantLimit ? kQuantLimit : v);
-      v = v == v ? v : -kQuantLimit;  // NaN
-      std::int32_t r = static_cast<std::int32_t>(round_half_even(v)) + shift;
-      r = r < 0 ? 0 : (r > 255 ? 255 : r);
-      up[c] = static_cast<std::uint8_t>(r);
-    }
-    for (i64 c = C; c < Cp; ++c) up[c] = 128;  // padding: zero weights
+    for (i64 c = 0; c < C; ++c) up[c] = static_cast<std::uint8_t>(quantize_code(xp[c], inv, zp) + 128);
+    for (i64 c = C; c < Cp; ++c) up[c] = 128;
   }
 }
 
@@ -249,13 +251,8 @@ void row_dotprod_t(const float* x, const PointwiseQ8& q, const float* res, float
                    std::uint8_t* scratch) {
   const i64 C = q.channels;
   std::int8_t* s = reinterpret_cast<std::int8_t*>(scratch);
-  for (i64 i = 0; i < n * C; ++i) {  // signed codes: clamp(round(x / s) + zp, -128, 127)
-    float v = x[i] * q.inv_in_scale;
-    v = v < -kQuantLimit ? -kQuantLimit : (v > kQuantLimit ? kQuantLimit : v);
-    v = v == v ? v : -kQuantLimit;
-    std::int32_t r = static_cast<std::int32_t>(round_half_even(v)) + q.in_zp;
-    s[i] = static_cast<std::int8_t>(r < -128 ? -128 : (r > 127 ? 127 : r));
-  }
+  for (i64 i = 0; i < n * C; ++i)  // signed codes (sdot multiplies s8 x s8)
+    s[i] = static_cast<std::int8_t>(quantize_code(x[i], q.inv_in_scale, q.in_zp));
   i64 p = 0;
   for (; p + 2 <= n; p += 2)
     for (i64 ob = 0; ob < C; ob += 16)
