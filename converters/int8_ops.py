@@ -69,7 +69,6 @@ Q8_OPS = {
     "fused_pub_q8": ("Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
                      "Tensor pw2_qw, Tensor pw2_ws, Tensor pw2_b, float pw2_scale, int pw2_zp", fused_pub_q8_reference),
 }
-RUNTIME_Q8_OPS = tuple(f"hpun::{name}.out" for name in Q8_OPS)
 _LIB: torch.library.Library | None = None
 
 

@@ -632,11 +632,12 @@ def fused_artifact(cfg: BenchConfig, name: str, model, weights: Path, precision:
     spec = ExportSpec(BENCH_TARGETS[FUSED_TARGET][0], name, cfg.scale, cfg.tile, precision, str(weights))
     int8 = precision == "int8"
     variant = FUSED_VARIANT_INT8 if int8 else FUSED_VARIANT
-    if up_to_date(path, spec, file_sha256(weights), scheme_settings(cfg.calib_count) if int8 else None) \
-            and read_sidecar(path).details.get("variant") == variant:
-        say(f"   up to date: {path}")
-        module = int8_module(model, *ranges_from_settings(read_sidecar(path).quantization)) if int8 else fused_module(model)
-        return path, module
+    if up_to_date(path, spec, file_sha256(weights), scheme_settings(cfg.calib_count) if int8 else None):
+        sidecar = read_sidecar(path)
+        if sidecar.details.get("variant") == variant:
+            say(f"   up to date: {path}")
+            module = int8_module(model, *ranges_from_settings(sidecar.quantization)) if int8 else fused_module(model)
+            return path, module
     q = fused_int8(cfg, model) if int8 else None
     module = q.module if int8 else fused_module(model)
     say(f"   export {path}")

@@ -99,10 +99,16 @@ def int8_convs(folded: nn.Module) -> dict[str, nn.Module]:
 
 
 def _observer():
-    from torchao.quantization.pt2e import HistogramObserver
+    """An activation observer as XNNPACKQuantizer's PTQ config makes it (its spec's constructor and
+    dtype, range and scheme: a HistogramObserver, int8 per-tensor affine, eps 2^-12)."""
+    from .targets import missing, xnnpack_config
 
-    return HistogramObserver(dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine,
-                             eps=2**-12)
+    try:
+        spec = xnnpack_config().input_activation
+    except ModuleNotFoundError as e:
+        raise missing("executorch", e) from None
+    return spec.observer_or_fake_quant_ctr(dtype=spec.dtype, quant_min=spec.quant_min, quant_max=spec.quant_max,
+                                           qscheme=spec.qscheme)
 
 
 @torch.no_grad()

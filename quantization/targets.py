@@ -76,6 +76,15 @@ def _litert_with_filter(base_cls, annotate):
     return FilteredPT2EQuantizer()
 
 
+def xnnpack_config(qat: bool = False):
+    """XNNPACKQuantizer's static int8 config (per-channel symmetric weights, per-tensor affine
+    activations): what the ``executorch`` and ``onnx`` targets quantize with, and whose observers
+    `quantization.fused_int8` calibrates with."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+
+    return get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+
+
 def pt2e_quantizer(target: str, qat: bool, fp32_parts=None):
     """The target's PT2E quantizer, configured for static int8 (per-channel symmetric weights);
     `fp32_parts` (a `mixed.FloatParts`) names what it leaves unannotated, in fp32."""
@@ -100,12 +109,9 @@ def pt2e_quantizer(target: str, qat: bool, fp32_parts=None):
                 config = dataclasses.replace(histogram_ranges(config), is_qat=False)
             quantizer = PT2EQuantizer() if annotate is None else _litert_with_filter(PT2EQuantizer, annotate)
             return quantizer.set_global(config)
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer,
-            get_symmetric_quantization_config,
-        )
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
-        config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+        config = xnnpack_config(qat)
         quantizer = XNNPACKQuantizer().set_global(histogram_ranges(config) if qat else config)
         if annotate is not None:
             quantizer.set_filter_function(annotate)
