@@ -223,7 +223,7 @@ def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, d
     convs and the body tail) and one output range per dense one, recorded in the settings and rebuilt
     from them exactly. With the pipeline's calibration (64 patches of 48 px) the fake-quant reference
     stays within 0.05 dB of fp32 on Set5 on average, and no image loses more than 0.15 dB (measured:
-    HPUN-S -0.028 dB, bird -0.068; HPUN-M -0.034, bird -0.089; 64-pixel tiles)."""
+    HPUN-S -0.028 dB, bird -0.068; HPUN-M -0.026, bird -0.067; this test's computation)."""
     from converters.base import EvenForward
     from hpun_edge.data import find_dataset, load_pair
     from hpun_edge.inference import InferenceOptions, upscale
