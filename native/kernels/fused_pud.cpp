@@ -548,6 +548,16 @@ HPUN_INLINE void pointwise_row(const float* HPUN_RESTRICT t, const float* HPUN_R
   }
 }
 
+// A 1x1 conv on n pixels by an epilogue's weights: the int8 conv (pw_q8.h) where e.q8 is set, the
+// fp32 one otherwise; res and relu as pointwise_row's.
+template <int P>
+HPUN_INLINE void epilogue_row(const float* HPUN_RESTRICT t, const PointwiseEpilogue& e,
+                              const float* HPUN_RESTRICT res, bool relu, float* HPUN_RESTRICT out,
+                              i64 n, i64 C) {
+  if (e.q8) return pw_q8_row(t, *e.q8, res, relu, out, n);
+  pointwise_row<P>(t, e.pwt, e.pwb, res, relu, out, n, C);
+}
+
 // ---- depthwise k x k conv on one row (dw_pw, fused_pub) ------------------------------------------
 // dst[j][c] = dwb[c] + sum over the taps inside the image of dwt[u * k + v][c] * rows[u][j + v - k/2][c],
 // where rows[u] is input row r + u - k/2, or null where that row is outside the image (zero padding):
@@ -871,23 +881,11 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
     return pre.on() ? ring + (r % kPreRing) * rowF : x + r * rowF;
   };
   auto make_l_rows = [&](i64 upto) {  // rows [l_next, upto)
-    for (; pre.on() && l_next < upto; ++l_next) {
-      float* dst = ring + (l_next % kPreRing) * rowF;
-      if (pre.q8)
-        pw_q8_row(x + l_next * rowF, *pre.q8, nullptr, pre.relu, dst, W);
-      else
-        pointwise_row<P>(x + l_next * rowF, pre.pwt, pre.pwb, nullptr, pre.relu, dst, W, C);
-    }
+    for (; pre.on() && l_next < upto; ++l_next)
+      epilogue_row<P>(x + l_next * rowF, pre, nullptr, pre.relu, ring + (l_next % kPreRing) * rowF, W, C);
   };
   // the PUB tail: output rows [tail_next, row_end) as their t rows arrive (t rows [.., t_avail) done)
   i64 tail_next = tail ? tail->row_begin : 0;
-  auto tail_pointwise = [&](const float* src, i64 a, i64 n) {  // n pixels at offset a of out
-    if (tail->pw.q8)
-      pw_q8_row(src, *tail->pw.q8, tail->pw.residual + a, false, tail->out + a, n);
-    else
-      pointwise_row<P>(src, tail->pw.pwt, tail->pw.pwb, tail->pw.residual + a, false,
-                       tail->out + a, n, C);
-  };
   auto emit_tail = [&](i64 t_avail) {
     const float* rows[kTRing];
     while (tail_next < tail->row_end && std::min<i64>(tail_next + 3, H) <= t_avail) {
@@ -904,7 +902,8 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
           dw5_rows2_64_avx512(rows, W, tail->dwt, tail->dwb, dw0, dw1, ja, jb);
           for (int q = 0; q < 2; ++q) {
             const i64 a = (tail_next + q) * rowF + ja * C;
-            tail_pointwise(q ? dw1 : dw0, a, jb - ja);
+            epilogue_row<P>(q ? dw1 : dw0, tail->pw, tail->pw.residual + a, false, tail->out + a,
+                            jb - ja, C);
           }
         }
         tail_next += 2;
@@ -913,7 +912,7 @@ HPUN_INLINE void band_body_nhwc(const float* HPUN_RESTRICT x, float* HPUN_RESTRI
 #endif
       dw_row<P, CC>(rows, W, C, tail->dwt, tail->dwb, kPubK, dw0);
       const i64 a = tail_next * rowF;
-      tail_pointwise(dw0, a, W);
+      epilogue_row<P>(dw0, tail->pw, tail->pw.residual + a, false, tail->out + a, W, C);
       ++tail_next;
     }
   };
