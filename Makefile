@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 OUT    ?= out
 
-.PHONY: run run-full test bench install clean
+.PHONY: run run-full test test-fast bench install clean
 
 include mk/demos.mk
 include mk/native.mk
@@ -41,6 +41,11 @@ test: $(STAMP)
 	if [ "$${CI:-}" = "true" ]; then ios_demo/scripts/setup_swift_chroot.sh; fi
 	if [ "$${CI:-}" = "true" ]; then native/scripts/setup_aarch64.sh $(PY); fi
 	$(PY) -m pytest -q --durations=20
+
+# The everyday loop: everything but the tests marked slow (kernel and runner builds, exports of every
+# target, QAT, pipeline runs, the apps' toolchains, the wheel).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks --benchmark-only --benchmark-enable

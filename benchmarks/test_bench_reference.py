@@ -14,7 +14,7 @@ TILE = 128
 @pytest.mark.parametrize("kernels", ["float32 rounded per op", "torch fp16"])
 def test_coreml_reference_tile_latency(benchmark, kernels):
     from hpun_edge.zoo import create_model
-    from quantization.pt2e import weight_only_reference
+    from hpun_edge.quantization.pt2e import weight_only_reference
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     if kernels == "torch fp16":

@@ -1,22 +1,25 @@
 """Per-target latency of HPUN-S/M x2 artifacts: one tile, and a 640x360 LR image through the tiling.
 
-The same measurements as the pipeline's report (`hpun_edge.benchmark`), as pytest-benchmark cases
+The same measurements as the pipeline's report (`hpun_edge.app.latency`), as pytest-benchmark cases
 so that commits can be compared (`make bench`, or `--benchmark-save` / `--benchmark-compare`).
-Artifacts are exported once per session into a temp folder; int8 is PTQ on 32 training patches
-(latency does not depend on how the int8 weights were found). Threads: 2, stated in extra_info.
+The artifacts are the pipeline's (`hpun_edge.app.artifacts.ArtifactMaker`), made once per session
+in a temp folder; int8 is PTQ on 32 training patches (latency does not depend on how the int8
+weights were found). Every target whose runtime runs here. Threads: 2, stated in extra_info.
 """
 from __future__ import annotations
 
 import pytest
 import torch
 
-from hpun_edge.benchmark import LATENCY_HW
+from hpun_edge.app.latency import LATENCY_HW
+from hpun_edge.converters import TARGETS
 from hpun_edge.inference import tiled_forward
 
 THREADS = 2
 TILE = 256
 OVERLAP = 16
-CASES = [(m, t, p) for m in ("hpun_s", "hpun_m") for t in ("executorch", "litert", "onnx") for p in ("fp32", "int8")]
+CASES = [(m, t.name, p) for m in ("hpun_s", "hpun_m") for t in TARGETS.values() if t.runs_here()
+         for p in ("fp32", "int8") if p in t.precisions]
 
 
 @pytest.fixture(scope="session")
@@ -25,24 +28,17 @@ def artifacts(tmp_path_factory, data_root):
 
 
 def artifact(artifacts, model_name, target, precision):
-    from converters import ExportSpec, export, load_artifact
-    from converters.base import SUFFIXES
-    from hpun_edge.pipeline import INT8_REWRITES
-    from hpun_edge.zoo import create_model, pretrained_path
-    from quantization.calibration import load_calibration
-    from quantization.pt2e import quantize
+    from hpun_edge.app.config import Job, PipelineConfig, int8_methods
+    from hpun_edge.app.pipeline import artifact_maker, load_network
+    from hpun_edge.converters import load_artifact
 
     key = (model_name, target, precision)
     if key not in artifacts["cache"]:
-        model = create_model(model_name, 2, pretrained=True).eval()
-        suffix = {v: k for k, v in SUFFIXES.items()}[target]
-        path = artifacts["dir"] / f"{model_name}_{target}_{precision}{suffix}"
-        q = None
-        if precision == "int8":
-            cal = load_calibration(None, 2, count=32, data_root=artifacts["data_root"])
-            q = quantize(model, target, "ptq", cal, rewrites=INT8_REWRITES[target])
-        export(model, ExportSpec(target, model_name, 2, TILE, precision, str(pretrained_path(model_name, 2))), path,
-               quantized=q)
+        cfg = PipelineConfig(model=model_name, scale=2, tile=TILE, overlap=OVERLAP, methods=("ptq",), calib_count=32,
+                             data_root=str(artifacts["data_root"]), out=str(artifacts["dir"]))
+        maker = artifact_maker(cfg, *load_network(cfg))
+        method = int8_methods(target, cfg.methods)[0] if precision == "int8" else precision
+        path = maker.artifact(Job(target, precision, method))
         artifacts["cache"][key] = load_artifact(path, threads=THREADS)
     return artifacts["cache"][key]
 

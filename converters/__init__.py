@@ -1,16 +1,16 @@
-"""Converters to ExecuTorch, LiteRT, Core ML and ONNX, each importing its own dependency: issue 5.
+"""Converters (layer 3, installed as ``hpun_edge.converters``): one module per target, one registry.
 
-One module per target (`onnx_target`, `executorch_target`, `litert_target`, `coreml_target`) behind
-one interface (`base`): ``export(model, ExportSpec(...), path)`` converts ``model.forward_even`` at a
-fixed even LR tile and writes the artifact and its ``<artifact>.json`` sidecar, each atomically;
-``load_artifact(path)`` checks the artifact against its sidecar and returns a runner (a forward for
-`hpun_edge.inference.upscale` with ``fixed_size=True``) and the sidecar. fp32 now; int8 comes with
-the quantization work (issue 4). Importing this package imports torch only: executorch,
-coremltools, litert_torch, ai_edge_litert and onnxruntime are imported by the functions that use them.
+``TARGETS`` holds one `TargetSpec` per target module (``executorch``, ``executorch-fused``,
+``litert``, ``onnx``, ``coreml``); ``export(model, ExportSpec(...), path)`` writes an artifact and
+its sidecar; ``load_artifact(path)`` checks one against its sidecar and returns a runner. Importing
+this package imports torch and the core only: each target imports its runtime inside its functions.
 """
-from .base import TARGETS, ArtifactError, ExportSpec, Runner, Sidecar, export, load_artifact, read_sidecar, sidecar_path
+from .base import ArtifactError, ExportSpec, TargetSpec
+from .export import Runner, export, load_artifact
+from .registry import TARGETS, get_target, target_names
+from .sidecar import Sidecar, read_sidecar, sidecar_path
 
 __all__ = [
-    "TARGETS", "ArtifactError", "ExportSpec", "Runner", "Sidecar", "export", "load_artifact", "read_sidecar",
-    "sidecar_path",
+    "TARGETS", "ArtifactError", "ExportSpec", "Runner", "Sidecar", "TargetSpec", "export", "get_target",
+    "load_artifact", "read_sidecar", "sidecar_path", "target_names",
 ]

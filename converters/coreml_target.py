@@ -8,15 +8,11 @@ on disk. The package is built in a temp directory beside the destination and ren
 """
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 
-TARGET = "coreml"
-SUFFIX = ".mlpackage"
-PRECISIONS = ("fp32", "fp16", "int8")  # int8: int8 weights (per-channel symmetric), fp16 compute
-PACKAGES = ("coremltools",)
-DIRECTORY = True
+from .base import ArtifactError, TargetSpec, conv_census, conv_group_problems, read_head, sniff
+
 MINIMUM_DEPLOYMENT_TARGET = "iOS16"
 EXPORTER = (
     "coremltools.convert(torch.export.export(...).run_decompositions({}), convert_to='mlprogram', "
@@ -49,7 +45,7 @@ def convert(module, sample, spec):
         outputs=[ct.TensorType(name="sr", dtype=np.float32)],
         skip_model_load=True,  # no compilation/loading here: impossible off macOS, not needed on it
     )
-    if spec.precision == "int8":  # weight-only: see quantization/targets.py for why not W8A8
+    if spec.precision == "int8":  # weight-only: see hpun_edge.quantization.quantizers for why not W8A8
         from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
         config = OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
@@ -97,8 +93,6 @@ def mil_ops(spec) -> tuple[Counter, list[int]]:
 def describe(mlmodel, path: Path, spec, model) -> dict:
     from coremltools.models.utils import load_spec
 
-    from .base import conv_census, conv_group_problems
-
     ml_spec = load_spec(str(path))
     by_op, groups = mil_ops(ml_spec)
     problems = conv_group_problems(groups, model, "conv ops")
@@ -124,26 +118,21 @@ def describe(mlmodel, path: Path, spec, model) -> dict:
 
 
 def check_format(path: Path) -> str | None:
-    from .base import sniff
-
     if path.is_dir():
         if not (path / "Manifest.json").is_file():
             return "not an ML package: no Manifest.json in the directory"
         return None
-    with open(path, "rb") as f:
-        head = f.read(8)
+    head = read_head(path)
     return f"not an ML package (a directory): {sniff(head)}"
 
 
 def load(path: Path, sidecar, threads: int | None):
     import torch
 
-    from .base import ArtifactError
-
-    if sys.platform != "darwin":
+    if not SPEC.runs_here():
 
         def refuse(x: torch.Tensor) -> torch.Tensor:
-            raise ArtifactError(f"{path}: Core ML model converted, not run (needs macOS)")
+            raise ArtifactError(f"{path}: Core ML model {SPEC.not_here}")
 
         return refuse
 
@@ -156,3 +145,12 @@ def load(path: Path, sidecar, threads: int | None):
         return torch.from_numpy(out.astype("float32", copy=False))
 
     return run
+
+
+SPEC = TargetSpec(
+    name="coreml", title="Core ML (ML Program)", runtime="coreml", suffix=".mlpackage", aliases=("mlpackage",),
+    # int8: int8 weights (per-channel symmetric), fp16 compute
+    precisions=("fp32", "fp16", "int8"), packages=("coremltools",), extra="coreml", exporter=EXPORTER,
+    convert=convert, write=write, describe=describe, check_format=check_format, load=load,
+    quantizer="coreml-weights", directory=True, platforms=("darwin",),
+)

@@ -9,16 +9,19 @@ grouped one, is a problem recorded in the sidecar.
 from __future__ import annotations
 
 import operator
-from collections import Counter
+import re
+import tempfile
+import warnings
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TARGET = "executorch"
-SUFFIX = ".pte"
-PRECISIONS = ("fp32", "int8")  # int8: the XNNPACKQuantizer reference graph (quantization/)
-PACKAGES = ("executorch",)
-DIRECTORY = False
+from hpun_edge.ops import op_for
+
+from .base import ArtifactError, TargetSpec, conv_census, read_head, shape_problem, sniff
+from .profiles import classify_aten, classify_xnnpack, conv_order, empty_profile, finish, median_after_first
+
 EXPORTER = (
     "torch.export.export -> executorch.exir.to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])"
     " -> .to_executorch()"
@@ -138,34 +141,18 @@ def coverage(graph_module) -> dict:
     }
 
 
-# The project's own operators (native/kernels, converters/custom_ops.py): outside the delegate by
-# design, run by the project's kernel library, not by ExecuTorch's portable kernels. hpun::fused_pud
-# holds one grouped conv of the model, hpun::fused_pud_pw(_add) that and the PUD's 1x1 conv,
-# hpun::dw_pw_add a depthwise and a 1x1 conv, hpun::pw_relu a 1x1 conv, hpun::pw_relu_pud_pw_add
-# (HPUN-S's front block) a 1x1, the grouped and a 1x1 conv, hpun::fused_pub (a PUB) the grouped, a 1x1,
-# the depthwise and a 1x1 conv. Beside them, a channels-last export (ChannelsLastIO) has a few
-# layout copies (the NCHW input, the pixel-shuffle tail, the NCHW output; ChannelsLastHPUN only the input's);
-# those are expected there.
+# A program exported from the project's own-kernel module (the executorch-fused target) calls the
+# ``hpun::`` ops outside the delegate by design: the project's kernel library runs them, not
+# ExecuTorch's portable kernels; each holds `OpDef.convs` of the model's convolutions. Beside them, a
+# channels-last export has the NCHW -> NHWC copy of its input; that copy is expected there.
 # (describe sees the graph after to_executorch: out variants.)
-OWN_OPS_PREFIX = "hpun."
-OWN_OP_CONVS = {"hpun.fused_pud.default": 1, "hpun.fused_pud.out": 1, "hpun.fused_pud_pw.default": 2,
-                "hpun.fused_pud_pw.out": 2, "hpun.fused_pud_pw_add.default": 2, "hpun.fused_pud_pw_add.out": 2,
-                "hpun.dw_pw_add.default": 2, "hpun.dw_pw_add.out": 2, "hpun.pw_relu.default": 1, "hpun.pw_relu.out": 1,
-                "hpun.pw_relu_pud_pw_add.default": 3, "hpun.pw_relu_pud_pw_add.out": 3,
-                "hpun.fused_pub.default": 4, "hpun.fused_pub.out": 4,
-                # their int8 forms (converters/int8_ops.py): the same convs, one 1x1 conv in int8
-                "hpun.pw_q8.default": 1, "hpun.pw_q8.out": 1,
-                "hpun.pw_relu_pud_pw_add_q8.default": 3, "hpun.pw_relu_pud_pw_add_q8.out": 3,
-                "hpun.fused_pub_q8.default": 4, "hpun.fused_pub_q8.out": 4}
 LAYOUT_COPIES = ("dim_order_ops._clone_dim_order.default", "dim_order_ops._clone_dim_order.out")
 
 
 def describe(lowered: Lowered, path: Path, spec, model) -> dict:
-    from .base import conv_census
-
     ops = coverage(lowered.edge.exported_program().graph_module)
     convs = ops.pop("convolutions")
-    own = {k: v for k, v in ops["fallback_counts"].items() if k.startswith(OWN_OPS_PREFIX)}
+    own = {k: v for k, v in ops["fallback_counts"].items() if op_for(k) is not None}
     problems = []
     for kind in ("depthwise", "grouped"):
         if convs["fallback"].get(kind):
@@ -175,7 +162,7 @@ def describe(lowered: Lowered, path: Path, spec, model) -> dict:
         problems.append(f"convolution(s) outside the XNNPACK delegate: {others}")
     census = conv_census(model)
     found = sum(convs["delegated"].values()) + sum(convs["fallback"].values())
-    found += sum(n * OWN_OP_CONVS.get(k, 0) for k, n in own.items())
+    found += sum(n * op_for(k).convs for k, n in own.items())
     if found != census["total"]:
         problems.append(f"{found} convolution nodes for the model's {census['total']} convolutions")
     portable = [k for k in ops["fallback"] if k not in own and not (own and k in LAYOUT_COPIES)]
@@ -188,12 +175,9 @@ def describe(lowered: Lowered, path: Path, spec, model) -> dict:
 
 
 def check_format(path: Path) -> str | None:
-    from .base import sniff
-
     if not path.is_file():
         return "not a file"
-    with open(path, "rb") as f:
-        head = f.read(8)
+    head = read_head(path)
     # A .pte is a flatbuffer with file identifier 'ET..' at bytes 4..8.
     if len(head) < 8 or head[4:6] != b"ET":
         return f"not an ExecuTorch program (.pte): {sniff(head)}"
@@ -201,10 +185,7 @@ def check_format(path: Path) -> str | None:
 
 
 def load(path: Path, sidecar, threads: int | None):
-    import torch
     from executorch.runtime import Runtime
-
-    from .base import ArtifactError
 
     runtime = Runtime.get()
     if not runtime.backend_registry.is_available("XnnpackBackend"):
@@ -219,12 +200,123 @@ def load(path: Path, sidecar, threads: int | None):
         raise ArtifactError(f"{path}: no 'forward' method (methods: {sorted(program.method_names)})")
     method = program.load_method("forward")
     meta = method.metadata
-    sizes = list(meta.input_tensor_meta(0).sizes()) if meta.num_inputs() == 1 else None
-    if sizes != sidecar.input_shape:
-        raise ArtifactError(f"{path}: the program takes {sizes}, the sidecar says {sidecar.input_shape}")
+    if meta.num_inputs() != 1 or meta.num_outputs() != 1:
+        raise ArtifactError(f"{path}: the program has {meta.num_inputs()} inputs and {meta.num_outputs()} outputs, "
+                            "the sidecar describes one of each")
+    shape_problem(path, "input", list(meta.input_tensor_meta(0).sizes()), sidecar.input_shape)
+    shape_problem(path, "output", list(meta.output_tensor_meta(0).sizes()), sidecar.output_shape)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         (y,) = method.execute((x,))
         return y
 
     return run
+
+
+# -------------------------------------------------------------------------------------- profile
+_STRUCTURAL = ("Method::execute", "Method::init", "Program::load_method", "OPERATOR_CALL", "DELEGATE_CALL")
+
+
+def profile(path: Path, input_shape: list[int], *, threads: int | None = None, runs: int = 3, model=None,
+            benchmark_model: str | None = None) -> dict:
+    """ETDump of `runs` calls (after one warm-up call) of a .pte, grouped (`profiles.GROUPS`).
+
+    The program is loaded with ETDump enabled (pybindings ``_load_for_executorch(...,
+    enable_etdump=True)``) and read with ``executorch.devtools.Inspector``. The XNNPACK delegate
+    reports its own operators ("Convolution (NHWC, F32) IGEMM #3", ...), so delegated time splits
+    per op. XNNPACK names dense and grouped k x k convolutions alike (IGEMM); given the model, the
+    n-th IGEMM is the n-th non-depthwise k x k convolution of the forward (when the counts agree;
+    otherwise both count as dense and a note says so). Ops outside the delegate are grouped by op."""
+    import torch
+    from executorch.extension.pybindings import portable_lib
+
+    result = empty_profile("executorch", "ETDump (pybindings enable_etdump) + executorch.devtools.Inspector")
+    if threads is not None and portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(threads)
+    module = portable_lib._load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
+    x = torch.rand(*input_shape, generator=torch.Generator().manual_seed(0))
+    for _ in range(runs + 1):
+        module.forward([x])
+    with tempfile.TemporaryDirectory() as tmp:
+        etdump = Path(tmp) / "profile.etdp"
+        module.write_etdump_result_to_file(str(etdump))
+        from executorch.devtools import Inspector
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inspector = Inspector(etdump_path=str(etdump))
+        events = [e for b in inspector.event_blocks if b.name == "Execute" for e in b.events]
+    return profile_groups(result, [(e.name, bool(e.is_delegated_op), list(e.op_types or []),
+                                    list(e.perf_data.raw) if e.perf_data else []) for e in events],
+                          conv_order(model, input_shape) if model is not None else None)
+
+
+def profile_groups(profile: dict, events: list[tuple[str, bool, list[str], list[float]]],
+                   convs: list[str] | None) -> dict:
+    """events: (name, is_delegated_op, op_types, per-call ms), in program order. The first call is
+    the warm-up. A program with several delegates (one per stretch between non-delegated ops, as
+    around the project's kernels) repeats XNNPACK's names (every delegate has its "GEMM #1"): each
+    event is an op of its own, numbered by its occurrence."""
+    total, ops = None, {}
+    # an op outside the delegate shows as OPERATOR_CALL (op_types only with an ETRecord) wrapping an
+    # event that names it (native_call_<op> for kernels of the runtime, the op's own name, such as
+    # hpun::fused_pub.out, for custom ops): the named events are counted when there are any
+    named = any(not d and n not in _STRUCTURAL for n, d, *_ in events)
+    kxk = [k for k in (convs or []) if k in ("dense conv", "grouped conv")]
+    igemm = [n for n, d, *_ in events if d and "IGEMM" in n]
+    # with one delegate XNNPACK numbers its convolutions in forward order; with several, the events
+    # come in program order
+    forward = (sorted(range(len(igemm)), key=lambda i: _ordinal(igemm[i])) if len(set(igemm)) == len(igemm)
+               else list(range(len(igemm))))
+    igemm_group: list[str] | None = None
+    if convs is not None and len(igemm) == len(kxk):
+        igemm_group = [""] * len(igemm)
+        for k, i in enumerate(forward):
+            igemm_group[i] = kxk[k]
+    elif igemm and any(k == "grouped conv" for k in (convs or [])):
+        profile["notes"].append(f"{len(igemm)} XNNPACK IGEMM convolutions for the model's {len(kxk)} dense/grouped "
+                                "k x k convolutions: grouped ones are counted as dense")
+    calls = 0
+    seen: dict[str, int] = defaultdict(int)
+    n_igemm = 0
+    for name, delegated, op_types, raw in events:
+        ms = median_after_first(raw)
+        calls = max(calls, len(raw) - 1 if len(raw) > 1 else len(raw))
+        if name == "Method::execute":
+            total = ms
+            continue
+        if delegated:
+            group = igemm_group[n_igemm] if "IGEMM" in name and igemm_group is not None else classify_xnnpack(name)
+            n_igemm += "IGEMM" in name
+            key = f"xnnpack: {name}"
+        elif named and name not in _STRUCTURAL:
+            op = op_types[0] if op_types else name.removeprefix("native_call_")
+            group, key = classify_aten(op), (f"portable: {op}" if name.startswith("native_call_") else f"op: {op}")
+        elif name == "OPERATOR_CALL" and not named:
+            op = op_types[0] if op_types else name
+            group, key = classify_aten(op), f"portable: {op}"
+        else:
+            continue
+        seen[key] += 1
+        ops[f"{key} [{seen[key]}]" if seen[key] > 1 else key] = (group, ms)
+    if not any(d for _, d, *_ in events) and any(n == "DELEGATE_CALL" for n, *_ in events):
+        profile["notes"].append("the delegate reported no per-op events: its time is one DELEGATE_CALL (other)")
+        for name, _, _, raw in events:
+            if name == "DELEGATE_CALL":
+                ops[f"DELEGATE_CALL #{len(ops)}"] = ("other", median_after_first(raw))
+    return finish(profile, ops, total, calls)
+
+
+def _ordinal(name: str) -> tuple[str, int]:
+    m = re.search(r"^(.*?)\s*#(\d+)$", name)
+    return (m.group(1), int(m.group(2))) if m else (name, 0)
+
+
+SPEC = TargetSpec(
+    name="executorch", title="ExecuTorch (XNNPACK)", runtime="executorch", suffix=".pte", aliases=("pte",),
+    precisions=("fp32", "int8"), packages=("executorch",), extra="executorch", exporter=EXPORTER,
+    convert=convert, write=write, describe=describe, check_format=check_format, load=load, profile=profile,
+    quantizer="xnnpack",
+    # srdsc_fold: HPUN-S x2 PTQ Set5 -0.181 -> -0.153 dB, one 256 tile 6% faster (README, int8)
+    int8_rewrites=("srdsc_fold",),
+)

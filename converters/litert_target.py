@@ -12,16 +12,16 @@ DEPTHWISE_CONV_2D; anything else (a split into many convs, a custom/Flex op) is 
 """
 from __future__ import annotations
 
+import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 from torch import nn
 
-TARGET = "litert"
-SUFFIX = ".tflite"
-PRECISIONS = ("fp32", "fp16", "int8")  # fp16: fp16 weights (dequantized at load); int8: PT2E graph, int8 I/O
-PACKAGES = ("litert-torch", "ai-edge-litert")
-DIRECTORY = False
+from .base import ArtifactError, TargetSpec, conv_census, one_line, read_head, shape_problem, sniff
+from .profiles import classify_xnnpack, conv_kind, empty_profile, finish
+
 EXPORTER = "litert_torch.convert(module, sample_kwargs={'lr': sample}) -> .export(path)"
 SIGNATURE = "serving_default"
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
@@ -44,7 +44,7 @@ def convert(module, sample, spec):
     if spec.precision == "int8":
         from litert_torch.quantize.quant_config import QuantConfig
 
-        from quantization.targets import pt2e_quantizer
+        from hpun_edge.quantization.quantizers import pt2e_quantizer
 
         config = QuantConfig(pt2e_quantizer=pt2e_quantizer("litert", qat=False))
         return litert_torch.convert(NamedOutput(module), sample_kwargs={"lr": sample}, quant_config=config)
@@ -81,8 +81,6 @@ def op_census(path: Path) -> tuple[Counter, dict[str, int]]:
 
 
 def describe(edge_model, path: Path, spec, model) -> dict:
-    from .base import conv_census
-
     by_op, convs = op_census(path)
     census = conv_census(model)
     problems = []
@@ -154,12 +152,9 @@ def _io_shapes(path: Path) -> dict:
 
 
 def check_format(path: Path) -> str | None:
-    from .base import sniff
-
     if not path.is_file():
         return "not a file"
-    with open(path, "rb") as f:
-        head = f.read(8)
+    head = read_head(path)
     if len(head) < 8 or head[4:8] != b"TFL3":  # flatbuffer file identifier
         return f"not a LiteRT/TFLite model: {sniff(head)}"
     return None
@@ -169,8 +164,6 @@ def load(path: Path, sidecar, threads: int | None):
     import numpy as np
     import torch
     from ai_edge_litert.interpreter import Interpreter
-
-    from .base import ArtifactError
 
     interpreter = Interpreter(model_path=str(path), num_threads=threads)  # default: XNNPACK delegate on CPU
     if SIGNATURE not in interpreter.get_signature_list():
@@ -189,7 +182,9 @@ def load(path: Path, sidecar, threads: int | None):
     elif in_shape == [n, h, w, c]:
         nhwc = True
     else:
-        raise ArtifactError(f"{path}: input tensor {in_shape}, the sidecar says NCHW {sidecar.input_shape}")
+        shape_problem(path, "input", in_shape, sidecar.input_shape)
+    out_shape = [int(d) for d in outs[sidecar.output_name]["shape"]]
+    shape_problem(path, "output", [out_shape[i] for i in (0, 3, 1, 2)] if nhwc else out_shape, sidecar.output_shape)
 
     in_detail, out_detail = ins[sidecar.input_name], outs[sidecar.output_name]
 
@@ -207,3 +202,106 @@ def load(path: Path, sidecar, threads: int | None):
         return y.permute(0, 3, 1, 2).contiguous() if nhwc else y
 
     return run
+
+
+# -------------------------------------------------------------------------------------- profile
+LITERT_NOT_AVAILABLE = (
+    "not available: the LiteRT Python Interpreter has no per-op profiler; give LiteRT's benchmark_model "
+    "(--benchmark-model PATH) to profile with --enable_op_profiling=true"
+)
+_TFLITE = {
+    "DEPTHWISE_CONV_2D": "depthwise conv", "MAX_POOL_2D": "pooling", "AVERAGE_POOL_2D": "pooling",
+    "RESIZE_BILINEAR": "interpolation", "RESIZE_NEAREST_NEIGHBOR": "interpolation",
+    "DEPTH_TO_SPACE": "(un)shuffle/transposes", "SPACE_TO_DEPTH": "(un)shuffle/transposes",
+    "TRANSPOSE": "(un)shuffle/transposes", "RESHAPE": "(un)shuffle/transposes", "CONCATENATION": "(un)shuffle/transposes",
+    "PAD": "(un)shuffle/transposes", "SLICE": "(un)shuffle/transposes", "STRIDED_SLICE": "(un)shuffle/transposes",
+    "GATHER": "(un)shuffle/transposes", "QUANTIZE": "quantize/convert", "DEQUANTIZE": "quantize/convert",
+    "ADD": "elementwise", "SUB": "elementwise", "MUL": "elementwise", "DIV": "elementwise", "RELU": "elementwise",
+    "RELU6": "elementwise", "MAXIMUM": "elementwise", "MINIMUM": "elementwise", "LOGISTIC": "elementwise",
+}
+
+
+def classify_tflite(node_type: str, conv: str | None = None) -> str:
+    """A benchmark_model row: a builtin op name, or an XNNPACK operator name (delegated)."""
+    if node_type == "CONV_2D":
+        return conv or "dense conv"
+    if node_type in _TFLITE:
+        return _TFLITE[node_type]
+    if node_type.isupper():
+        return "other"
+    return classify_xnnpack(node_type)
+
+
+def profile(path: Path, input_shape: list[int], *, threads: int | None = None, runs: int = 3, model=None,
+            benchmark_model: str | None = None) -> dict:
+    """LiteRT's op profile: the Python Interpreter has none (only
+    ``experimental_force_delegate_node_profiling``, which feeds a C++ profiler Python cannot attach);
+    with a ``benchmark_model`` binary, its ``--enable_op_profiling=true`` table. Without one the
+    profile says so (``available: False``)."""
+    tool = "LiteRT benchmark_model --enable_op_profiling=true" if benchmark_model else "ai_edge_litert Interpreter"
+    if not benchmark_model:
+        return empty_profile("litert", tool, available=False, reason=LITERT_NOT_AVAILABLE)
+    cmd = [str(benchmark_model), f"--graph={path}", f"--num_runs={runs}", "--warmup_runs=1",
+           "--enable_op_profiling=true"] + ([f"--num_threads={threads}"] if threads else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        return empty_profile("litert", tool, available=False,
+                             reason=f"benchmark_model exited {out.returncode}: {one_line(out.stderr or out.stdout)}")
+    return profile_groups(empty_profile("litert", tool), out.stdout + out.stderr, tflite_convs(path))
+
+
+def tflite_convs(path: Path) -> dict[int, str]:
+    """op index -> group for the CONV_2D ops of a .tflite (dense / 1x1 / grouped), from its tensors."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        it = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except Exception:
+        return {}
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in it.get_tensor_details()}
+    out = {}
+    for o in it._get_ops_details():
+        if o["op_name"] == "CONV_2D":
+            x, w = shapes[o["inputs"][0]], shapes[o["inputs"][1]]  # NHWC, OHWI
+            out[o["index"]] = conv_kind(x[-1], w[0], w[-1], w[1], w[2])
+    return out
+
+
+_ROW = re.compile(r"^\s*(?P<type>\S.*?)\s{2,}(?P<start>[\d.]+)\s+(?P<first>[\d.]+)\s+(?P<avg>[\d.]+)\s+"
+                  r"(?P<pct>[\d.]+)%\s+(?P<cdf>[\d.]+)%\s+(?P<mem>[\d.]+)\s+(?P<times>\d+)\s+(?P<name>.*)$")
+
+
+def profile_groups(profile: dict, text: str, convs: dict[int, str] | None = None) -> dict:
+    """Parse the 'Run Order' table of benchmark_model's op profiling for the regular runs."""
+    at = text.find("Operator-wise Profiling Info for Regular Benchmark Runs")
+    if at < 0:
+        profile.update(available=False, reason="benchmark_model printed no op profile (--enable_op_profiling)")
+        return profile
+    section = text[at:]
+    end = section.find("Top by Computation Time")
+    section = section[: end if end > 0 else len(section)]
+    ops = {}
+    for line in section.splitlines():
+        m = _ROW.match(line.replace("\t", "  "))
+        if not m or m.group("type").startswith("["):
+            continue
+        node_type, name = m.group("type").strip(), m.group("name").strip()
+        idx = re.search(r":(\d+)$", name)
+        conv = (convs or {}).get(int(idx.group(1))) if idx else None
+        ops[f"{node_type} {name}"] = (classify_tflite(node_type, conv), float(m.group("avg")))
+    timings = re.findall(r"Timings \(microseconds\): count=(\d+).*?avg=([\d.e+]+)", text[at:])
+    total = float(timings[0][1]) / 1e3 if timings else None
+    calls = int(timings[0][0]) if timings else 0
+    return finish(profile, ops, total, calls)
+
+
+SPEC = TargetSpec(
+    name="litert", title="LiteRT (XNNPACK delegate)", runtime="litert", suffix=".tflite", aliases=("tflite",),
+    # fp16: fp16 weights (dequantized at load); int8: the PT2E graph, int8 input/output
+    precisions=("fp32", "fp16", "int8"), packages=("litert-torch", "ai-edge-litert"), extra="litert",
+    exporter=EXPORTER, convert=convert, write=write, describe=describe, check_format=check_format, load=load,
+    profile=profile, quantizer="litert",
+    # pud_dilated: litert-torch's int8 conversion fails on the 6-D reshape of pixel_unshuffle without it
+    int8_rewrites=("pud_dilated", "srdsc_fold"),
+)

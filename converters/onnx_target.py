@@ -14,14 +14,15 @@ quantization docs name for that case, and ARM runs it with its udot kernels.
 """
 from __future__ import annotations
 
-from collections import Counter
+import json
+import statistics
+import tempfile
+from collections import Counter, defaultdict
 from pathlib import Path
 
-TARGET = "onnx"
-SUFFIX = ".onnx"
-PRECISIONS = ("fp32", "int8")  # int8: QuantizeLinear/DequantizeLinear (QDQ) from the PT2E reference graph
-PACKAGES = ("onnx", "onnxscript", "onnxruntime")
-DIRECTORY = False
+from .base import ArtifactError, TargetSpec, conv_group_problems, read_head, shape_problem, sniff
+from .profiles import conv_kind, empty_profile, finish
+
 OPSET = 18
 EXPORTER = f"torch.onnx.export(dynamo=True, opset_version={OPSET}, external_data=False)"
 
@@ -82,8 +83,6 @@ def describe(onnx_program, path: Path, spec, model) -> dict:
     import onnx
     from onnx import TensorProto
 
-    from .base import conv_group_problems
-
     proto = onnx.load(str(path))
     graph = proto.graph
     by_op = Counter(n.op_type for n in graph.node)
@@ -113,12 +112,9 @@ def describe(onnx_program, path: Path, spec, model) -> dict:
 
 
 def check_format(path: Path) -> str | None:
-    from .base import sniff
-
     if not path.is_file():
         return "not a file"
-    with open(path, "rb") as f:
-        head = f.read(8)
+    head = read_head(path)
     # A serialized ModelProto starts with field 1 (ir_version, varint): tag byte 0x08.
     if head[:1] != b"\x08":
         return f"not an ONNX model: {sniff(head)}"
@@ -130,23 +126,106 @@ def load(path: Path, sidecar, threads: int | None):
     import onnxruntime as ort
     import torch
 
-    from .base import ArtifactError
-
     opts = ort.SessionOptions()
     if threads is not None:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    inputs = {i.name: i.shape for i in session.get_inputs()}
-    outputs = [o.name for o in session.get_outputs()]
-    if inputs != {sidecar.input_name: sidecar.input_shape} or outputs != [sidecar.output_name]:
-        raise ArtifactError(
-            f"{path}: graph inputs {inputs} / outputs {outputs} do not match the sidecar "
-            f"({sidecar.input_name} {sidecar.input_shape} -> {sidecar.output_name})"
-        )
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if [i.name for i in inputs] != [sidecar.input_name] or [o.name for o in outputs] != [sidecar.output_name]:
+        raise ArtifactError(f"{path}: graph inputs {[i.name for i in inputs]} / outputs {[o.name for o in outputs]} "
+                            f"do not match the sidecar ({sidecar.input_name} -> {sidecar.output_name})")
+    shape_problem(path, "input", inputs[0].shape, sidecar.input_shape)
+    shape_problem(path, "output", outputs[0].shape, sidecar.output_shape)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         (y,) = session.run([sidecar.output_name], {sidecar.input_name: np.ascontiguousarray(x.numpy())})
         return torch.from_numpy(y)
 
     return run
+
+
+# -------------------------------------------------------------------------------------- profile
+_ONNX = {
+    "MaxPool": "pooling", "AveragePool": "pooling", "GlobalAveragePool": "pooling", "QLinearAveragePool": "pooling",
+    "Resize": "interpolation", "Upsample": "interpolation", "QLinearResize": "interpolation",
+    "DepthToSpace": "(un)shuffle/transposes", "SpaceToDepth": "(un)shuffle/transposes",
+    "Transpose": "(un)shuffle/transposes", "Reshape": "(un)shuffle/transposes", "ReorderInput": "(un)shuffle/transposes",
+    "ReorderOutput": "(un)shuffle/transposes", "Concat": "(un)shuffle/transposes", "Pad": "(un)shuffle/transposes",
+    "Slice": "(un)shuffle/transposes", "Identity": "(un)shuffle/transposes",
+    "QuantizeLinear": "quantize/convert", "DequantizeLinear": "quantize/convert", "Cast": "quantize/convert",
+    "DynamicQuantizeLinear": "quantize/convert",
+}
+_ONNX_ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Relu", "Clip", "Max", "Min", "Sigmoid", "Sum", "QLinearAdd",
+                     "QLinearMul", "LeakyRelu", "Sqrt", "Neg")
+
+
+def classify_onnx(op_type: str, input_shapes: list[list[int]]) -> str:
+    """An onnxruntime node: a Conv's kind from its first two 4-d inputs (x, weight)."""
+    if "Conv" in op_type:
+        four = [s for s in input_shapes if len(s) == 4]
+        if len(four) >= 2:
+            x, w = four[0], four[1]
+            return conv_kind(x[1], w[0], w[1], w[2], w[3])
+        return "dense conv"
+    if op_type in _ONNX:
+        return _ONNX[op_type]
+    if op_type in _ONNX_ELEMENTWISE:
+        return "elementwise"
+    return "other"
+
+
+def profile(path: Path, input_shape: list[int], *, threads: int | None = None, runs: int = 3, model=None,
+            benchmark_model: str | None = None) -> dict:
+    """onnxruntime's own profiler (``SessionOptions.enable_profiling``, a Chrome-trace JSON): its
+    ``Node`` events carry the op type and input shapes, from which a Conv's kind follows."""
+    import numpy as np
+    import onnxruntime as ort
+
+    result = empty_profile("onnx", "onnxruntime SessionOptions.enable_profiling (Chrome-trace JSON)")
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "ort")
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random(input_shape, dtype=np.float32)
+        name = session.get_inputs()[0].name
+        for _ in range(runs + 1):
+            session.run(None, {name: x})
+        trace = json.loads(Path(session.end_profiling()).read_text())
+    return profile_groups(result, trace)
+
+
+def profile_groups(profile: dict, trace: list[dict]) -> dict:
+    """Group an onnxruntime profile: node events assigned to their model_run; the first run dropped."""
+    runs = sorted((e for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])
+    kept = runs[1:] if len(runs) > 1 else runs
+    per_node: dict[str, list[float]] = defaultdict(list)
+    group_of: dict[str, str] = {}
+    for e in trace:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
+            continue
+        if kept and not any(r["ts"] <= e["ts"] <= r["ts"] + r["dur"] for r in kept):
+            continue
+        args = e.get("args", {})
+        shapes = [next(iter(s.values())) for s in args.get("input_type_shape", []) if s]
+        name = e["name"][: -len("_kernel_time")]
+        group_of[name] = classify_onnx(args.get("op_name", ""), shapes)
+        per_node[name].append(e["dur"] / 1e3)
+    n = max(len(kept), 1)
+    ops = {name: (group_of[name], sum(v) / n) for name, v in per_node.items()}
+    total = statistics.median(r["dur"] / 1e3 for r in kept) if kept else None
+    return finish(profile, ops, total, len(kept))
+
+
+SPEC = TargetSpec(
+    name="onnx", title="ONNX Runtime (CPU)", runtime="onnxruntime", suffix=".onnx", precisions=("fp32", "int8"),
+    packages=("onnx", "onnxscript", "onnxruntime"), extra="onnx", exporter=EXPORTER,
+    convert=convert, write=write, describe=describe, check_format=check_format, load=load, profile=profile,
+    # int8: the XNNPACK quantizer's graph as QuantizeLinear/DequantizeLinear pairs (stored as uint8 QDQ)
+    quantizer="xnnpack", int8_rewrites=("srdsc_fold",),
+)

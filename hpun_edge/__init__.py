@@ -1,9 +1,12 @@
-"""hpun-edge: HPUN super-resolution from training to phones.
+"""hpun-edge: HPUN super-resolution from training to phones, in four layers.
 
-The pipeline's path is the module layout: model (`variants`, `model`, `zoo`) -> data (`imresize`,
-`data`) -> metrics (`metrics`) -> inference (`inference`) -> evaluation (`evaluate`) -> CLI (`cli`).
-Only torch, numpy, pillow and safetensors are imported here; each mobile target imports its own
-dependency when it is used.
+1. core (this package's modules): model (`variants`, `model`, `zoo`, `weights`, exact `rewrites`,
+   the `ops` table and `fused`) -> data (`imresize`, `data`) -> metrics -> inference (tiling) ->
+   evaluation -> `training`; torch, numpy, pillow, safetensors only;
+2. `hpun_edge.quantization`: int8 (calibration, quantizers, PT2E PTQ/QAT, the kernels' own scheme);
+3. `hpun_edge.converters`: one module per target and their registry (`TARGETS`);
+4. `hpun_edge.app`: the pipeline, bench, report and the ``hpun-edge`` command line.
+A layer imports only the layers before it; each mobile runtime is imported by its target when used.
 """
 from .variants import VARIANTS, VariantSpec, get_variant
 from .zoo import create_model

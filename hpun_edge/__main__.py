@@ -1,6 +1,6 @@
 """`python -m hpun_edge ...` (also under `torchrun --nproc_per_node N -m hpun_edge train ...`)."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

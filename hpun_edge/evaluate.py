@@ -85,40 +85,6 @@ def model_upscaler(model: torch.nn.Module, scale: int, opts: InferenceOptions = 
     return lambda lr: upscale(model, lr, scale, opts)
 
 
-def resolve_upscaler(model_arg: str, scale: int, opts: InferenceOptions) -> tuple[str, Upscaler]:
-    """--model: 'bicubic', a model name (its shipped pretrained weights), a .safetensors file, or an
-    exported artifact (.pte, .tflite, .onnx, .mlpackage with its sidecar), run by its runtime on CPU
-    at the sidecar's fixed tile with --overlap (--tile, if given, must be that tile)."""
-    from .weights import model_from_weights
-    from .zoo import create_model
-
-    if model_arg == "bicubic":
-        return "bicubic", bicubic_upscaler(scale)
-    path = Path(model_arg)
-    if path.suffix in (".pte", ".tflite", ".onnx", ".mlpackage"):
-        from converters import ArtifactError, load_artifact
-
-        runner, sidecar = load_artifact(path, threads=torch.get_num_threads())  # torch's thread budget
-        if sidecar.scale != scale:
-            raise ArtifactError(f"{path}: artifact is for x{sidecar.scale}, evaluation asked for x{scale}")
-        if opts.tile is not None and opts.tile != sidecar.tile:
-            raise ValueError(f"{path}: the artifact runs tiles of {sidecar.tile}, --tile {opts.tile} was asked (omit --tile)")
-        if sidecar.tile <= 2 * opts.overlap:
-            raise ValueError(
-                f"{path}: the artifact's tile {sidecar.tile} must exceed twice --overlap {opts.overlap}"
-            )
-        aopts = InferenceOptions(tile=sidecar.tile, overlap=opts.overlap, self_ensemble=opts.self_ensemble,
-                                 fixed_size=True)
-        return str(path), lambda lr: upscale(runner, lr, scale, aopts)
-    if path.suffix == ".safetensors" or path.exists():
-        model = model_from_weights(path)
-        if model.scale != scale:
-            raise ValueError(f"{path}: weights are for x{model.scale}, evaluation asked for x{scale}")
-        return str(path), model_upscaler(model, scale, opts)
-    model = create_model(model_arg, scale, pretrained=True)
-    return model_arg, model_upscaler(model, scale, opts)
-
-
 def write_json(path: str | os.PathLike, payload: dict) -> None:
     path = Path(path)
     text = json.dumps(payload, indent=2, allow_nan=True) + "\n"

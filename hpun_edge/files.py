@@ -26,3 +26,10 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def cache_dir() -> Path:
+    """Where build outputs go (the kernel library, the native runner): ``$XDG_CACHE_HOME/hpun-edge``,
+    else ``~/.cache/hpun-edge``; never the source tree or site-packages."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hpun-edge"

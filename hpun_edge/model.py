@@ -154,3 +154,14 @@ class HPUN(nn.Module):
             return self.forward_even(x)
         y = self.forward_even(F.pad(x, (0, pad_w, 0, pad_h), mode="replicate"))
         return y[..., : h * self.scale, : w * self.scale]
+
+
+class EvenForward(nn.Module):
+    """``model.forward_even`` as a module's forward, so that an exported graph has no pad/crop branch."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_even(lr)

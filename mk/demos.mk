@@ -14,4 +14,4 @@ test-ios:  # a Debian trixie chroot with Swift 6 (needs root; ~2 min, 3.3 GB onc
 	ios_demo/scripts/run_swift_tests.sh
 
 golden: $(STAMP)  # rewrite demo_golden/ from hpun_edge (commit the result)
-	$(PY) -m hpun_edge.golden_vectors
+	$(PY) scripts/golden_vectors.py

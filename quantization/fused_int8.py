@@ -32,11 +32,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hpun_edge.fused import OWN_KERNEL_REWRITES, ChannelsLastHPUN
+from hpun_edge.model import PUB, FrontBlock
+from hpun_edge.rewrites import FoldedSRDSC, apply_rewrites
+
 from .calibration import CalibrationData, check_calibration
 from .errors import QuantError
+from .int8_blocks import FusedFrontDenseQ8, FusedFrontQ8, FusedPUBQ8, QDenseConv
+from .quantizers import xnnpack_config
 
 SCHEME = "fused-int8"
-REWRITES = ("srdsc_fold",)
+REWRITES = OWN_KERNEL_REWRITES
 INT8_PARTS = ("the SRDSC 1x1 convs (HPUN-S front blocks' folded SRDSC(1), every PUB's SRDSC(5)) and the body's "
               "dense 3x3 convs (body tail; HPUB front blocks', relu inside): W8A8")
 
@@ -51,10 +57,25 @@ class FusedInt8:
     model: str
     scale: int
     calibration: dict = field(default_factory=dict)
+    quantizer: str = SCHEME
+
+    @property
+    def export_module(self) -> nn.Module:
+        """What the executorch-fused target lowers: the module itself (its ops are the int8 kernels)."""
+        return self.module
+
+    @property
+    def census_model(self) -> nn.Module:
+        return self.module
+
+    @property
+    def reference(self) -> nn.Module:
+        """The fake-quant reference: the same module run eagerly (the ops' PyTorch definitions)."""
+        return self.module
 
     def settings(self) -> dict:
         """The sidecar's ``quantization`` block."""
-        return {"target": "executorch", **scheme_settings(self.calibration.get("patches")), "model": self.model,
+        return {**scheme_settings(self.calibration.get("patches")), "model": self.model,
                 "scale": self.scale, "calibration": self.calibration,
                 "int8_inputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.ranges.items()},
                 "int8_outputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.out_ranges.items()}}
@@ -73,8 +94,6 @@ def relu_after(path: str) -> bool:
 
 def dense_convs(folded: nn.Module) -> dict[str, nn.Module]:
     """Module path -> the dense 3x3 conv this scheme runs in int8 (XNNPACK): the body tail, HPUB's X."""
-    from hpun_edge.model import FrontBlock
-
     found = {"body_tail": folded.body_tail} if isinstance(getattr(folded, "body_tail", None), nn.Conv2d) else {}
     for path, m in folded.named_modules():
         if isinstance(m, FrontBlock) and isinstance(m.x, nn.Conv2d):
@@ -85,10 +104,6 @@ def dense_convs(folded: nn.Module) -> dict[str, nn.Module]:
 def int8_convs(folded: nn.Module) -> dict[str, nn.Module]:
     """Module path -> each conv this scheme runs in int8, in a model after ``srdsc_fold``: the SRDSC
     1x1 convs (the kernels') and `dense_convs`."""
-    from hpun_edge.model import PUB, FrontBlock
-
-    from .rewrites import FoldedSRDSC
-
     found = {}
     for path, m in folded.named_modules():
         if isinstance(m, FrontBlock) and isinstance(m.x, FoldedSRDSC) and m.x.depthwise is None:
@@ -101,12 +116,7 @@ def int8_convs(folded: nn.Module) -> dict[str, nn.Module]:
 def _observer():
     """An activation observer as XNNPACKQuantizer's PTQ config makes it (its spec's constructor and
     dtype, range and scheme: a HistogramObserver, int8 per-tensor affine, eps 2^-12)."""
-    from .targets import missing, xnnpack_config
-
-    try:
-        spec = xnnpack_config().input_activation
-    except ModuleNotFoundError as e:
-        raise missing("executorch", e) from None
+    spec = xnnpack_config().input_activation
     return spec.observer_or_fake_quant_ctr(dtype=spec.dtype, quant_min=spec.quant_min, quant_max=spec.quant_max,
                                            qscheme=spec.qscheme)
 
@@ -143,9 +153,6 @@ def apply_int8_blocks(folded: nn.Module, ranges: dict[str, tuple[float, int]],
     """A copy of `folded` with each dense conv of `dense_convs` a QDenseConv (relu inside where one
     follows), each HPUN-S front block a FusedFrontQ8, each HPUB front block a FusedFrontDenseQ8 and
     each PUB a FusedPUBQ8."""
-    from converters.int8_ops import FusedFrontDenseQ8, FusedFrontQ8, FusedPUBQ8, QDenseConv
-    from hpun_edge.model import PUB, FrontBlock
-
     model = copy.deepcopy(folded)
     for path in dense_convs(model):
         parent, _, name = path.rpartition(".")
@@ -168,10 +175,6 @@ def int8_module(model: nn.Module, ranges: dict[str, tuple[float, int]],
     in and out). From an artifact's sidecar (`ranges_from_settings`) it is that artifact's fake-quant
     reference exactly: the calibration's own floats can differ in their last bits with the number
     of threads that ran it."""
-    from converters.custom_ops import ChannelsLastHPUN
-
-    from .rewrites import apply_rewrites
-
     folded = apply_rewrites(model, REWRITES).eval()
     missing = sorted(set(int8_convs(folded)) - set(ranges))
     if missing:
@@ -194,10 +197,10 @@ def ranges_from_settings(settings: dict) -> tuple[dict[str, tuple[float, int]], 
     return read(settings["int8_inputs"]), read(settings["int8_outputs"])
 
 
-def quantize_fused(model: nn.Module, cal: CalibrationData) -> FusedInt8:
+def quantize_fused(model: nn.Module, cal: CalibrationData, method: str = "ptq", **qat_settings) -> FusedInt8:
     """PTQ of a trained fp32 HPUN for the fused int8 kernels (see the module docstring)."""
-    from .rewrites import apply_rewrites
-
+    if method != "ptq":
+        raise QuantError(f"the {SCHEME} scheme has PTQ only, not {method!r}")
     check_calibration(cal, model.scale)
     ranges, out_ranges = observe(apply_rewrites(model, REWRITES).eval(), cal)
     return FusedInt8(int8_module(model, ranges, out_ranges), ranges, out_ranges, model.spec.name, model.scale,

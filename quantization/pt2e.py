@@ -27,16 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from converters.base import EvenForward
 from hpun_edge.files import atomic_write_bytes
+from hpun_edge.model import EvenForward
+from hpun_edge.rewrites import apply_rewrites, check_rewrites
 
 from .calibration import CalibrationData, check_calibration
 from .errors import QuantError
 from .mixed import FloatParts
-from .rewrites import apply_rewrites, check_rewrites
-from .targets import canonical_target, pt2e_quantizer
-
-METHODS = ("ptq", "qat")
+from .quantizers import METHODS, get_quantizer, pt2e_quantizer
 # What QAT fine-tunes the fake-quantized graph towards:
 #   l1           the training recipe: L1 to the ground-truth HR patch;
 #   distill_l1   L1 to the fp32 model's own output on the same LR patch;
@@ -88,25 +86,30 @@ def calibrate(prepared: torch.fx.GraphModule, cal: CalibrationData, batch: int =
 
 @dataclass
 class QuantizedModel:
-    """The outcome of `quantize`: the reference int8 graph and how it was made."""
+    """The outcome of `quantize`: the reference int8 graph and how it was made.
 
-    reference: torch.nn.Module  # convert_pt2e's graph (PT2E targets) or the weight-rounded model
-    target: str
+    ``reference`` is the fake-quant reference an artifact is checked against; ``export_module`` is
+    what a converter lowers (the reference graph; for weight-only int8 the fp32 graph, whose weights
+    the converter quantizes itself) and ``census_model`` what the artifact's convolutions are
+    counted against (the fp32 model after the same exact rewrites)."""
+
+    reference: torch.nn.Module  # convert_pt2e's graph (PT2E quantizers) or the weight-rounded model
+    quantizer: str
     method: str
     model: str
     scale: int
     rewrites: tuple[str, ...]
     calibration: dict
+    export_module: torch.nn.Module
+    census_model: torch.nn.Module
     qat: dict | None = None
     qat_log: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     fp32_parts: FloatParts = FloatParts()
 
     def settings(self) -> dict:
-        from .targets import FAMILY
-
         return {
-            "target": self.target, "family": FAMILY[self.target], "calib_count": self.calibration.get("patches"),
+            "family": self.quantizer, "calib_count": self.calibration.get("patches"),
             "method": self.method, "model": self.model, "scale": self.scale,
             "rewrites": list(self.rewrites), "fp32_parts": self.fp32_parts.names(),
             "calibration": self.calibration, "qat": self.qat,
@@ -114,26 +117,24 @@ class QuantizedModel:
         }
 
 
-def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *,
+def quantize(model: nn.Module, quantizer: str, method: str, cal: CalibrationData, *,
              rewrites: tuple[str, ...] = (), qat: QATConfig | None = None,
              train_folder: str | os.PathLike | None = None, ckpt_dir: str | os.PathLike | None = None,
              fp32_parts: FloatParts = FloatParts(),
              say: Callable[[str], None] = lambda line: None) -> QuantizedModel:
-    """Quantize a trained fp32 HPUN for `target` by PTQ or QAT (see the module docstring);
-    `fp32_parts` names the parts left in fp32 (mixed precision, `mixed.FloatParts`)."""
-    from .targets import WEIGHT_ONLY
-
-    target = canonical_target(target)
-    if method not in METHODS:
-        raise QuantError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    """Quantize a trained fp32 HPUN with `quantizer` (``xnnpack``, ``litert``, ``coreml-weights``:
+    `quantizers.QUANTIZERS`) by PTQ or QAT (see the module docstring); `fp32_parts` names the parts
+    left in fp32 (mixed precision, `mixed.FloatParts`)."""
+    spec = get_quantizer(quantizer)
+    if method not in spec.methods:
+        raise QuantError(f"the {quantizer} quantizer has {', '.join(spec.methods)}, not {method!r}"
+                         + (" (weight-only int8: no activations to fine-tune)" if spec.weight_only else ""))
     check_calibration(cal, model.scale)
     t0 = time.monotonic()
-    if target in WEIGHT_ONLY:
-        if method == "qat":
-            raise QuantError("coreml uses weight-only int8 (no activation quantization): use --method ptq")
-        ref = weight_only_reference(model, compute=torch.float16)  # Core ML: int8 weights, fp16 compute
-        return QuantizedModel(ref, target, method, model.spec.name, model.scale, (), cal.describe(),
-                              seconds=time.monotonic() - t0)
+    if spec.weight_only:  # Core ML: int8 weights, fp16 compute; the converter quantizes the fp32 graph
+        ref = weight_only_reference(model, compute=torch.float16)
+        return QuantizedModel(ref, quantizer, method, model.spec.name, model.scale, (), cal.describe(),
+                              EvenForward(model).eval(), model, seconds=time.monotonic() - t0)
 
     # 1. export (after the exact rewrites, if any)
     rewrites = check_rewrites(rewrites)
@@ -146,8 +147,8 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     # 2. prepare with the target's own quantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
 
-    quantizer = pt2e_quantizer(target, qat=method == "qat", fp32_parts=fp32_parts)
-    prepared = (prepare_qat_pt2e if method == "qat" else prepare_pt2e)(graph, quantizer)
+    prepared = (prepare_qat_pt2e if method == "qat" else prepare_pt2e)(
+        graph, pt2e_quantizer(quantizer, qat=method == "qat", fp32_parts=fp32_parts))
     # 3. calibrate the observers on training patches
     calibrate(prepared, cal)
     # 4. QAT: fine-tune the fake-quantized graph
@@ -162,9 +163,10 @@ def quantize(model: nn.Module, target: str, method: str, cal: CalibrationData, *
     move_exported_model_to_eval(prepared)
     prepared.to("cpu")
     # litert-torch's converter wants the weights' quantize ops unfolded (it fuses them itself)
-    reference = convert_pt2e(prepared, fold_quantize=target != "litert")
-    return QuantizedModel(reference, target, method, model.spec.name, model.scale, rewrites, cal.describe(),
-                          asdict(qat) if method == "qat" else None, log, time.monotonic() - t0, fp32_parts)
+    reference = convert_pt2e(prepared, fold_quantize=quantizer != "litert")
+    return QuantizedModel(reference, quantizer, method, model.spec.name, model.scale, rewrites, cal.describe(),
+                          reference, fp32, asdict(qat) if method == "qat" else None, log, time.monotonic() - t0,
+                          fp32_parts)
 
 
 # ----------------------------------------------------------------------------------------- QAT

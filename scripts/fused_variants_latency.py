@@ -7,8 +7,8 @@ of native/kernels/README.md.
 `pointwise=False` is the fused PUD front part only (XNNPACK runs the 1x1 convs, depthwise convs and
 adds); `pointwise=True` is the bench's executorch-fused program. The programs are timed interleaved
 (one run of each in turn), after one warm-up run each; medians and minima are printed. Needs the
-kernel library (out/build/hpun_kernels, built by `hpun-edge bench --targets executorch-fused` or the
-tests). The programs are written to out/fused_variants/.
+kernel library (built into the cache folder when missing: `hpun_edge.converters.kernels`). The
+programs are written to out/fused_variants/.
 """
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from converters.custom_ops import ChannelsLastIO, apply_fused_pud, load_runtime_kernels  # noqa: E402
+from hpun_edge.converters.kernels import load_kernels  # noqa: E402
+from hpun_edge.fused import ChannelsLastIO, apply_fused_pud  # noqa: E402
+from hpun_edge.rewrites import apply_rewrites  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
-from quantization.rewrites import apply_rewrites  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     x = torch.rand(1, 3, args.tile, args.tile, generator=torch.Generator().manual_seed(0))
-    load_runtime_kernels()
+    load_kernels()
     methods = {}
     for name in ("hpun_s", "hpun_m"):
         model = create_model(name, 2, pretrained=True).eval()

@@ -28,12 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hpun_edge.data import find_dataset  # noqa: E402
 from hpun_edge.evaluate import evaluate_dataset  # noqa: E402
 from hpun_edge.inference import InferenceOptions, upscale  # noqa: E402
-from hpun_edge.pipeline import PipelineConfig  # noqa: E402
+from hpun_edge.app.config import PipelineConfig  # noqa: E402
+from hpun_edge.converters import get_target  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
-from quantization.calibration import load_calibration  # noqa: E402
-from quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
-from quantization.pt2e import QAT_LOSSES, QATConfig, quantize  # noqa: E402
-from quantization.rewrites import check_rewrites  # noqa: E402
+from hpun_edge.quantization import get_quantizer, quantize  # noqa: E402
+from hpun_edge.quantization.calibration import load_calibration  # noqa: E402
+from hpun_edge.quantization.fused_int8 import SCHEME as OWN_KERNELS, scheme_settings  # noqa: E402
+from hpun_edge.quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
+from hpun_edge.quantization.pt2e import QAT_LOSSES, QATConfig  # noqa: E402
+from hpun_edge.rewrites import check_rewrites  # noqa: E402
 
 
 def key(r: dict) -> tuple:
@@ -156,26 +159,19 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = read_rows(out) if out.exists() else []
     done = {key(r) for r in rows}
-    from quantization.targets import WEIGHT_ONLY, canonical_target
-
-    fused = args.target == "executorch-fused"  # quantization/fused_int8.py: its own scheme, PTQ only
-    if fused and args.methods != ["ptq"]:
-        p.error("--target executorch-fused (the project's kernels' int8 scheme) is PTQ only: use --methods ptq")
-    args.target = args.target if fused else canonical_target(args.target)
-    weight_only = args.target in WEIGHT_ONLY
-    if weight_only and "qat" in args.methods:
-        p.error(f"--target {args.target} is weight-only int8 (int8 weights, fp16 compute): nothing to fine-tune, "
-                "use --methods ptq")
-    # weight-only int8 quantizes no activation, so no part is 'left in fp32'
+    target = get_target(args.target)
+    args.target = target.name
+    quantizer = get_quantizer(target.quantizer)
+    fused = quantizer.name == OWN_KERNELS  # quantization/fused_int8.py: the kernels' own scheme
+    weight_only = quantizer.weight_only
+    unknown = [m for m in args.methods if m not in quantizer.methods]
+    if unknown:
+        p.error(f"--target {args.target} ({quantizer.name}: {quantizer.scheme}) has {', '.join(quantizer.methods)}, "
+                f"not {', '.join(unknown)}")
+    # weight-only int8 quantizes no activation, so no part is 'left in fp32'; the own kernels' scheme fixes its own
     parts = FloatParts() if weight_only or fused else FloatParts.from_names(args.fp32_parts)
-    if fused:
-        from quantization.fused_int8 import REWRITES, scheme_settings
-
-        args.rewrites = list(REWRITES)
-    if args.rewrites is None:
-        from hpun_edge.pipeline import INT8_REWRITES
-
-        args.rewrites = list(INT8_REWRITES[args.target])
+    if fused or args.rewrites is None:
+        args.rewrites = list(target.int8_rewrites)
     rewrites = list(check_rewrites(args.rewrites))
     calib = (args.calib_count, args.calib_patch)
 
@@ -223,16 +219,13 @@ def main(argv: list[str] | None = None) -> int:
 
                     train = resolve_data_root(args.data_root) / "train"
                 if fused:
-                    from quantization.fused_int8 import quantize_fused
-
-                    fq = quantize_fused(model, cal)
-                    reference, q_qat = fq.module, None
+                    q = quantize(model, quantizer.name, method, cal)
                 else:
-                    q = quantize(model, args.target, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
+                    q = quantize(model, quantizer.name, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
                                  rewrites=tuple(rewrites), say=lambda line: print(line, flush=True),
                                  ckpt_dir=qat_ckpt_dir(args.qat_ckpt_root, model_name, scale, args.target,
                                                        parts.names(), rewrites, calib) if method == "qat" else None)
-                    reference, q_qat = q.reference, q.qat
+                reference, q_qat = q.reference, getattr(q, "qat", None)
                 seconds = round(time.monotonic() - t0, 1)
                 for ds in todo:
                     record({"model": model_name, "scale": scale, "method": method, "fp32_parts": part_names(),

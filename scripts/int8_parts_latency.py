@@ -20,12 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from converters import ExportSpec, export, load_artifact  # noqa: E402
-from hpun_edge.pipeline import INT8_REWRITES  # noqa: E402
+from hpun_edge.converters import ExportSpec, export, get_target, load_artifact  # noqa: E402
+from hpun_edge.quantization import FloatParts, load_calibration, quantize  # noqa: E402
 from hpun_edge.zoo import create_model, pretrained_path  # noqa: E402
-from quantization.calibration import load_calibration  # noqa: E402
-from quantization.mixed import FloatParts  # noqa: E402
-from quantization.pt2e import quantize  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     runners["fp32"] = load_artifact(fp32, threads=args.threads)[0]
     for i, words in enumerate(args.parts):
         parts = FloatParts.from_names([w for w in words.split(",") if w])
-        q = quantize(model, "executorch", "ptq", cal, rewrites=INT8_REWRITES["executorch"], fp32_parts=parts)
+        target = get_target("executorch")
+        q = quantize(model, target.quantizer, "ptq", cal, rewrites=target.int8_rewrites, fp32_parts=parts)
         path = out / f"{args.model}_x{args.scale}_int8_{i}.pte"
         spec = ExportSpec("executorch", args.model, args.scale, args.tile, "int8", weights)
         ops[words] = export(model, spec, path, quantized=q).ops

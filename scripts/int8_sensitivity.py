@@ -21,13 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from converters.base import EvenForward  # noqa: E402
+from hpun_edge.converters import get_target  # noqa: E402
 from hpun_edge.files import atomic_write_bytes  # noqa: E402
+from hpun_edge.model import EvenForward  # noqa: E402
+from hpun_edge.quantization.calibration import load_calibration, patches_from_folder  # noqa: E402
+from hpun_edge.quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
+from hpun_edge.quantization.pt2e import quantize, weight_only_reference  # noqa: E402
+from hpun_edge.quantization.sensitivity import grouped, mse_against, sensitivity  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
-from quantization.calibration import load_calibration, patches_from_folder  # noqa: E402
-from quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
-from quantization.pt2e import quantize, weight_only_reference  # noqa: E402
-from quantization.sensitivity import grouped, mse_against, sensitivity  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from hpun_edge.data import resolve_data_root
-    from hpun_edge.pipeline import INT8_REWRITES
 
     t0 = time.monotonic()
     model = create_model(args.model, args.scale, pretrained=True).eval()
     parts = FloatParts.from_names(args.fp32_parts)
-    rewrites = INT8_REWRITES[args.target]
+    target = get_target(args.target)
+    rewrites = target.int8_rewrites
     cal = load_calibration(None, args.scale, data_root=args.data_root)
-    q = quantize(model, args.target, "ptq", cal, rewrites=rewrites, fp32_parts=parts)
+    q = quantize(model, target.quantizer, "ptq", cal, rewrites=rewrites, fp32_parts=parts)
     held = patches_from_folder(resolve_data_root(args.data_root) / "train", args.scale, args.count, args.patch, seed=5)
     fp32 = EvenForward(model).eval()
     base, rows = sensitivity(q.reference, fp32, held.lr)

@@ -35,7 +35,7 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def kernels_build(tmp_path_factory) -> Path:
     """native/kernels built once per session (CMake, Release, against the ExecuTorch wheel)."""
-    from converters.custom_ops import KERNELS_SOURCE, PY_MODULE
+    from hpun_edge.converters.kernels import PY_MODULE, kernels_source
 
     cmake = shutil.which("cmake")
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
@@ -45,7 +45,7 @@ def kernels_build(tmp_path_factory) -> Path:
             pytest.fail(f"CI=true but {message}")
         pytest.skip(message)
     build = tmp_path_factory.mktemp("hpun_kernels_build")
-    configure = [cmake, "-S", str(KERNELS_SOURCE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+    configure = [cmake, "-S", str(kernels_source()), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
                  f"-DHPUN_PYTHON={sys.executable}"]
     nice = ["nice", "-n", "10"] if shutil.which("nice") else []  # a shared machine: build politely
     for cmd in (configure, [cmake, "--build", str(build), "-j2"]):

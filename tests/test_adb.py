@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hpun_edge import adb
-from hpun_edge.bench import BenchConfig
-from hpun_edge.report import validate_results
+from hpun_edge.app import adb
+from hpun_edge.app.bench import BenchConfig
+from hpun_edge.app.report import validate_results
 
 RUNNER_LINE = (
     'HPUN_RESULT {"model": "hpun_s", "scale": 2, "target": "executorch-native", "precision": "fp32", '
@@ -113,7 +113,7 @@ def test_no_adb_is_one_line_naming_platform_tools(tmp_path, monkeypatch, capsys)
     monkeypatch.delenv("ADB", raising=False)
     with pytest.raises(adb.AdbError, match="install Android platform-tools"):
         adb.find_adb()
-    from hpun_edge.cli import main
+    from hpun_edge.app.cli import main
 
     assert main(["bench", "--adb"]) == 2
     err = capsys.readouterr().err.strip()
@@ -137,7 +137,7 @@ def test_no_device_unauthorized_and_several(fake_adb, monkeypatch):
 
 
 def test_no_device_through_the_cli(fake_adb, monkeypatch, capsys):
-    from hpun_edge.cli import main
+    from hpun_edge.app.cli import main
 
     monkeypatch.setenv("FAKE_ADB_DEVICES", "")
     assert main(["bench", "--adb"]) == 2
@@ -205,7 +205,7 @@ def test_phone_bench_pushes_runs_parses_and_adds_to_results(fake_adb, fake_artif
 
 
 def test_phone_records_go_into_a_pipeline_results_json_and_its_report(fake_adb, fake_artifacts, tmp_path):
-    from hpun_edge.report import write_reports
+    from hpun_edge.app.report import write_reports
 
     out = tmp_path / "out"
     summary = {"config": {"model": "hpun_s", "scale": 2, "tile": 256, "overlap": 16, "latency_runs": 10,

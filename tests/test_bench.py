@@ -7,9 +7,12 @@ import json
 
 import pytest
 
-from hpun_edge import bench
-from hpun_edge.bench import BenchConfig
-from hpun_edge.report import validate_record, validate_results
+from hpun_edge.app import bench, bench_report
+from hpun_edge.app.bench import BenchConfig
+from hpun_edge.app.report import validate_record, validate_results
+from hpun_edge.peers import CHAIN_SPEC
+
+REF_CHAIN_MODEL = CHAIN_SPEC.name
 
 
 def rec(model, target, precision, ms, macs, role="model", status="ok"):
@@ -30,12 +33,12 @@ def synthetic():
         rec("hpun_s", "onnx", "fp32", 1200.0, 45.9e9), rec("hpun_m", "onnx", "fp32", 1500.0, 106.2e9),
         rec("conv3x3_64to64", "executorch", "fp32", 80.0, ref_macs, role="reference"),
         rec("conv3x3_64to64", "onnx", "fp32", 100.0, ref_macs, role="reference"),
-        rec(bench.REF_CHAIN_MODEL, "executorch", "fp32", 320.0, 8 * ref_macs, role="reference"),
+        rec(REF_CHAIN_MODEL, "executorch", "fp32", 320.0, 8 * ref_macs, role="reference"),
     ]
     for r in records:
         if r["bench_role"] == "reference":
             r["gmacs_per_s"] = bench.gmacs_per_s(r["multi_adds"], r["latency_ms"]["median"])
-    bench.add_derived(records, ("hpun_s", "hpun_m"))
+    bench_report.add_derived(records, ("hpun_s", "hpun_m"))
     return records
 
 
@@ -62,29 +65,32 @@ def test_derived_figures():
         assert validate_record(r) == []
 
 
-def test_best_target_and_goals():
+def test_best_target_and_summary():
     records = synthetic()
-    assert bench.best_target(records, "hpun_s", "fp32") == "executorch"
-    lines = bench.goal_lines(records, ("hpun_s", "hpun_m"))
-    assert lines[0].startswith("hpun_s/hpun_m latency on the best fp32 target (executorch): 0.50 (goal <= 0.55: meets")
-    assert any("hpun_s fp32 on onnx" in l and "misses" in l for l in lines)
-    # the verdict uses the ratio timed in alternation when there is one
+    assert bench_report.best_target(records, "hpun_s", "fp32") == "executorch"
+    lines = bench_report.summary_lines(records, ("hpun_s", "hpun_m"))
+    assert lines[0] == "hpun_s/hpun_m latency on the fastest fp32 target (executorch): 0.50 (Multi-Adds ratio 0.43)"
+    onnx = next(l for l in lines if l.startswith("hpun_s fp32 on onnx:"))
+    assert onnx.startswith(f"hpun_s fp32 on onnx: {records[2]['x_dense_ideal']:.2f}x its Multi-Adds")
+    # the figures, not verdicts on goals: the product prints no 'meets' / 'misses'
+    assert not any("meets" in l or "misses" in l or "goal" in l for l in lines)
+    # the ratio timed in alternation is printed beside the rows' one when there is one
     records[0]["latency_ratio"]["interleaved"] = {"value": 0.6, "rounds": 5}
-    line = bench.goal_lines(records, ("hpun_s", "hpun_m"))[0]
-    assert ": 0.60 timed in alternation (5 rounds), 0.50 from the rows above (goal <= 0.55: misses" in line
-    assert "| 0.50 (0.60 alt.) |" in bench.table(records, ("hpun_s", "hpun_m"))
+    line = bench_report.summary_lines(records, ("hpun_s", "hpun_m"))[0]
+    assert ": 0.60 timed in alternation (5 rounds), 0.50 from the rows above (Multi-Adds ratio 0.43)" in line
+    assert "| 0.50 (0.60 alt.) |" in bench_report.table(records, ("hpun_s", "hpun_m"))
     del records[0]["latency_ratio"]["interleaved"]
     # executorch has the chained reference too: x ideal against it is printed beside the issue's
     ex = next(l for l in lines if l.startswith("hpun_s fp32 on executorch:"))
-    assert "at the in-network rate of 8 chained convs (212.3 GMAC/s" in ex
+    assert "at the in-network rate of 8 chained dense 3x3 convs + relu (212.3 GMAC/s)" in ex
     # a failed row is not a measurement
     records = [rec("hpun_s", "onnx", "fp32", 1.0, 1e9, status="failed")]
-    assert bench.best_target(records, "hpun_s", "fp32") is None
+    assert bench_report.best_target(records, "hpun_s", "fp32") is None
 
 
 def test_table_and_markdown():
     records = synthetic()
-    text = bench.table(records, ("hpun_s", "hpun_m"))
+    text = bench_report.table(records, ("hpun_s", "hpun_m"))
     header, _, first = text.splitlines()[:3]
     assert "640x360 ms (median / p90)" in header and "vs hpun_m" in header and "x ideal" in header
     assert first.startswith("| hpun_s | executorch | fp32 | 500.0 / 500.0 | 3 | 45.90G | 91.8 | 106.2 | ")
@@ -92,8 +98,8 @@ def test_table_and_markdown():
     assert "| dense 3x3 conv 64->64 | executorch | fp32 | 80.0 / 80.0 | 3 | 8.49G | 106.2 | ok |" in text
     assert "| 8 chained dense 3x3 convs + relu | executorch | fp32 | 320.0 / 320.0 | 3 | 67.95G | 212.3 | ok |" in text
     data = {"config": BenchConfig().to_dict(), "machine": {"summary": "test"}, "records": records}
-    md = bench.markdown(data)
-    assert md.startswith("# hpun-edge bench: hpun_s, hpun_m x2 at 640x360") and "goal <= 0.55" in md
+    md = bench_report.markdown(data)
+    assert md.startswith("# hpun-edge bench: hpun_s, hpun_m x2 at 640x360") and "Multi-Adds ratio 0.43" in md
 
 
 def test_parse_hw_and_config_errors():
@@ -111,13 +117,13 @@ def test_write_bench_json_refuses_a_record_outside_the_schema(tmp_path):
     records = synthetic()
     del records[0]["status"]
     with pytest.raises(ValueError, match="missing status"):
-        bench.write_bench_json({"config": BenchConfig().to_dict(), "records": records}, tmp_path / "b.json")
+        bench_report.write_bench_json({"config": BenchConfig().to_dict(), "records": records}, tmp_path / "b.json")
     assert not (tmp_path / "b.json").exists()
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from hpun_edge.cli import main
+    from hpun_edge.app.cli import main
 
     out = tmp_path_factory.mktemp("bench")
     argv = ["bench", "--model", "hpun_s", "hpun_m", "--scale", "2", "--lr-size", "64x96", "--tile", "64",
@@ -133,9 +139,9 @@ def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
     validate_results(data)
     rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
     assert set(rows) == {("hpun_s", "onnx", "fp32"), ("hpun_m", "onnx", "fp32"), ("conv3x3_64to64", "onnx", "fp32"),
-                         (bench.REF_CHAIN_MODEL, "onnx", "fp32")}
+                         (REF_CHAIN_MODEL, "onnx", "fp32")}
     s, ref = rows[("hpun_s", "onnx", "fp32")], rows[("conv3x3_64to64", "onnx", "fp32")]
-    chain = rows[(bench.REF_CHAIN_MODEL, "onnx", "fp32")]
+    chain = rows[(REF_CHAIN_MODEL, "onnx", "fp32")]
     assert chain["multi_adds"] == 8 * ref["multi_adds"] and s["dense_chain_gmacs_per_s"] == chain["gmacs_per_s"] > 0
     assert s["status"] == "ok" and s["latency_ms"]["input_hw"] == [64, 96] and s["latency_ms"]["tiles"] == 2
     assert s["latency_ms"]["runs"] == 1 and s["latency_ms"]["threads"] == 1
@@ -151,7 +157,7 @@ def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
 
 
 def test_second_run_reuses_the_artifacts(tiny_run, capsys):
-    from hpun_edge.cli import main
+    from hpun_edge.app.cli import main
 
     out, argv, _ = tiny_run
     before = {p: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()}
@@ -163,7 +169,7 @@ def test_second_run_reuses_the_artifacts(tiny_run, capsys):
 
 
 def test_unknown_model_is_a_usage_error(capsys):
-    from hpun_edge.cli import main
+    from hpun_edge.app.cli import main
 
     with pytest.raises(SystemExit):
         main(["bench", "--model", "hpun_xl"])
@@ -172,21 +178,24 @@ def test_unknown_model_is_a_usage_error(capsys):
 # --- executorch-fused: the project's own hpun::fused_pud kernel (issue 7) --------------------------
 
 def test_fused_target_is_accepted_and_compared_with_the_executorch_reference():
+    from hpun_edge.converters import get_target
+
     cfg = bench.check_config(BenchConfig(targets=("executorch", "executorch-fused"), precisions=("fp32", "int8")))
     assert cfg.targets == ("executorch", "executorch-fused")
-    assert bench.target_precisions("executorch-fused") == ("fp32", "int8")
-    assert bench.pipeline_config(cfg, "hpun_s").targets == ("executorch",)  # the pipeline never sees it
+    assert get_target("executorch-fused").precisions == ("fp32", "int8")
+    assert bench.reference_target("executorch-fused") == bench.reference_target("executorch-fused-native") == "executorch"
+    assert bench.pipeline_config(cfg, "hpun_s").targets == ("executorch", "executorch-fused")  # the pipeline's own
     with pytest.raises(ValueError, match="none of the targets"):
         bench.check_config(BenchConfig(targets=("executorch-fused",), precisions=("fp16",)))
     records = synthetic() + [rec("hpun_s", "executorch-fused", "fp32", 250.0, 45.9e9),
                              rec("hpun_m", "executorch-fused", "fp32", 400.0, 106.2e9)]
-    bench.add_derived(records, ("hpun_s", "hpun_m"))
+    bench_report.add_derived(records, ("hpun_s", "hpun_m"))
     fused = records[-2]
     rate = bench.reference_macs((360, 640)) / 0.08 / 1e9  # the executorch reference's rate: same runtime
     assert fused["dense_gmacs_per_s"] == pytest.approx(rate)
     assert fused["x_dense_ideal"] == pytest.approx(250.0 / (45.9e9 / (rate * 1e9) * 1e3))
     assert fused["latency_ratio"]["value"] == pytest.approx(250.0 / 400.0)
-    assert bench.best_target(records, "hpun_s", "fp32") == "executorch-fused"
+    assert bench_report.best_target(records, "hpun_s", "fp32") == "executorch-fused"
 
 
 @pytest.fixture(scope="module")
@@ -199,12 +208,12 @@ def fused_run(tmp_path_factory):
     from conftest import _find_data_root
 
     pytest.importorskip("executorch")
-    from hpun_edge.cli import main
-    from hpun_edge.native import NativeError
+    from hpun_edge.app.cli import main
+    from hpun_edge.converters.kernels import NativeError, load_kernels
 
     try:
-        bench.runtime_kernels()  # builds native/kernels into out/build/hpun_kernels (incremental)
-        bench.native_runner()  # build/native-host/hpun_runner, as `make native` (incremental)
+        load_kernels()  # builds native/kernels into the cache folder (incremental)
+        bench.native_runner()  # the cache folder's hpun_runner, as `make native` (incremental)
     except NativeError as e:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but {e}")
@@ -219,7 +228,8 @@ def fused_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
-    from converters.base import read_sidecar
+    from hpun_edge.converters import TARGETS, read_sidecar
+    from hpun_edge.converters.kernels import sources_sha256
 
     out, rc, int8 = fused_run
     assert rc == 0
@@ -228,7 +238,7 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
     precisions = ("fp32", "int8") if int8 else ("fp32",)
     assert set(rows) == {("hpun_s", t, p) for t in ("executorch-fused", "executorch-fused-native") for p in precisions} | {
-        (m, "executorch", p) for m in ("conv3x3_64to64", bench.REF_CHAIN_MODEL) for p in precisions}
+        (m, "executorch", p) for m in ("conv3x3_64to64", REF_CHAIN_MODEL) for p in precisions}
     s, ref = rows[("hpun_s", "executorch-fused", "fp32")], rows[("conv3x3_64to64", "executorch", "fp32")]
     native = rows[("hpun_s", "executorch-fused-native", "fp32")]
     for r in (s, native):
@@ -241,9 +251,11 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     own = ["hpun.fused_pub.out", "hpun.pw_relu_pud_pw_add.out"]
     assert s["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own]
     sidecar = read_sidecar(s["artifact"])
-    assert sidecar.target == "executorch" and sidecar.problems == [] and sidecar.tile == 32
+    assert sidecar.target == "executorch-fused" and sidecar.problems == [] and sidecar.tile == 32
+    # the kernel library it needs, by the hash of its sources; what made it, by the target's exporter
+    assert sidecar.kernels["sources_sha256"] == sources_sha256() and sidecar.build_key
+    assert sidecar.exporter == TARGETS["executorch-fused"].exporter
     # per block (8): PUB = fused_pub, front block = pw_relu_pud_pw_add
-    assert sidecar.details["variant"] == bench.FUSED_VARIANT
     assert sidecar.details["own_ops"] == {k: 8 for k in own}
     # srdsc_fold: the 8 SRDSC(1) depthwise convs are folded into their 1x1 convs, the 8 SRDSC(5) remain;
     # ChannelsLastHPUN: add_mean is folded into the tail conv, sub_mean stays (1 + 32 pointwise)
@@ -261,7 +273,7 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     own_q8 = ["hpun.fused_pub_q8.out", "hpun.pw_relu_pud_pw_add_q8.out"]
     assert q8["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own_q8]
     sc8 = read_sidecar(q8["artifact"])
-    assert sc8.precision == "int8" and sc8.problems == [] and sc8.details["variant"] == bench.FUSED_VARIANT_INT8
+    assert sc8.precision == "int8" and sc8.problems == [] and sc8.kernels == sidecar.kernels
     assert sc8.details["own_ops"] == {k: 8 for k in own_q8}
     assert sc8.details["model_convolutions"] == census
     assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16 + 1
@@ -275,8 +287,8 @@ def test_fused_artifact_equals_pytorch_through_the_tiling(fused_run):
     executorch.runtime) and in the C++ runner."""
     import torch
 
-    from converters import load_artifact
-    from hpun_edge import native
+    from hpun_edge.converters import load_artifact
+    from hpun_edge.app import native
     from hpun_edge.inference import tiled_forward
     from hpun_edge.zoo import create_model
 
@@ -308,11 +320,11 @@ def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tilin
     bound is a few output steps, above the 38 dB the XNNPACK int8 artifacts are held to."""
     import torch
 
-    from converters import load_artifact
-    from hpun_edge import native
+    from hpun_edge.converters import load_artifact
+    from hpun_edge.app import native
     from hpun_edge.inference import tiled_forward
     from hpun_edge.zoo import create_model
-    from quantization.fused_int8 import int8_module, ranges_from_settings
+    from hpun_edge.quantization.fused_int8 import int8_module, ranges_from_settings
 
     out, _, _ = fused_run
     runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_int8.pte", threads=1)
@@ -332,28 +344,25 @@ def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tilin
         assert d.max().item() <= 4 / 255 and psnr >= 50, f"{name}: max abs {d.max().item()}, {psnr:.1f} dB"
 
 
-def test_bench_asks_for_the_pipelines_qat_settings(tmp_path, monkeypatch):
+def test_bench_asks_for_the_pipelines_qat_settings(tmp_path):
     """`hpun-edge bench --method qat` looks for (and would make) the QAT artifact with the pipeline's
-    QAT settings, so the artifacts `make run` made are reused rather than re-trained differently."""
+    QAT settings, so the artifacts `make run` made are reused rather than re-trained differently:
+    the bench's artifact maker keys the job exactly as the pipeline's does."""
     from dataclasses import asdict
 
-    from hpun_edge import pipeline
-    from quantization.pt2e import QATConfig
+    from hpun_edge.app import pipeline
+    from hpun_edge.app.config import Job, PipelineConfig, qat_config
+    from hpun_edge.quantization.pt2e import QATConfig
 
     cfg = BenchConfig(models=("hpun_s",), targets=("executorch",), precisions=("int8",), method="qat",
                       out=str(tmp_path))
     pcfg = bench.pipeline_config(cfg, "hpun_s")
-    asked = []
-
-    def up_to_date(path, spec, sha, wanted_q):
-        asked.append(wanted_q)
-        return True  # pretend it is there: nothing is quantized or exported
-
-    monkeypatch.setattr(pipeline, "up_to_date", up_to_date)
-    weights = tmp_path / "w.safetensors"
-    weights.write_bytes(b"x")
-    job = pipeline.Job("executorch", "int8", "qat")
-    bench.model_artifact(job, pcfg, None, weights, {})
-    want = asdict(pipeline.qat_config(pipeline.PipelineConfig()))
-    assert asked[0]["qat"] == want
+    job = Job("executorch", "int8", "qat")
+    bench_maker = pipeline.artifact_maker(pcfg, *pipeline.load_network(pcfg))
+    pipe_cfg = PipelineConfig(out=str(tmp_path), tile=cfg.tile, overlap=cfg.overlap, threads=cfg.threads,
+                              calib_count=cfg.calib_count)
+    pipe_maker = pipeline.artifact_maker(pipe_cfg, *pipeline.load_network(pipe_cfg))
+    want = asdict(qat_config(PipelineConfig()))
+    assert bench_maker.quant_settings(job)["qat"] == want
     assert want != asdict(QATConfig())  # the pipeline's lr (1e-4) is not QATConfig's own default
+    assert bench_maker.path(job) == pipe_maker.path(job) and bench_maker.build_key(job) == pipe_maker.build_key(job)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from hpun_edge import create_model
-from hpun_edge.cli import main
+from hpun_edge.app.cli import main
 from hpun_edge.weights import ModelCard, save_weights
 
 

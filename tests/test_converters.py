@@ -16,12 +16,14 @@ import pytest
 import torch
 from PIL import Image
 
-import converters.coreml_target
-import converters.onnx_target
-from converters.base import ArtifactError, ExportSpec, Sidecar, export, load_artifact, read_sidecar, sidecar_path
-from converters.base import UNTRAINED, file_sha256
+import dataclasses
+
+from hpun_edge.converters import (
+    TARGETS, ArtifactError, ExportSpec, Sidecar, export, load_artifact, read_sidecar, sidecar_path,
+)
+from hpun_edge.converters.sidecar import UNTRAINED, file_sha256
 from hpun_edge import create_model
-from hpun_edge.cli import main
+from hpun_edge.app.cli import main
 from hpun_edge.inference import InferenceOptions, upscale
 from hpun_edge.weights import ModelCard, save_weights
 
@@ -178,7 +180,7 @@ def test_uint8_qdq_is_exact_and_its_fused_kernel_does_not_saturate():
     x86 CPU without VNNI the int8 graph's fused kernel saturates here (32 comes out 16.5)."""
     import onnxruntime as ort
 
-    from converters.onnx_target import as_uint8_qdq
+    from hpun_edge.converters.onnx_target import as_uint8_qdq
 
     x = np.full((1, 16, 4, 4), 2.0, np.float32)
     x[..., 0, 0] = 0.3
@@ -291,7 +293,7 @@ def test_unknown_suffix_and_bad_spec_are_refused(model, tmp_path):
     with pytest.raises(ValueError, match="even"):
         ExportSpec("onnx", "hpun_s", 2, 31)
     with pytest.raises(ValueError, match="unknown target"):
-        ExportSpec("tensorrt", "hpun_s", 2, 32)
+        export(model, ExportSpec("tensorrt", "hpun_s", 2, 32), tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="must end in .onnx"):
         export(model, ExportSpec.for_model(model, "onnx", 32), tmp_path / "m.pte")
     with pytest.raises(ValueError, match="supports fp32, int8, not fp16"):
@@ -302,16 +304,21 @@ def test_unknown_suffix_and_bad_spec_are_refused(model, tmp_path):
 
 
 # -------------------------------------------------------------------------------- failed export
+def patch_target(monkeypatch, name: str, **changes) -> None:
+    """The registry's spec of `name` with some of its functions replaced, for this test."""
+    monkeypatch.setitem(TARGETS, name, dataclasses.replace(TARGETS[name], **changes))
+
+
 @needs["onnx"]
 def test_export_failing_midway_leaves_nothing(model, tmp_path, monkeypatch):
-    real_write = converters.onnx_target.write
+    real_write = TARGETS["onnx"].write
 
     def half_then_fail(handle, path):
         real_write(handle, path)
         path.write_bytes(path.read_bytes()[:1000])
         raise OSError("disk full")
 
-    monkeypatch.setattr(converters.onnx_target, "write", half_then_fail)
+    patch_target(monkeypatch, "onnx", write=half_then_fail)
     dest = tmp_path / "out" / "m.onnx"
     with pytest.raises(OSError, match="disk full"):
         export(model, ExportSpec.for_model(model, "onnx", TILE), dest)
@@ -322,7 +329,7 @@ def test_conversion_error_is_one_line_and_leaves_nothing(model, tmp_path, monkey
     def crash(module, sample, spec):
         raise RuntimeError("unsupported op\n  long converter traceback")
 
-    monkeypatch.setattr(converters.onnx_target, "convert", crash)
+    patch_target(monkeypatch, "onnx", convert=crash)
     dest = tmp_path / "m.onnx"
     with pytest.raises(ArtifactError) as e:
         export(model, ExportSpec.for_model(model, "onnx", TILE), dest)
@@ -336,8 +343,7 @@ def test_directory_export_failing_midway_leaves_nothing(model, tmp_path, monkeyp
         (path / "Data" / "weight.bin").write_bytes(b"\0" * 100)
         raise RuntimeError("converter crashed")
 
-    monkeypatch.setattr(converters.coreml_target, "convert", lambda module, sample, spec: object())
-    monkeypatch.setattr(converters.coreml_target, "write", partial_package)
+    patch_target(monkeypatch, "coreml", convert=lambda module, sample, spec: object(), write=partial_package)
     with pytest.raises(RuntimeError, match="converter crashed"):
         export(model, ExportSpec.for_model(model, "coreml", TILE), tmp_path / "m.mlpackage")
     assert list(tmp_path.iterdir()) == []
@@ -348,9 +354,8 @@ def test_sidecar_failing_removes_the_artifact(model, tmp_path, monkeypatch):
         (path / "Data").mkdir(parents=True)
         (path / "Manifest.json").write_text("{}")
 
-    monkeypatch.setattr(converters.coreml_target, "convert", lambda module, sample, spec: object())
-    monkeypatch.setattr(converters.coreml_target, "write", package)
-    monkeypatch.setattr(converters.coreml_target, "describe", lambda *a: {"ops": {"x": object()}})
+    patch_target(monkeypatch, "coreml", convert=lambda module, sample, spec: object(), write=package,
+                 describe=lambda *a: {"ops": {"x": object()}})
     with pytest.raises(TypeError):  # the sidecar cannot be serialised
         export(model, ExportSpec.for_model(model, "coreml", TILE), tmp_path / "m.mlpackage")
     assert list(tmp_path.iterdir()) == []
@@ -387,7 +392,8 @@ def test_eval_of_an_onnx_artifact_matches_the_torch_model(artifact, weights, tmp
 # ---------------------------------------------------------------------------------- light import
 def test_import_converters_pulls_in_no_runtime():
     code = (
-        "import sys, converters, converters.base, hpun_edge, hpun_edge.evaluate; "
+        "import sys, hpun_edge, hpun_edge.converters, hpun_edge.quantization, hpun_edge.app.pipeline, "
+        "hpun_edge.app.bench, hpun_edge.evaluate; "
         f"print([m for m in sys.modules if m.split('.')[0] in {HEAVY!r}])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

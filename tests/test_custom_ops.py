@@ -29,18 +29,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from converters.custom_ops import (
-    KERNELS_SOURCE,
-    PY_MODULE,
-    RUNTIME_OP,
+from hpun_edge.converters.kernels import PY_MODULE, kernels_source, load_kernels
+from hpun_edge.fused import ChannelsLastHPUN, ChannelsLastIO, FusedFront, FusedPUB, FusedPUD, apply_fused_pud
+from hpun_edge.model import PUD
+from hpun_edge.ops import (
+    OP_TABLE,
     RUNTIME_OPS,
-    ChannelsLastHPUN,
-    ChannelsLastIO,
-    FusedFront,
-    FusedPUB,
-    FusedPUD,
-    apply_fused_pud,
-    count_fused_pud_calls,
     dw_pw_add_reference,
     fused_pub_reference,
     fused_pud_pw_reference,
@@ -48,14 +42,22 @@ from converters.custom_ops import (
     pw_relu_pud_pw_add_reference,
     pw_relu_reference,
 )
-from hpun_edge.model import PUD
+
+KERNELS_SOURCE = kernels_source()
+RUNTIME_OP = OP_TABLE["fused_pud"].runtime_name
+
+
+def count_fused_pud_calls(program) -> int:
+    """Calls of hpun::fused_pud(_pw, _pw_add) in an ExecutorchProgramManager's (or edge manager's) graph."""
+    gm = program.exported_program().graph_module
+    return sum(node.op == "call_function" and "fused_pud" in str(node.target) for node in gm.graph.nodes)
 
 REPO = Path(__file__).resolve().parent.parent
 TOL = 1e-5
 
 
 def pud_composite(pud: PUD, x: torch.Tensor) -> torch.Tensor:
-    """The original PUD without its 1x1 conv, written out independently of converters.custom_ops."""
+    """The original PUD without its 1x1 conv, written out independently of hpun_edge.ops."""
     import torch.nn.functional as F
 
     y = F.max_pool2d(F.pixel_unshuffle(x, 2), kernel_size=3, stride=1, padding=1)
@@ -453,8 +455,8 @@ def test_op_keeps_the_input_layout():
 
 def test_pw_op_schemas_reference_and_layout():
     assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out",
-                           "hpun::dw_pw_add.out", "hpun::pw_relu.out", "hpun::pw_relu_pud_pw_add.out",
-                           "hpun::fused_pub.out")
+                           "hpun::pw_relu_pud_pw_add.out", "hpun::fused_pub.out", "hpun::pw_relu_pud_pw_add_q8.out",
+                           "hpun::fused_pub_q8.out")
     assert str(torch.ops.hpun.fused_pub.out._schema) == (
         "hpun::fused_pub.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
         "Tensor pw2_w, Tensor pw2_b, *, Tensor(a!) out) -> Tensor(a!)")
@@ -532,7 +534,7 @@ def test_pointwise_rewrite_equals_original():
     # after srdsc_fold (the executorch-fused export): HPUN-S's whole front block (SRDSC(1), relu, PUD,
     # residual add) is one pw_relu_pud_pw_add call and each whole PUB one fused_pub call, still exactly
     # the folded model's function
-    from quantization.rewrites import apply_rewrites
+    from hpun_edge.rewrites import apply_rewrites
 
     folded = apply_rewrites(create_model("hpun_s", 2, pretrained=True), ("srdsc_fold",)).eval()
     fused = apply_fused_pud(folded, pointwise=True).eval()
@@ -600,11 +602,11 @@ def exported_fused(request):
     fused = apply_fused_pud(model, pointwise=request.param == "channels_last_pw").eval()
     if request.param == "channels_last":
         fused = ChannelsLastIO(fused, "forward_even")
-    elif request.param == "channels_last_pw":  # as the bench exports it (hpun_edge/bench.py: fused_module)
+    elif request.param == "channels_last_pw":  # as the executorch-fused target exports it (own_kernel_module)
         fused = ChannelsLastHPUN(fused).eval()
     exported = torch.export.export(fused, (x,), strict=False)
     edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
-    from converters.executorch_target import coverage
+    from hpun_edge.converters.executorch_target import coverage
 
     ops = coverage(edge.exported_program().graph_module)  # before to_executorch rewrites the graph
     ops["layout"] = request.param
@@ -633,10 +635,8 @@ def test_pte_calls_fused_pud_and_delegates_the_rest(exported_fused):
 
 @pytest.mark.slow
 def test_pte_runs_in_python_runtime_with_kernel(exported_fused, kernels_build):
-    from converters.custom_ops import load_runtime_kernels
-
     model, x, _, program = exported_fused
-    load_runtime_kernels(kernels_build / PY_MODULE)
+    load_kernels(kernels_build / PY_MODULE)
     from executorch.runtime import Runtime
 
     method = Runtime.get().load_program(program.buffer).load_method("forward")
@@ -646,3 +646,12 @@ def test_pte_runs_in_python_runtime_with_kernel(exported_fused, kernels_build):
         want = model.forward_even(x)
     err = (got - want).abs().max().item()
     assert err <= 1e-4, f"max abs error {err} over the whole network"
+
+
+def test_the_library_registers_exactly_the_op_table(kernels_build):
+    """libhpun_kernels_py.so registers with ExecuTorch exactly the ops `hpun_edge.ops.OPS` defines:
+    no op defined in one place only, none registered that nothing defines."""
+    from hpun_edge.converters.kernels import registered_ops
+
+    load_kernels(kernels_build / PY_MODULE)
+    assert registered_ops() == sorted(RUNTIME_OPS)

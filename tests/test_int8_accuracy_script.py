@@ -81,7 +81,7 @@ def test_fused_target_summary_reads_the_schemes_rows(tmp_path, capsys):
     rewrites), not the PT2E ones of the same model and dataset."""
     import json
 
-    from quantization.fused_int8 import scheme_settings
+    from hpun_edge.quantization.fused_int8 import scheme_settings
 
     m = load()
     scheme = scheme_settings(None)["fp32_parts"]

@@ -1,6 +1,6 @@
 """The int8 1x1 conv `hpun::pw_q8` (native/kernels/pw_q8.h, issue 7).
 
-* Its reference (`converters.int8_ops`) rounds exactly as PT2E's quantize_per_tensor does.
+* Its reference (`hpun_edge.ops`) rounds exactly as PT2E's quantize_per_tensor does.
 * The C++ kernel, through ExecuTorch's operator registry (thread pool and serial) and its direct
   entry point, equals the reference within float rounding relative to the output's size, on every
   x86 code path (AVX-512 VNNI for C = 64, the plain loops compiled for AVX2 and for SSE2), on inputs
@@ -21,9 +21,11 @@ import numpy as np
 import pytest
 import torch
 
-from converters.custom_ops import KERNELS_SOURCE
-from converters.int8_ops import fake_quant, pw_q8_reference, quantize
+from hpun_edge.converters.kernels import kernels_source
+from hpun_edge.ops import fake_quant, pw_q8_reference, quantize
 from test_custom_ops import ISAS, cpu_flags, isa_env
+
+KERNELS_SOURCE = kernels_source()
 
 
 def q8_isa(isa: str, c: int) -> str:
@@ -145,13 +147,13 @@ def test_pw_q8_aarch64_neon_under_qemu(tmp_path):
                 assert err <= 1e-6 * max(1.0, want.abs().max().item()), f"{cpu} {shape}: {err}"
 
 
-# --- the int8 blocks (converters.int8_ops) and the scheme (quantization.fused_int8) ------------------------
+# --- the int8 blocks (quantization.int8_blocks) and the scheme (quantization.fused_int8) ------------------------
 
 def _ranges(model) -> tuple[dict, dict]:
     """(input ranges of every int8 conv, output ranges of the dense ones) of `model` without calibration
     data: varied, both signs of zero point."""
-    from quantization.fused_int8 import REWRITES, dense_convs, int8_convs
-    from quantization.rewrites import apply_rewrites
+    from hpun_edge.quantization.fused_int8 import REWRITES, dense_convs, int8_convs
+    from hpun_edge.rewrites import apply_rewrites
 
     folded = apply_rewrites(model, REWRITES)
     ins = {p: (0.004 + 0.001 * (i % 5), (-1) ** i * (3 * i % 60)) for i, p in enumerate(sorted(int8_convs(folded)))}
@@ -162,19 +164,20 @@ def test_int8_blocks_as_pte_ops_equal_their_references(kernels_build):
     """One FusedFrontQ8 and one FusedPUBQ8 of HPUN-S, each exported alone (channels-last inside, as in
     the whole program) and run by ExecuTorch with the kernels loaded: the C++ ops equal their PyTorch
     references to float rounding (relative to the output's size). 96 x 40 rows split into bands."""
-    from converters.custom_ops import PY_MODULE, ChannelsLastIO, load_runtime_kernels
-    from converters.int8_ops import FusedFrontQ8, FusedPUBQ8
+    from hpun_edge.converters.kernels import PY_MODULE, load_kernels
+    from hpun_edge.fused import ChannelsLastIO
+    from hpun_edge.quantization.int8_blocks import FusedFrontQ8, FusedPUBQ8
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime
     from hpun_edge.zoo import create_model
-    from quantization.fused_int8 import int8_module
+    from hpun_edge.quantization.fused_int8 import int8_module
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     module = int8_module(model, *_ranges(model))
     blocks = [m for m in module.modules() if isinstance(m, (FusedFrontQ8, FusedPUBQ8))]
     assert [type(b).__name__ for b in blocks] == ["FusedFrontQ8", "FusedPUBQ8"] * 8
-    load_runtime_kernels(kernels_build / PY_MODULE)
+    load_kernels(kernels_build / PY_MODULE)
     gen = torch.Generator().manual_seed(2)
     for block in blocks[4:6]:
         wrapped = ChannelsLastIO(block).eval()
@@ -190,8 +193,8 @@ def test_int8_blocks_as_pte_ops_equal_their_references(kernels_build):
 
 def test_int8_module_names_what_it_lacks_and_rejects_other_settings():
     from hpun_edge.zoo import create_model
-    from quantization.errors import QuantError
-    from quantization.fused_int8 import int8_module, ranges_from_settings
+    from hpun_edge.quantization.errors import QuantError
+    from hpun_edge.quantization.fused_int8 import int8_module, ranges_from_settings
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     ranges, out_ranges = _ranges(model)
@@ -205,14 +208,14 @@ def test_int8_module_names_what_it_lacks_and_rejects_other_settings():
 
 
 def test_int8_export_needs_its_quantization_settings(tmp_path):
-    from converters import ExportSpec, export
-    from converters.custom_ops import ChannelsLastHPUN, apply_fused_pud
+    from hpun_edge.converters import ExportSpec, export
+    from hpun_edge.fused import own_kernel_module
     from hpun_edge.zoo import create_model
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
-    with pytest.raises(ValueError, match="int8 export takes a QuantizedModel"):
-        export(model, ExportSpec("executorch", "hpun_s", 2, 32, "int8"), tmp_path / "m.pte",
-               forward_module=ChannelsLastHPUN(apply_fused_pud(model, pointwise=True)))
+    with pytest.raises(ValueError, match="int8 export takes a quantized model"):
+        export(model, ExportSpec("executorch-fused", "hpun_s", 2, 32, "int8"), tmp_path / "m.pte",
+               module=own_kernel_module(model))
     assert not list(tmp_path.iterdir())
 
 
@@ -224,13 +227,13 @@ def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, d
     from them exactly. With the pipeline's calibration (64 patches of 48 px) the fake-quant reference
     stays within 0.05 dB of fp32 on Set5 on average, and no image loses more than 0.15 dB (measured:
     HPUN-S -0.028 dB, bird -0.068; HPUN-M -0.026, bird -0.067; this test's computation)."""
-    from converters.base import EvenForward
+    from hpun_edge.model import EvenForward
     from hpun_edge.data import find_dataset, load_pair
     from hpun_edge.inference import InferenceOptions, upscale
     from hpun_edge.metrics import calculate_psnr
     from hpun_edge.zoo import create_model
-    from quantization.calibration import load_calibration
-    from quantization.fused_int8 import int8_module, quantize_fused, ranges_from_settings
+    from hpun_edge.quantization.calibration import load_calibration
+    from hpun_edge.quantization.fused_int8 import int8_module, quantize_fused, ranges_from_settings
 
     model = create_model(name, 2, pretrained=True).eval()
     q = quantize_fused(model, load_calibration(None, 2, count=64, data_root=str(data_root)))
@@ -261,7 +264,7 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
     its depthwise conv's output, which the kernel sums in another order than PyTorch: a value within
     rounding of a boundary may land one step over (a flip), moving its pixel's outputs by at most
     in_scale * max|w|; the bound allows that for a handful of values, exactness for the rest."""
-    from converters.int8_ops import dequantize_weight, fused_pub_q8_reference, pw_relu_pud_pw_add_q8_reference
+    from hpun_edge.quantization.int8_blocks import dequantize_weight, fused_pub_q8_reference, pw_relu_pud_pw_add_q8_reference
 
     env = isa_env(isa)
     gen = torch.Generator().manual_seed(23)
@@ -305,9 +308,9 @@ def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
     """HPUN-M's int8 program: the 9 QDenseConvs (8 HPUB 3x3 convs with their relu, the body tail) go
     into XNNPACK's delegate with their quantize/dequantize ops, so the only ops outside it are the
     project's (8 fused_pud_pw_add, 8 fused_pub_q8) and the input's layout copy; every conv counted."""
-    from converters import ExportSpec, export
+    from hpun_edge.converters import ExportSpec, export
     from hpun_edge.zoo import create_model
-    from quantization.fused_int8 import SCHEME, int8_module
+    from hpun_edge.quantization.fused_int8 import SCHEME, int8_module
 
     model = create_model("hpun_m", 2, pretrained=True).eval()
     ranges, out_ranges = _ranges(model)

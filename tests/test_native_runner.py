@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from hpun_edge import native
-from hpun_edge.benchmark import count_tiles, percentile
+from hpun_edge.app import native
+from hpun_edge.app.latency import count_tiles, percentile
 from hpun_edge.inference import tile_spans, tiled_forward
-from hpun_edge.report import validate_record
+from hpun_edge.app.report import validate_record
 
 CI = os.environ.get("CI", "").lower() == "true"
 TILE, OVERLAP = 16, 4  # the session's program: HPUN-S x2 at 16x16 LR tiles (fast, and many tiles per image)
@@ -57,7 +57,7 @@ def _run(runner: Path, *args: str, timeout: float = 300) -> subprocess.Completed
 # ------------------------------------------------------------------------------ outputs
 @pytest.mark.parametrize("hw", [(37, 50), (10, 12)], ids=["odd-multi-tile", "smaller-than-tile"])
 def test_runner_output_equals_the_python_tiled_paths(runner, hpun_pte, tmp_path, hw):
-    from converters.base import EvenForward, load_artifact
+    from hpun_edge.model import EvenForward, load_artifact
     from hpun_edge.zoo import create_model
 
     x = torch.from_numpy(np.random.RandomState(hw[0]).rand(1, 3, *hw).astype(np.float32))
@@ -223,20 +223,21 @@ def test_kernels_folder_is_linked_whole_archive_and_its_ops_run(runner, custom_p
 def test_the_project_kernels_run_an_hpun_program_with_fused_pud(runner, tmp_path):
     """With native/kernels (hpun::fused_pud.out) linked, the runner runs HPUN-S x2 rewritten to call the
     op between XNNPACK delegates, and agrees with PyTorch through the same tiles."""
-    custom_ops = pytest.importorskip("converters.custom_ops")
     if not (native.NATIVE / "kernels" / "CMakeLists.txt").is_file():
         pytest.skip("no native/kernels in this checkout")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    from converters.base import EvenForward
+    from hpun_edge.fused import apply_fused_pud
+    from hpun_edge.model import EvenForward
     from hpun_edge.zoo import create_model
 
     model = create_model("hpun_s", 2, pretrained=True)
-    fused = EvenForward(custom_ops.apply_fused_pud(model)).eval()
+    fused = EvenForward(apply_fused_pud(model)).eval()
     ep = torch.export.export(fused, (torch.rand(1, 3, TILE, TILE),), strict=False)
     program = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
-    assert custom_ops.count_fused_pud_calls(program) > 0
+    gm = program.exported_program().graph_module
+    assert any(n.op == "call_function" and "fused_pud" in str(n.target) for n in gm.graph.nodes)
     pte = tmp_path / "fused.pte"
     pte.write_bytes(program.buffer)
     x = torch.from_numpy(np.random.RandomState(5).rand(1, 3, 23, 30).astype(np.float32))

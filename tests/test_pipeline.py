@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from hpun_edge.data import write_image
-from hpun_edge.pipeline import PipelineConfig, run_pipeline
-from hpun_edge.report import validate_record, validate_results
+from hpun_edge.app.config import PipelineConfig
+from hpun_edge.app.pipeline import run_pipeline
+from hpun_edge.app.report import validate_record, validate_results
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +101,14 @@ def test_second_run_reuses_what_is_up_to_date(images, first_run, capsys):
 
 
 def test_one_failing_target_does_not_stop_the_others(images, tmp_path, monkeypatch):
-    import converters.executorch_target as executorch_target
+    import dataclasses
+
+    from hpun_edge.converters import TARGETS
 
     def broken(*a, **k):
         raise RuntimeError("exporter exploded\nwith a long traceback")
 
-    monkeypatch.setattr(executorch_target, "convert", broken)
+    monkeypatch.setitem(TARGETS, "executorch", dataclasses.replace(TARGETS["executorch"], convert=broken))
     summary = run_pipeline(config(images, tmp_path, targets=("executorch", "onnx"), precisions=("fp32",)))
     rows = {r["target"]: r for r in summary["records"]}
     assert rows["executorch"]["status"] == "failed" and "exporter exploded" in rows["executorch"]["reason"]
@@ -134,7 +137,7 @@ def test_schema_rejects_bad_records():
 
 
 def test_cli_bad_artifact_and_bad_target(tmp_path, capsys):
-    from hpun_edge.cli import main
+    from hpun_edge.app.cli import main
 
     bad = tmp_path / "m.pte"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot a model")
@@ -143,4 +146,4 @@ def test_cli_bad_artifact_and_bad_target(tmp_path, capsys):
     assert main(["quantize", "--model", "hpun_s", "--scale", "2", "--method", "ptq", "--target", "tpu",
                  "--out", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "unknown quantization target 'tpu'" in err
+    assert len(err.splitlines()) == 1 and "unknown target 'tpu'; valid: executorch" in err

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from hpun_edge import profiling as P
+from hpun_edge.app.profiling import profile_markdown
+from hpun_edge.converters import executorch_target, litert_target, onnx_target
+from hpun_edge.converters import profiles as P
 
 
 class Mixed(nn.Module):
@@ -46,14 +48,14 @@ def test_xnnpack_names(name, group):
 
 
 def test_onnx_and_tflite_and_aten_classification():
-    assert P.classify_onnx("Conv", [[1, 8, 32, 32], [16, 8, 3, 3], [16]]) == "dense conv"
-    assert P.classify_onnx("QLinearConv", [[1, 64, 8, 8], [], [], [64, 1, 3, 3]]) == "depthwise conv"
-    assert P.classify_onnx("Resize", [[1, 8, 16, 16]]) == "interpolation"
-    assert P.classify_onnx("DepthToSpace", []) == "(un)shuffle/transposes"
-    assert P.classify_onnx("Add", []) == "elementwise"
-    assert P.classify_tflite("CONV_2D", "grouped conv") == "grouped conv"
-    assert P.classify_tflite("DEPTHWISE_CONV_2D") == "depthwise conv"
-    assert P.classify_tflite("Convolution (NHWC, F32) IGEMM") == "dense conv"
+    assert onnx_target.classify_onnx("Conv", [[1, 8, 32, 32], [16, 8, 3, 3], [16]]) == "dense conv"
+    assert onnx_target.classify_onnx("QLinearConv", [[1, 64, 8, 8], [], [], [64, 1, 3, 3]]) == "depthwise conv"
+    assert onnx_target.classify_onnx("Resize", [[1, 8, 16, 16]]) == "interpolation"
+    assert onnx_target.classify_onnx("DepthToSpace", []) == "(un)shuffle/transposes"
+    assert onnx_target.classify_onnx("Add", []) == "elementwise"
+    assert litert_target.classify_tflite("CONV_2D", "grouped conv") == "grouped conv"
+    assert litert_target.classify_tflite("DEPTHWISE_CONV_2D") == "depthwise conv"
+    assert litert_target.classify_tflite("Convolution (NHWC, F32) IGEMM") == "dense conv"
     assert P.classify_aten("aten.upsample_bilinear2d.vec") == "interpolation"
     assert P.classify_aten("quantized_decomposed.dequantize_per_tensor.default") == "quantize/convert"
 
@@ -70,14 +72,14 @@ def test_executorch_groups_tell_grouped_igemm_apart_by_order_and_drop_the_warmup
         ("Method::execute", False, [], [60.0, 5.0, 5.0]),
     ]
     convs = ["dense conv", "1x1 conv", "depthwise conv", "grouped conv"]
-    p = P.executorch_groups(P.empty_profile("executorch", "t"), events, convs)
+    p = executorch_target.profile_groups(P.empty_profile("executorch", "t"), events, convs)
     g = p["groups"]
     assert g["dense conv"] == 1.0 and g["grouped conv"] == 2.0 and g["1x1 conv"] == 0.5
     assert g["depthwise conv"] == 0.25 and g["interpolation"] == 0.5  # counted once, not twice
     assert p["per_call_ms"] == 5.0 and g["runtime overhead"] == pytest.approx(0.75) and p["calls"] == 2
     assert not p["notes"]
     # counts that do not agree: grouped convs counted as dense, and said so
-    p = P.executorch_groups(P.empty_profile("executorch", "t"), events, convs + ["grouped conv"])
+    p = executorch_target.profile_groups(P.empty_profile("executorch", "t"), events, convs + ["grouped conv"])
     assert "grouped conv" not in p["groups"] and p["notes"]
 
 
@@ -98,7 +100,7 @@ def test_executorch_groups_count_every_delegate_and_the_projects_own_op():
         ("DELEGATE_CALL", False, [], [40.0, 1.75, 1.75]),
         ("Method::execute", False, [], [60.0, 9.0, 9.0]),
     ]
-    p = P.executorch_groups(P.empty_profile("executorch", "t"), events, ["dense conv", "1x1 conv", "1x1 conv", "dense conv"])
+    p = executorch_target.profile_groups(P.empty_profile("executorch", "t"), events, ["dense conv", "1x1 conv", "1x1 conv", "dense conv"])
     g = p["groups"]
     assert g["1x1 conv"] == 2.5 and g["dense conv"] == 3.25 and g["fused PUD kernel"] == 2.0
     assert g["(un)shuffle/transposes"] == 0.5 and g["runtime overhead"] == pytest.approx(0.75)
@@ -117,7 +119,7 @@ def test_onnx_groups_assign_nodes_to_runs_and_drop_the_first():
         node("c", "Conv", 200_010, 2000, [[1, 8, 8, 8], [8, 8, 3, 3]]),
         node("r", "Resize", 202_100, 1000, [[1, 8, 4, 4]]),
     ]
-    p = P.onnx_groups(P.empty_profile("onnx", "t"), trace)
+    p = onnx_target.profile_groups(P.empty_profile("onnx", "t"), trace)
     assert p["groups"] == {"dense conv": 2.0, "interpolation": 1.0, "runtime overhead": 1.0}
     assert p["per_call_ms"] == 4.0 and p["calls"] == 1
 
@@ -140,34 +142,32 @@ Timings (microseconds): count=10 first=5000 curr=4000 min=3900 max=4100 avg=4000
 
 
 def test_benchmark_model_op_profile_is_parsed():
-    p = P.benchmark_model_groups(P.empty_profile("litert", "t"), BENCHMARK_MODEL_PROFILE, {0: "grouped conv"})
+    p = litert_target.profile_groups(P.empty_profile("litert", "t"), BENCHMARK_MODEL_PROFILE, {0: "grouped conv"})
     assert p["groups"]["grouped conv"] == 1.0 and p["groups"]["depthwise conv"] == 0.5
     assert p["groups"]["dense conv"] == 1.5 and p["groups"]["interpolation"] == 0.5
     assert p["per_call_ms"] == 4.0 and p["calls"] == 10 and p["groups"]["runtime overhead"] == pytest.approx(0.5)
 
 
 def test_litert_without_benchmark_model_says_not_available():
-    p = P.litert_profile("model.tflite")
+    p = litert_target.profile("model.tflite", [1, 3, 32, 32])
     assert p["available"] is False and "no per-op profiler" in p["reason"]
-    md = P.profile_markdown(p)
+    md = profile_markdown(p)
     assert "| (not available) | - | - |" in md and "benchmark_model" in md
 
 
 def test_profile_markdown_lists_groups_with_shares():
     p = P.finish(P.empty_profile("onnx", "tool"), {"a": ("dense conv", 3.0), "b": ("pooling", 1.0)}, 5.0, 2)
-    md = P.profile_markdown(p)
+    md = profile_markdown(p)
     assert "| dense conv | 3.000 | 60.0% |" in md and "| runtime overhead | 1.000 | 20.0% |" in md
     assert "| total | 5.000 | 100% |" in md
 
 
 def test_real_executorch_etdump_has_per_op_xnnpack_events(tmp_path):
-    from converters import executorch_target
-
     x = torch.rand(1, 8, 32, 32)
     lowered = executorch_target.convert(Mixed().eval(), x, None)
     path = tmp_path / "m.pte"
     executorch_target.write(lowered, path)
-    p = P.executorch_profile(path, [1, 8, 32, 32], threads=1, runs=2)
+    p = executorch_target.profile(path, [1, 8, 32, 32], threads=1, runs=2)
     assert p["available"] and p["calls"] == 2 and p["per_call_ms"] > 0
     assert {"dense conv", "1x1 conv", "depthwise conv", "pooling"} <= set(p["groups"])
     assert sum(p["groups"].values()) == pytest.approx(p["per_call_ms"], rel=1e-3)
@@ -178,13 +178,13 @@ def test_real_onnxruntime_profile(tmp_path):
     path = tmp_path / "m.onnx"
     torch.onnx.export(Mixed().eval(), (x,), str(path), input_names=["lr"], output_names=["sr"], dynamo=True,
                       opset_version=18, verbose=False)
-    p = P.onnx_profile(path, [1, 8, 32, 32], threads=1, runs=2)
+    p = onnx_target.profile(path, [1, 8, 32, 32], threads=1, runs=2)
     assert p["available"] and p["calls"] == 2
     assert {"dense conv", "1x1 conv", "depthwise conv", "grouped conv", "pooling", "interpolation"} <= set(p["groups"])
 
 
 def test_report_markdown_includes_a_profile_section():
-    from hpun_edge.report import markdown
+    from hpun_edge.app.report import markdown
 
     profile = P.finish(P.empty_profile("onnx", "tool"), {"a": ("dense conv", 3.0)}, 4.0, 2)
     rec = {"model": "hpun_s", "scale": 2, "target": "onnx", "precision": "fp32", "method": "fp32", "artifact": None,
@@ -199,10 +199,14 @@ def test_report_markdown_includes_a_profile_section():
 
 
 def test_the_projects_kernels_have_their_own_groups():
-    """hpun::dw_pw_add and hpun::pw_relu contain 'add' and 'relu' but are not elementwise ops."""
+    """hpun::fused_pud_pw_add and hpun::pw_relu_pud_pw_add_q8 contain 'add' and 'relu' but are not
+    elementwise ops: each op's group is its op-table entry's."""
+    from hpun_edge.ops import OPS
+
     assert P.classify_aten("hpun::fused_pud.out") == "fused PUD kernel"
     assert P.classify_aten("hpun::fused_pud_pw_add.out") == "fused PUD kernel"
-    assert P.classify_aten("hpun::dw_pw_add.out") == "fused dw + 1x1 kernel"
+    assert P.classify_aten("hpun.pw_relu_pud_pw_add_q8.default") == "fused PUD kernel"
     assert P.classify_aten("hpun::fused_pub.out") == "fused PUB kernel"
-    assert P.classify_aten("hpun::pw_relu.out") == "fused 1x1 kernel"
     assert P.classify_aten("aten::add.out") == "elementwise"
+    for op in OPS:
+        assert P.classify_aten(op.runtime_name) == op.profile_group in P.GROUPS

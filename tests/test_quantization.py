@@ -11,14 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from converters.base import EvenForward
+from hpun_edge.model import EvenForward
 from hpun_edge.model import HPUN, PUD, SRDSC
 from hpun_edge.variants import get_variant
 from hpun_edge.zoo import create_model
-from quantization.calibration import CalibrationData, check_calibration, load_calibration, save_calibration
-from quantization.errors import QuantError
-from quantization.rewrites import REWRITES, FoldedSRDSC, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
-from quantization.targets import canonical_target, pt2e_quantizer
+from hpun_edge.quantization.calibration import CalibrationData, check_calibration, load_calibration, save_calibration
+from hpun_edge.quantization.errors import QuantError
+from hpun_edge.rewrites import REWRITES, FoldedSRDSC, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
+from hpun_edge.quantization.quantizers import get_quantizer, pt2e_quantizer
 
 
 # ------------------------------------------------------------------------------ exact rewrites
@@ -116,10 +116,14 @@ def test_empty_calibration_folder(tmp_path):
         load_calibration(tmp_path, 2)
 
 
-def test_unknown_target_lists_valid_ones():
-    with pytest.raises(QuantError, match="unknown quantization target 'tpu'; valid: .*executorch.*tflite"):
-        canonical_target("tpu")
-    assert canonical_target("tflite") == "litert"
+def test_unknown_quantizer_or_target_lists_valid_ones():
+    from hpun_edge.converters import get_target
+
+    with pytest.raises(QuantError, match="unknown quantizer 'tpu'; valid: xnnpack, litert, coreml-weights, fused-int8"):
+        get_quantizer("tpu")
+    with pytest.raises(ValueError, match="unknown target 'tpu'; valid: .*executorch.*tflite"):
+        get_target("tpu")
+    assert get_target("tflite").quantizer == "litert" and get_target("pte").quantizer == "xnnpack"
 
 
 def test_missing_dependency_names_the_extra(monkeypatch):
@@ -134,7 +138,7 @@ def test_missing_dependency_names_the_extra(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(QuantError, match=r"needs the Python package 'litert_torch': pip install 'hpun-edge\[litert\]'"):
-        pt2e_quantizer("tflite", qat=False)
+        pt2e_quantizer("litert", qat=False)
 
 
 def test_weights_of_another_variant_are_refused(tmp_path):
@@ -149,7 +153,7 @@ def test_weights_of_another_variant_are_refused(tmp_path):
 
 # ------------------------------------------------------------------------------ mixed precision
 def test_unknown_fp32_part_is_named():
-    from quantization.mixed import FloatParts
+    from hpun_edge.quantization.mixed import FloatParts
 
     with pytest.raises(QuantError, match="unknown fp32 part 'adds'; valid: residual_adds"):
         FloatParts.from_names(["adds"])
@@ -162,7 +166,7 @@ def test_unknown_fp32_part_is_named():
 def _fp32_edges(reference) -> tuple[int, bool]:
     """In a converted graph: how many adds read another add's output directly (an fp32 residual
     stream; through int8 they would read a dequantize), and is the output MeanShift re-quantized?"""
-    from quantization.mixed import ADD_OPS, module_path
+    from hpun_edge.quantization.mixed import ADD_OPS, module_path
 
     adds = [n for n in reference.graph.nodes if n.target in ADD_OPS]
     chained = sum(any(u.target in ADD_OPS for u in n.users) for n in adds)
@@ -175,14 +179,14 @@ def _fp32_edges(reference) -> tuple[int, bool]:
 @pytest.fixture(scope="module")
 def plain_and_mixed(data_root):
     """HPUN-S x2 by PTQ on the same patches: int8 everywhere, and adds + MeanShift in fp32."""
-    from quantization.calibration import patches_from_folder
-    from quantization.mixed import FloatParts
-    from quantization.pt2e import quantize
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.mixed import FloatParts
+    from hpun_edge.quantization.pt2e import quantize
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     cal = patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0)
-    plain = quantize(model, "executorch", "ptq", cal).reference
-    mixed = quantize(model, "executorch", "ptq", cal, fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference
+    plain = quantize(model, "xnnpack", "ptq", cal).reference
+    mixed = quantize(model, "xnnpack", "ptq", cal, fp32_parts=FloatParts(residual_adds=True, mean_shift=True)).reference
     return model, plain, mixed
 
 
@@ -197,7 +201,7 @@ def test_fp32_parts_are_left_in_fp32(plain_and_mixed):
 
 def test_mixed_precision_is_closer_to_fp32(plain_and_mixed, data_root):
     """Residual adds and MeanShift in fp32: the int8 model's output is nearer the fp32 model's."""
-    from quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.calibration import patches_from_folder
 
     model, plain, mixed = plain_and_mixed
     held_out = patches_from_folder(data_root / "train", 2, count=8, patch=32, seed=7)
@@ -210,9 +214,9 @@ def test_bypassing_every_activation_quantizer_leaves_the_weights_rounding(plain_
     """quantization.sensitivity: skipping all activation quantizers of a reference graph gives the
     fp32 model with int8-rounded weights (what weight_only_reference computes), and the per-quantizer
     shares of the int8 error are measured against the fp32 model."""
-    from quantization.calibration import patches_from_folder
-    from quantization.pt2e import weight_only_reference
-    from quantization.sensitivity import activation_quantizers, bypass, grouped, sensitivity
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.pt2e import weight_only_reference
+    from hpun_edge.quantization.sensitivity import activation_quantizers, bypass, grouped, sensitivity
 
     model, _, mixed = plain_and_mixed
     names = [n.name for n in activation_quantizers(mixed)]
@@ -233,12 +237,12 @@ def test_bypassing_every_activation_quantizer_leaves_the_weights_rounding(plain_
 def test_coreml_reference_is_int8_weights_with_fp16_compute():
     """Core ML's int8 is weight-only with fp16 compute (coreml_target): its reference rounds the conv
     weights per channel and runs every op in fp16, with float32 in and out like the .mlpackage."""
-    from quantization.pt2e import quantize, round_weight_per_channel, weight_only_reference
+    from hpun_edge.quantization.pt2e import quantize, round_weight_per_channel, weight_only_reference
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(3))
     cal = CalibrationData(x, torch.rand(2, 3, 48, 48), 2, "patches")
-    ref = quantize(model, "mlpackage", "ptq", cal).reference
+    ref = quantize(model, "coreml-weights", "ptq", cal).reference
     with torch.no_grad():
         fp16, fp32w, fp32 = ref(x), weight_only_reference(model)(x), EvenForward(model).eval()(x)
         by_hand = EvenForward(create_model("hpun_s", 2, pretrained=True).eval())
@@ -267,7 +271,7 @@ class _Cancel(torch.nn.Module):
 
 
 def test_half_compute_rounds_every_op_and_leaves_float32_alone():
-    from quantization.pt2e import HalfCompute
+    from hpun_edge.quantization.pt2e import HalfCompute
 
     x = torch.ones(1, 1, 2, 2)
     assert torch.allclose(_Cancel()(x), torch.full((2, 1, 2, 2), 1e-4), atol=1e-6)
@@ -297,16 +301,16 @@ def test_qat_fits_its_training_image_better_than_ptq(train_folder, tmp_path):
     passed on a Xeon and came out 0.011 dB below PTQ on an AVX2 EPYC."""
     from PIL import Image
 
-    from quantization.calibration import patches_from_folder
-    from quantization.pt2e import QATConfig, quantize
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.pt2e import QATConfig, quantize
 
     first = sorted((train_folder / "T91").glob("*.png"))[0]
     Image.fromarray(np.asarray(Image.open(first).convert("RGB"))[:96, :96]).save(tmp_path / first.name)
     model = create_model("hpun_s", 2, pretrained=True).eval()
     cal = patches_from_folder(tmp_path, 2, count=8, patch=16, seed=0)
     scored = patches_from_folder(tmp_path, 2, count=16, patch=32, seed=99)
-    ptq = quantize(model, "executorch", "ptq", cal)
-    qat = quantize(model, "executorch", "qat", cal, qat=QATConfig(steps=40, batch_size=4, patch_size=16, lr=3e-5),
+    ptq = quantize(model, "xnnpack", "ptq", cal)
+    qat = quantize(model, "xnnpack", "qat", cal, qat=QATConfig(steps=40, batch_size=4, patch_size=16, lr=3e-5),
                    train_folder=tmp_path)
     p_ptq = patch_psnr(ptq.reference, scored.lr, scored.hr)
     p_qat = patch_psnr(qat.reference, scored.lr, scored.hr)
@@ -318,14 +322,14 @@ def test_qat_distillation_trains_against_a_fixed_fp32_teacher(train_folder):
     """QAT towards the fp32 model's own output: torch.export shares the parameters with the model it
     captured, so a teacher that is not a copy moves with the student and both collapse together.
     After a few steps the int8 reference must still track the fp32 model, which must be unchanged."""
-    from quantization.calibration import patches_from_folder
-    from quantization.pt2e import QATConfig, quantize
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.pt2e import QATConfig, quantize
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cal = patches_from_folder(train_folder, 2, count=8, patch=16, seed=0)
     held_out = patches_from_folder(train_folder, 2, count=8, patch=32, seed=99)
-    q = quantize(model, "executorch", "qat", cal, train_folder=train_folder,
+    q = quantize(model, "xnnpack", "qat", cal, train_folder=train_folder,
                  qat=QATConfig(steps=20, batch_size=4, patch_size=16, lr=1e-4, loss="distill_mse"))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     with torch.no_grad():
@@ -337,22 +341,22 @@ def test_qat_distillation_trains_against_a_fixed_fp32_teacher(train_folder):
 
 
 def test_qat_resumes_from_its_checkpoint(train_folder, tmp_path):
-    from quantization.calibration import patches_from_folder
-    from quantization.pt2e import QATConfig, quantize
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.pt2e import QATConfig, quantize
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     cal = patches_from_folder(train_folder, 2, count=8, patch=16, seed=0)
     cfg = QATConfig(steps=6, batch_size=2, patch_size=16, ckpt_every=3, log_every=3)
-    whole = quantize(model, "executorch", "qat", cal, qat=cfg, train_folder=train_folder, ckpt_dir=tmp_path / "a")
+    whole = quantize(model, "xnnpack", "qat", cal, qat=cfg, train_folder=train_folder, ckpt_dir=tmp_path / "a")
     # an interrupted run: 3 steps done and checkpointed, then resumed to 6
     import json
 
-    quantize(model, "executorch", "qat", cal, qat=QATConfig(**{**cfg.__dict__, "steps": 6}), train_folder=train_folder,
+    quantize(model, "xnnpack", "qat", cal, qat=QATConfig(**{**cfg.__dict__, "steps": 6}), train_folder=train_folder,
              ckpt_dir=tmp_path / "b", say=lambda line: None)
     state = json.loads((tmp_path / "b" / "qat_state.json").read_text())
     assert state["step"] == 6
     lines = []
-    again = quantize(model, "executorch", "qat", cal, qat=cfg, train_folder=train_folder, ckpt_dir=tmp_path / "a",
+    again = quantize(model, "xnnpack", "qat", cal, qat=cfg, train_folder=train_folder, ckpt_dir=tmp_path / "a",
                      say=lines.append)
     assert any("resuming at step 6" in line for line in lines)
     x = cal.lr[:2]
@@ -366,21 +370,22 @@ def test_int8_artifact_agrees_with_its_fake_quant_reference(target, data_root, t
     (within 0.05 dB per image) and its pixels stay close to the reference's (PSNR above 38 dB). They
     are not bit-equal: int8 kernels round differently from fp32 quantize/dequantize, and a flipped
     rounding propagates (about 1.3/255 mean abs, as far as the reference is from fp32)."""
-    from converters import ExportSpec, export, load_artifact
+    from hpun_edge.converters import ExportSpec, export, load_artifact
     from hpun_edge.data import find_dataset, load_pair
     from hpun_edge.inference import InferenceOptions, upscale
     from hpun_edge.metrics import calculate_psnr
-    from hpun_edge.pipeline import INT8_REWRITES, PipelineConfig
-    from quantization.calibration import patches_from_folder
-    from quantization.mixed import FloatParts
-    from quantization.pt2e import quantize
+    from hpun_edge.app.config import PipelineConfig
+    from hpun_edge.converters import get_target
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.mixed import FloatParts
+    from hpun_edge.quantization.pt2e import quantize
 
     model = create_model("hpun_s", 2, pretrained=True).eval()
     cal = patches_from_folder(data_root / "train", 2, count=16, patch=32, seed=0)
     parts = FloatParts.from_names(PipelineConfig().int8_fp32_parts)  # the pipeline's mixed precision
-    q = quantize(model, target, "ptq", cal, rewrites=INT8_REWRITES[target], fp32_parts=parts)
-    suffix = {"executorch": ".pte", "onnx": ".onnx", "litert": ".tflite"}[target]
-    path = tmp_path / f"m{suffix}"
+    spec = get_target(target)
+    q = quantize(model, spec.quantizer, "ptq", cal, rewrites=spec.int8_rewrites, fp32_parts=parts)
+    path = tmp_path / f"m{spec.suffix}"
     sidecar = export(model, ExportSpec(target, "hpun_s", 2, 64, "int8"), path, quantized=q)
     assert sidecar.quantization["method"] == "ptq" and not sidecar.problems, sidecar.problems
     if target == "onnx":  # stored as uint8 QDQ, which onnxruntime's x86 kernels run without saturating

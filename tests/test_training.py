@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from hpun_edge import create_model
-from hpun_edge.cli import main
+from hpun_edge.app.cli import main
 from hpun_edge.data import DatasetError
 from hpun_edge.weights import ModelCard, WeightsError, save_weights
 from hpun_edge.training import checkpoint as ckpt
@@ -105,7 +105,7 @@ def loss_hook(monkeypatch, at_call: int, action):
 
 # -------------------------------------------------------------------------------------- config
 def test_config_file_round_trip_and_cli_override_without_pyyaml(tmp_path, monkeypatch):
-    from hpun_edge.cli import build_parser
+    from hpun_edge.app.cli import build_parser
     from hpun_edge.training.cli import config_from_args
 
     monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` raises ImportError: the JSON fallback

@@ -1,7 +1,7 @@
 """`hpun-edge train`: flags over an optional --config file over the defaults of `TrainConfig`.
 
 Every flag defaults to "not given" (argparse.SUPPRESS), so only the flags on the command line override
-the config file. Errors a user can fix print one line and exit 2 (via `hpun_edge.cli.main`); a run
+the config file. Errors a user can fix print one line and exit 2 (via `hpun_edge.app.cli.main`); a run
 that stops (diverged loss, full disk) prints one line and exits 1.
 """
 from __future__ import annotations

@@ -44,14 +44,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from converters.custom_ops import (  # noqa: E402
-    DEFAULT_BUILD_DIR,
-    KERNELS_SOURCE,
-    PY_MODULE,
-    FusedPUD,
-    apply_fused_pud,
-    load_runtime_kernels,
-)
+from hpun_edge.converters.kernels import PY_MODULE, kernels_build_dir, kernels_source, load_kernels  # noqa: E402
+from hpun_edge.fused import FusedPUD, apply_fused_pud, own_kernel_module  # noqa: E402
+
+KERNELS_SOURCE = kernels_source()
 
 SHAPES = {"frame 360x640": (1, 64, 360, 640), "tile 256": (1, 64, 256, 256)}
 
@@ -152,16 +148,16 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--network", action="store_true", help="also time the whole HPUN-S x2 at 360x640")
-    ap.add_argument("--build", type=Path, default=DEFAULT_BUILD_DIR)
+    ap.add_argument("--build", type=Path, default=kernels_build_dir())
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     args = ap.parse_args()
 
     from hpun_edge.model import PUD
     from hpun_edge.zoo import create_model
-    from quantization.rewrites import RewrittenPUD
+    from hpun_edge.rewrites import RewrittenPUD
 
     build_kernels(args.build)
-    load_runtime_kernels(args.build / PY_MODULE)
+    load_kernels(args.build / PY_MODULE)
     model = create_model("hpun_s", 2, pretrained=True).eval()
     pud = next(m for m in model.modules() if isinstance(m, PUD))
     rows = []
@@ -197,12 +193,10 @@ def main() -> None:
             x = torch.rand(1, 3, 360, 640)
             xcl = x.to(memory_format=torch.channels_last)
             fused = apply_fused_pud(model)
-            from hpun_edge.bench import fused_module
-
             nets = {"HPUN-S x2 all-XNNPACK (NCHW)": (model, x),
                     "HPUN-S x2 apply_fused_pud (NCHW)": (fused, x),
                     "HPUN-S x2 apply_fused_pud (channels-last)": (fused, xcl),
-                    "HPUN-S x2 block kernels (bench's fused_module)": (fused_module(model).module, xcl)}
+                    "HPUN-S x2 block kernels (own_kernel_module)": (own_kernel_module(model).model, xcl)}
             ptes = {k: (to_pte(_EvenForward(m), xin), xin) for k, (m, xin) in nets.items()}
             for threads in args.threads:
                 set_threads(threads)

@@ -3,7 +3,8 @@
 #  1. Debian's cross compiler and qemu user-mode emulation (apt-get, needs root; skipped when present):
 #     g++-aarch64-linux-gnu, qemu-user;
 #  2. the executorch wheel for manylinux_2_28_aarch64, the same version as the venv's, fetched with
-#     `pip download` into build/wheels/ and unpacked (include/, lib/, share/) into build/aarch64-wheel/.
+#     `pip download` into the cache folder (${XDG_CACHE_HOME:-~/.cache}/hpun-edge/wheels) and unpacked
+#     (include/, lib/, share/) into its aarch64-wheel/ (where hpun_edge.app.native looks for it).
 # Usage: native/scripts/setup_aarch64.sh [python]   (default: .venv/bin/python, else python3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,16 +29,17 @@ fi
 
 version=$("$PY" -c "from importlib.metadata import version; print(version('executorch').split('+')[0])")
 pyver=$("$PY" -c "import sys; print(f'{sys.version_info[0]}{sys.version_info[1]}')")
-dest=build/aarch64-wheel
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/hpun-edge
+dest=$cache/aarch64-wheel
 stamp="$dest/.executorch-$version"
 if [ ! -f "$stamp" ]; then
-  mkdir -p build/wheels
-  wheel=$(ls build/wheels/executorch-"$version"-*manylinux*aarch64.whl 2>/dev/null | head -n1 || true)
+  mkdir -p "$cache/wheels"
+  wheel=$(ls "$cache"/wheels/executorch-"$version"-*manylinux*aarch64.whl 2>/dev/null | head -n1 || true)
   if [ -z "$wheel" ]; then
     echo "setup_aarch64: pip download executorch==$version (manylinux_2_28_aarch64)" >&2
     "$PY" -m pip download --quiet "executorch==$version" --platform manylinux_2_28_aarch64 \
-      --python-version "$pyver" --implementation cp --only-binary=:all: --no-deps -d build/wheels
-    wheel=$(ls build/wheels/executorch-"$version"-*manylinux*aarch64.whl | head -n1)
+      --python-version "$pyver" --implementation cp --only-binary=:all: --no-deps -d "$cache/wheels"
+    wheel=$(ls "$cache"/wheels/executorch-"$version"-*manylinux*aarch64.whl | head -n1)
   fi
   rm -rf "$dest"
   mkdir -p "$dest"

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The artifact sidecar `<artifact>.json` (`converters.base.Sidecar`, format hpun-edge-artifact/1),
+/// The artifact sidecar `<artifact>.json` (`hpun_edge.converters.Sidecar`, format hpun-edge-artifact/1),
 /// parsed with the same checks and messages as `Sidecar.from_json`.
 public struct Sidecar {
     public static let format = "hpun-edge-artifact/1"
@@ -50,7 +50,7 @@ public struct Sidecar {
         return out
     }
 
-    /// Python's repr() of a JSON value (messages match converters.base word for word).
+    /// Python's repr() of a JSON value (messages match hpun_edge.converters.sidecar word for word).
     public static func repr(_ v: JSON?) -> String {
         guard let v = v else { return "None" }
         switch v {
@@ -78,7 +78,7 @@ public struct Sidecar {
 }
 
 /// The check of a model file against its sidecar, before and after loading: the reference is
-/// `hpun_edge.golden_vectors.artifact_problem` (same order, same words).
+/// `scripts/golden_vectors.py: artifact_problem` (same order, same words).
 public enum ArtifactCheck {
     public static func target(of fileName: String) -> String? {
         for (suffix, t) in [(".pte", "executorch"), (".tflite", "litert"), (".mlpackage", "coreml"), (".onnx", "onnx")]

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import HPUNCore
 
-/// The core against the golden vectors that `python -m hpun_edge.golden_vectors` writes (demo_golden/).
+/// The core against the golden vectors that `python scripts/golden_vectors.py` writes (demo_golden/).
 func goldenDir() -> URL {
     if let env = ProcessInfo.processInfo.environment["HPUN_GOLDEN"] { return URL(fileURLWithPath: env) }
     return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../demo_golden").standardized
@@ -31,7 +31,7 @@ func hexBytes(_ s: String) -> [UInt8] {
     return out
 }
 
-/// hpun_edge.golden_vectors.fake_model, float for float.
+/// scripts/golden_vectors.py: fake_model, float for float.
 struct FakeModel: TileModel {
     let tile: Int, scale: Int
     func run(_ input: [Float]) throws -> [Float] {

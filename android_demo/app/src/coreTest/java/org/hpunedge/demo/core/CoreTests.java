@@ -13,7 +13,7 @@ import java.util.Map;
 /**
  * The core's tests on the host JVM, no JUnit needed: every {@code static void test*()} here and in
  * {@link BadInputTests} runs; exit status 1 on any failure. Argument: the golden-vector folder
- * (demo_golden/, written by python -m hpun_edge.golden_vectors).
+ * (demo_golden/, written by python scripts/golden_vectors.py).
  */
 public final class CoreTests {
     static File golden;
@@ -27,7 +27,7 @@ public final class CoreTests {
     public static List<String> runAll(File goldenDir) throws Exception {
         golden = goldenDir;
         if (!new File(golden, "tiles.json").isFile()) {
-            throw new IllegalStateException("no golden vectors in " + golden + " (python -m hpun_edge.golden_vectors)");
+            throw new IllegalStateException("no golden vectors in " + golden + " (python scripts/golden_vectors.py)");
         }
         int passed = 0;
         List<String> failed = new ArrayList<String>();
@@ -86,7 +86,7 @@ public final class CoreTests {
         return b;
     }
 
-    /** The golden vectors' fake model (hpun_edge.golden_vectors.fake_model), float for float. */
+    /** The golden vectors' fake model (scripts/golden_vectors.py: fake_model), float for float. */
     static TileModel fake(final int tile, final int scale) {
         return new TileModel() {
             public int tile() { return tile; }

@@ -4,7 +4,7 @@ import java.util.Arrays;
 
 /**
  * The check of a model file against its sidecar, before and after loading: the reference is
- * {@code hpun_edge.golden_vectors.artifact_problem} (same order, same words). A model whose tile or
+ * {@code scripts/golden_vectors.py: artifact_problem} (same order, same words). A model whose tile or
  * scale disagrees with its sidecar (or with the shapes its runtime reports) is refused.
  */
 public final class ArtifactCheck {

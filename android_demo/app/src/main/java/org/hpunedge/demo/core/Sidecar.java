@@ -5,12 +5,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The artifact sidecar {@code <artifact>.json} ({@code converters.base.Sidecar}, format
+ * The artifact sidecar {@code <artifact>.json} ({@code hpun_edge.converters.Sidecar}, format
  * hpun-edge-artifact/1), parsed with the same checks and messages as {@code Sidecar.from_json}.
  */
 public final class Sidecar {
     public static final String FORMAT = "hpun-edge-artifact/1";
-    /** The fields without a default in converters.base.Sidecar, in its order. */
+    /** The fields without a default in hpun_edge.converters.Sidecar, in its order. */
     static final String[] REQUIRED = {"target", "artifact", "artifact_sha256", "artifact_bytes", "source",
             "source_sha256", "model", "scale", "precision", "tile", "input_shape", "output_shape"};
 
@@ -84,7 +84,7 @@ public final class Sidecar {
         return out;
     }
 
-    /** Python's repr() of a JSON value (for messages that match converters.base word for word). */
+    /** Python's repr() of a JSON value (for messages that match hpun_edge.converters.sidecar word for word). */
     public static String repr(Object v) {
         if (v == null || v == Json.NULL) return "None";
         if (v instanceof Boolean) return ((Boolean) v) ? "True" : "False";

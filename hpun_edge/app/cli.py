@@ -9,19 +9,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from .data import (
+from hpun_edge.data import (
     DatasetError, ImageError, find_dataset, list_images, read_image, require_scale_fits, write_image,
 )
-from .variants import SCALES, UnknownModelError
-from .weights import WeightsError
+from hpun_edge.variants import SCALES, UnknownModelError
+from hpun_edge.weights import WeightsError
 
 USER_ERRORS = (DatasetError, ImageError, UnknownModelError, WeightsError, FileNotFoundError, ValueError)
 
 
 # ----------------------------------------------------------------------------------------- info
 def cmd_info(args: argparse.Namespace) -> int:
-    from .complexity import complexity
-    from .variants import VARIANTS
+    from hpun_edge.complexity import complexity
+    from hpun_edge.variants import VARIANTS
 
     print(info_table([complexity(name, s) for name in VARIANTS for s in SCALES]))
     for name, spec in VARIANTS.items():
@@ -53,7 +53,7 @@ def info_table(rows) -> str:
 def cmd_degrade(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .imresize import degrade
+    from hpun_edge.imresize import degrade
 
     in_dir, out_dir = Path(args.in_dir), Path(args.out_dir)
     if not in_dir.is_dir():
@@ -84,8 +84,10 @@ def report_skipped(skipped: list[str]) -> int:
 
 # ----------------------------------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_dataset, resolve_upscaler, results_payload, write_json
-    from .inference import InferenceOptions
+    from hpun_edge.evaluate import evaluate_dataset, results_payload, write_json
+    from hpun_edge.inference import InferenceOptions
+
+    from .resolve import resolve_upscaler
 
     opts = InferenceOptions(tile=args.tile, overlap=args.overlap, self_ensemble=args.self_ensemble)
     datasets = [find_dataset(d, args.data) for d in args.dataset]  # fail early on a missing set
@@ -113,7 +115,7 @@ def eval_table(results) -> str:
 
 # -------------------------------------------------------------------------------------- publish
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .publish import publish
+    from hpun_edge.publish import publish
 
     dest, card = publish(args.weights, args.dest or _default_dest(), args.dataset, args.data)
     rows = [f"| {name} | {m['psnr_y']:.2f} | {m['ssim_y']:.4f} |" for name, m in card.metrics.items()]
@@ -123,15 +125,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _default_dest():
-    from .zoo import WEIGHTS_DIR
+    from hpun_edge.zoo import WEIGHTS_DIR
 
     return WEIGHTS_DIR
 
 
 # ------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from .training.cli import register as register_train
-    from .training.cli import register_zoo
+    from hpun_edge.training.cli import register as register_train
+    from hpun_edge.training.cli import register_zoo
     from .bench_cli import register as register_bench
     from .pipeline_cli import register as register_pipeline
 

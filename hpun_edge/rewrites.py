@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hpun_edge.model import PUD, SRDSC
+from .model import PUD, SRDSC
 
 REWRITES = ("pud_dilated", "bilinear_deconv", "srdsc_fold")
 

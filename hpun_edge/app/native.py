@@ -3,24 +3,26 @@
 ``hpun_runner`` runs an ExecuTorch program (.pte) with the runtime the executorch wheel ships, one
 tile or a whole image through the same fixed-size crop-and-stitch tiling as
 `hpun_edge.inference.tiled_forward(..., fixed_size=True)`, and prints exactly one line
-``HPUN_RESULT {json}`` on stdout, the JSON being one results.json record (`hpun_edge.report`).
+``HPUN_RESULT {json}`` on stdout, the JSON being one results.json record (`hpun_edge.app.report`).
 `parse_runner_output` turns that text into the record (the adb runner reuses it).
 
-Builds go to gitignored folders: ``build/native-host`` (this machine) and ``build/native-aarch64``
-(cross-compiled with Debian's g++-aarch64-linux-gnu against the aarch64 executorch wheel, which
-``native/scripts/setup_aarch64.sh`` fetches into ``build/aarch64-wheel``); the aarch64 binary runs
-here under ``qemu-aarch64`` (correct, but its timing means nothing).
+Builds go to the cache folder (`hpun_edge.files.cache_dir`, ``~/.cache/hpun-edge``):
+``native-host`` (this machine) and ``native-aarch64`` (cross-compiled with Debian's
+g++-aarch64-linux-gnu against the aarch64 executorch wheel, which ``native/scripts/setup_aarch64.sh``
+fetches into ``aarch64-wheel`` there); the aarch64 binary runs here under ``qemu-aarch64``
+(correct, but its timing means nothing). The sources are the package's own (``hpun_edge.csrc``).
 
 Every problem is a `NativeError` whose text is one line naming the fix (a missing cmake, compiler,
 cross compiler or qemu names the Debian package). Command line::
 
-    python -m hpun_edge.native build [--arch host|aarch64]
-    python -m hpun_edge.native run --model M.pte [runner options...]
-    python -m hpun_edge.native smoke-aarch64     # host vs qemu-aarch64 on a small HPUN program
+    python -m hpun_edge.app.native build [--arch host|aarch64]
+    python -m hpun_edge.app.native run --model M.pte [runner options...]
+    python -m hpun_edge.app.native smoke-aarch64     # host vs qemu-aarch64 on a small HPUN program
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -32,12 +34,17 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-NATIVE = REPO / "native"
-BUILD = REPO / "build"
+from hpun_edge.converters.kernels import (
+    NativeError, cxx_compiler, missing_host_tools, native_source, need_tool, run_build_step,
+)
+from hpun_edge.files import cache_dir
+
+NATIVE = native_source()
+# one folder per source location (CMake refuses a build folder configured for other sources)
+BUILD = cache_dir() / "native" / hashlib.sha256(str(NATIVE).encode()).hexdigest()[:16]
 HOST_BUILD = BUILD / "native-host"
 AARCH64_BUILD = BUILD / "native-aarch64"
-AARCH64_WHEEL = BUILD / "aarch64-wheel" / "executorch"
+AARCH64_WHEEL = cache_dir() / "aarch64-wheel" / "executorch"  # native/scripts/setup_aarch64.sh fetches it
 AARCH64_TOOLCHAIN = NATIVE / "toolchains" / "aarch64-linux-gnu.cmake"
 SETUP_AARCH64 = NATIVE / "scripts" / "setup_aarch64.sh"
 AARCH64_SYSROOT = Path("/usr/aarch64-linux-gnu")
@@ -49,19 +56,10 @@ ANDROID_PLATFORM = "android-28"
 EXIT_BAD_INPUT = 2
 
 
-class NativeError(RuntimeError):
-    """Building or running the native runner failed; str() is one line naming the fix."""
-
-    def __init__(self, message: str, returncode: int | None = None, stderr: str = ""):
-        super().__init__(message)
-        self.returncode = returncode
-        self.stderr = stderr
-
-
 # ------------------------------------------------------------------------------------ output
 def parse_runner_output(text: str) -> dict:
     """The record in a runner's stdout: the one ``HPUN_RESULT {json}`` line, checked against the
-    results.json schema (`hpun_edge.report.validate_record`). Other lines are ignored; none, two, or
+    results.json schema (`hpun_edge.app.report.validate_record`). Other lines are ignored; none, two, or
     a record that does not validate raise NativeError."""
     from .report import validate_record
 
@@ -102,29 +100,16 @@ def read_f32(path: str | os.PathLike, h: int, w: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------- tools
-def _need(tool: str, package: str, why: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise NativeError(f"{why} needs {tool}, not found; install it: apt-get install {package}")
-    return path
-
-
-def cxx_compiler() -> str:
-    """The host C++ compiler CMake will pick ($CXX, c++, g++, clang++)."""
-    for name in filter(None, (os.environ.get("CXX"), "c++", "g++", "clang++")):
-        if shutil.which(name.split()[0]):
-            return name
-    raise NativeError("building the native runner needs a C++ compiler, none found; install it: apt-get install g++")
-
-
 def missing_build_tools(arch: str = "host") -> list[str]:
     """What a build for `arch` lacks here, as one-line messages naming the fix (empty: nothing)."""
+    if arch == "host":
+        return missing_host_tools("building the native runner")
     problems = []
-    for check in (lambda: _need("cmake", "cmake", "building the native runner"),
-                  (lambda: cxx_compiler()) if arch == "host" else
-                  (lambda: _need("aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu",
-                                 "cross-compiling the runner for aarch64")) if arch == "aarch64" else
-                  (lambda: None)):
+    checks = [lambda: need_tool("cmake", "cmake", "building the native runner")]
+    if arch == "aarch64":
+        checks.append(lambda: need_tool("aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu",
+                                        "cross-compiling the runner for aarch64"))
+    for check in checks:
         try:
             check()
         except NativeError as e:
@@ -132,8 +117,8 @@ def missing_build_tools(arch: str = "host") -> list[str]:
     if arch == "android-arm64":
         problems += android_problems()
     if arch == "aarch64" and not (AARCH64_WHEEL / "share" / "cmake" / "executorch-config.cmake").is_file():
-        problems.append(f"the aarch64 build needs the aarch64 executorch wheel in {AARCH64_WHEEL.relative_to(REPO)}, "
-                        f"not there; fetch it: {SETUP_AARCH64.relative_to(REPO)} (make native-aarch64 runs it)")
+        problems.append(f"the aarch64 build needs the aarch64 executorch wheel in {AARCH64_WHEEL}, "
+                        f"not there; fetch it: {SETUP_AARCH64} (make native-aarch64 runs it)")
     return problems
 
 
@@ -159,7 +144,7 @@ def android_problems() -> list[str]:
 
 def qemu_prefix() -> list[str]:
     """How to run an aarch64 binary here: qemu-aarch64 with the cross toolchain's sysroot."""
-    qemu = _need("qemu-aarch64", "qemu-user", "running the aarch64 runner on this machine")
+    qemu = need_tool("qemu-aarch64", "qemu-user", "running the aarch64 runner on this machine")
     if not (AARCH64_SYSROOT / "lib").is_dir():
         raise NativeError(f"running the aarch64 runner needs the aarch64 C/C++ libraries in {AARCH64_SYSROOT}, not "
                           "there; install them: apt-get install g++-aarch64-linux-gnu")
@@ -211,31 +196,13 @@ def build_runner(arch: str = "host", build_dir: str | os.PathLike | None = None,
                       f"-DANDROID_PLATFORM={ANDROID_PLATFORM}", "-DANDROID_STL=c++_static"]
     elif not (build_dir / "CMakeCache.txt").is_file():
         configure += [f"-DCMAKE_CXX_COMPILER={cxx_compiler()}"]
-    _run_build_step(configure, "configuring", build_dir, timeout)
-    _run_build_step(["cmake", "--build", str(build_dir), "--parallel", str(jobs)], "building", build_dir, timeout)
+    run_build_step(configure, "configuring the native runner", build_dir, timeout)
+    run_build_step(["cmake", "--build", str(build_dir), "--parallel", str(jobs)], "building the native runner",
+                   build_dir, timeout)
     runner = build_dir / RUNNER
     if not runner.is_file():
         raise NativeError(f"{build_dir}: the build finished without {RUNNER}; see cmake's output above")
     return runner
-
-
-def cmake_message(text: str) -> str | None:
-    """Our own FATAL_ERROR message ('hpun: ...') out of CMake's output, which wraps it over indented lines."""
-    at = text.find("hpun: ")
-    if at < 0:
-        return None
-    block = text[at:].split("\n\n", 1)[0]
-    return " ".join(block.split())
-
-
-def _run_build_step(cmd: list[str], what: str, build_dir: Path, timeout: float) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        text = proc.stdout + proc.stderr
-        sys.stderr.write(text[-8000:])
-        first = cmake_message(text) or next(
-            (l.strip() for l in text.splitlines() if "error" in l.lower()), f"exit status {proc.returncode}")
-        raise NativeError(f"{what} the native runner in {build_dir} failed: {first}", proc.returncode, text)
 
 
 # --------------------------------------------------------------------------------------- run
@@ -281,8 +248,8 @@ SMOKE_TILE, SMOKE_OVERLAP, SMOKE_HW = 16, 4, (20, 30)  # hpun_s x2: 6 tiles; abo
 
 def smoke_program(directory: Path = SMOKE_DIR, tile: int = SMOKE_TILE) -> Path:
     """The shipped HPUN-S x2 as an fp32 XNNPACK .pte at a small tile (exported once, then reused)."""
-    from converters.base import ExportSpec, export
-    from .zoo import create_model, pretrained_path
+    from hpun_edge.converters.base import ExportSpec, export
+    from hpun_edge.zoo import create_model, pretrained_path
 
     path = Path(directory) / f"hpun_s_x2_t{tile}.pte"
     if not path.is_file():
@@ -327,7 +294,7 @@ def smoke_aarch64(directory: Path = SMOKE_DIR, pte: Path | None = None, log=prin
 
 # --------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hpun_edge.native", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m hpun_edge.app.native", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="configure and build hpun_runner")
     b.add_argument("--arch", choices=ARCHES, default="host")
@@ -348,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "run":
             runner = default_build_dir(args.arch) / RUNNER
             if not runner.is_file():
-                raise NativeError(f"{runner.relative_to(REPO)}: not built; build it: make native"
+                raise NativeError(f"{runner}: not built; build it: make native"
                                   + ("-aarch64" if args.arch == "aarch64" else ""))
             cmd = (qemu_prefix() if args.arch == "aarch64" else []) + [str(runner)] + rest
             return subprocess.call(cmd)

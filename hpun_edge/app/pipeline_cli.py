@@ -10,18 +10,20 @@ import dataclasses
 import json
 from pathlib import Path
 
-from quantization.mixed import DEFAULT_FP32_PARTS
+from hpun_edge.converters import target_names
+from hpun_edge.files import atomic_write_bytes
+from hpun_edge.quantization import DEFAULT_FP32_PARTS
+from hpun_edge.training.config import read_config_file
+from hpun_edge.variants import SCALES, VARIANTS
 
-from .files import atomic_write_bytes
-from .pipeline import PipelineConfig, TARGET_PRECISIONS, run_pipeline
-from .variants import SCALES, VARIANTS
+from .config import PipelineConfig, check_config
+from .pipeline import run_pipeline
+from .report import markdown
 
 TUPLES = {"targets", "precisions", "methods", "datasets", "int8_fp32_parts"}
 
 
 def config_from(args: argparse.Namespace, base: PipelineConfig | None = None) -> PipelineConfig:
-    from .training.config import read_config_file
-
     cfg = base or PipelineConfig()
     known = {f.name: f for f in dataclasses.fields(PipelineConfig)}
     if getattr(args, "config", None):
@@ -34,28 +36,6 @@ def config_from(args: argparse.Namespace, base: PipelineConfig | None = None) ->
     cfg = dataclasses.replace(cfg, **{k: tuple(v) if k in TUPLES else v for k, v in flags.items()})
     check_config(cfg)
     return cfg
-
-
-def check_config(cfg: PipelineConfig) -> None:
-    from quantization.targets import canonical_target
-
-    cfg.targets = tuple(canonical_target(t) for t in cfg.targets)
-    for t in cfg.targets:
-        if t not in TARGET_PRECISIONS:
-            raise ValueError(f"unknown target {t!r}; valid: {', '.join(TARGET_PRECISIONS)}")
-    for p in cfg.precisions:
-        if p not in ("fp32", "fp16", "int8"):
-            raise ValueError(f"unknown precision {p!r}; valid: fp32, fp16, int8")
-    for m in cfg.methods:
-        if m not in ("ptq", "qat"):
-            raise ValueError(f"unknown method {m!r}; valid: ptq, qat")
-    from quantization.mixed import FloatParts
-    from .pipeline import qat_config
-
-    qat_config(cfg)  # QuantError if bad
-    FloatParts.from_names(cfg.int8_fp32_parts)  # a QuantError (ValueError) naming a bad word
-    if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
-        raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")
 
 
 def save_config(cfg: PipelineConfig, out: Path) -> None:
@@ -107,8 +87,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def finish(summary: dict, cfg: PipelineConfig) -> int:
-    from .report import markdown
-
     print(markdown(summary))
     out = Path(cfg.out)
     print(f"report: {out / 'report.md'} (and report.html, results.json)")
@@ -119,7 +97,8 @@ def finish(summary: dict, cfg: PipelineConfig) -> int:
 def register(sub) -> None:
     s = sub.add_parser("pipeline", help="quantize, convert to every installed target, run, time and report (make run)")
     add_common(s)
-    s.add_argument("--targets", nargs="+", help="executorch litert onnx coreml (default: all)")
+    s.add_argument("--targets", nargs="+", metavar="TARGET",
+                   help=f"{' '.join(target_names())} (default: all; also {' '.join(target_names(include_aliases=True)[len(target_names()):])})")
     s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default: all each target has)")
     s.add_argument("--methods", nargs="+", help="int8 methods: qat ptq (default qat)")
     s.set_defaults(func=cmd_pipeline)
@@ -127,5 +106,5 @@ def register(sub) -> None:
     s = sub.add_parser("quantize", help="PTQ or QAT int8 for one target; writes the model and its accuracy record")
     add_common(s)
     s.add_argument("--method", choices=("ptq", "qat"), required=True)
-    s.add_argument("--target", required=True, help="executorch (.pte), tflite/litert (.tflite), onnx, coreml")
+    s.add_argument("--target", required=True, help=f"one of {', '.join(target_names(include_aliases=True))}")
     s.set_defaults(func=cmd_quantize)

@@ -27,6 +27,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from hpun_edge.converters import TARGETS, get_target
+
 REMOTE_DIR = "/data/local/tmp/hpun"
 RESULT_PREFIX = "HPUN_RESULT "
 PLATFORM_TOOLS = "https://developer.android.com/tools/releases/platform-tools"
@@ -128,7 +130,7 @@ def shell(adb: str, serial: str, command: str, timeout: float = 600) -> tuple[in
 
 # --------------------------------------------------------------------------------------- parsing
 def parse_result_line(text: str) -> dict:
-    """The record in the runner's ``HPUN_RESULT {json}`` line (hpun_edge.native's parser when present)."""
+    """The record in the runner's ``HPUN_RESULT {json}`` line (hpun_edge.app.native's parser when present)."""
     try:
         from .native import parse_runner_output
     except ImportError:
@@ -173,12 +175,13 @@ def parse_benchmark_model(text: str) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- bench
-def runner_command(remote_runner: str, remote_model: str, cfg, model: str, precision: str, method: str) -> str:
+def runner_command(remote_runner: str, remote_model: str, cfg, model: str, precision: str, method: str,
+                   target: str = "executorch-native") -> str:
     h, w = cfg.lr_size
     args = [remote_runner, "--model", remote_model, "--scale", str(cfg.scale), "--tile", str(cfg.tile),
             "--overlap", str(cfg.overlap), "--threads", str(cfg.threads), "--warmup", str(cfg.warmup),
             "--runs", str(cfg.runs), "--input-hw", f"{h}x{w}", "--model-name", model, "--precision", precision,
-            "--method", method, "--target", "executorch-native"]
+            "--method", method, "--target", target]
     return " ".join(shlex.quote(a) for a in args)
 
 
@@ -218,7 +221,7 @@ def find_runner(runner: str | None) -> Path:
         if not p.is_file():
             raise AdbError(f"{p}: no such runner binary (build native/runner with the Android NDK)")
         return p
-    try:  # where `python -m hpun_edge.native build --arch android-arm64` puts it
+    try:  # where `python -m hpun_edge.app.native build --arch android-arm64` puts it
         from .native import ANDROID_BUILD, RUNNER
 
         candidate = ANDROID_BUILD / RUNNER
@@ -227,14 +230,14 @@ def find_runner(runner: str | None) -> Path:
     if candidate.is_file():
         return candidate
     raise AdbError(f"no Android build of hpun_runner at {candidate}: build it with the Android NDK "
-                   "(python -m hpun_edge.native build --arch android-arm64) or pass --runner PATH")
+                   "(python -m hpun_edge.app.native build --arch android-arm64) or pass --runner PATH")
 
 
 def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, benchmark_model: str | None = None,
                 results: str | os.PathLike | None = None, say=print) -> dict:
     """Push, run, parse and add to results.json; returns {'phone', 'serial', 'records', 'results'}."""
-    from .bench import bench_model_artifacts, check_config
-    from .benchmark import count_tiles
+    from .bench import NATIVE_SUFFIX, bench_model_artifacts, check_config
+    from .latency import count_tiles
 
     adb = find_adb()  # before anything slow: a missing adb or phone fails in a second
     serial = pick_device(adb, serial)
@@ -242,7 +245,9 @@ def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, be
     runner_path = find_runner(runner)
     if benchmark_model and not Path(benchmark_model).is_file():
         raise AdbError(f"{benchmark_model}: no such benchmark_model binary (LiteRT's Android build)")
-    targets = ("executorch",) + (("litert",) if benchmark_model else ())
+    # ExecuTorch programs run in the native runner, .tflite files in LiteRT's benchmark_model
+    targets = tuple(t.name for t in TARGETS.values()
+                    if t.runtime == "executorch" or (benchmark_model and t.runtime == "litert"))
     cfg = check_config(type(cfg)(**{**cfg.__dict__, "targets": targets}))
     say(f"phone: {phone} ({serial})")
     raw_dir = Path(cfg.out) / "phone" / re.sub(r"[^A-Za-z0-9._-]+", "_", phone)
@@ -262,8 +267,10 @@ def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, be
         remote = f"{REMOTE_DIR}/{path.name}"
         say(f"== {phone}: {model} {job.target} {job.name}")
         push(adb, serial, path, remote)
-        if job.target == "executorch":
-            cmd = runner_command(remote_runner, remote, cfg, model, job.precision, job.method)
+        native = get_target(job.target).runtime == "executorch"
+        if native:
+            cmd = runner_command(remote_runner, remote, cfg, model, job.precision, job.method,
+                                 job.target + NATIVE_SUFFIX)
         else:
             cmd = benchmark_model_command(remote_bm, remote, cfg)
         rc, text = shell(adb, serial, cmd)
@@ -271,7 +278,7 @@ def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, be
         try:
             if rc != 0:
                 raise AdbError(f"exited {rc}: {text.strip().splitlines()[-1] if text.strip() else 'no output'}")
-            if job.target == "executorch":
+            if native:
                 rec = parse_result_line(text)
                 rec.setdefault("method", job.method)
             else:
@@ -280,8 +287,8 @@ def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, be
             from .pipeline import one_line
 
             e = AdbError(str(e)) if isinstance(e, AdbError) else AdbError(one_line(e))
-            rec = {"model": model, "scale": cfg.scale, "target": "executorch-native" if job.target == "executorch"
-                   else "litert-benchmark_model", "precision": job.precision, "method": job.method,
+            rec = {"model": model, "scale": cfg.scale, "target": job.target + (NATIVE_SUFFIX if native
+                                                                                else "-benchmark_model"), "precision": job.precision, "method": job.method,
                    "dataset": "latency", "psnr_y": None, "ssim_y": None, "psnr_delta_vs_torch_fp32": None,
                    "latency_ms": None, "ops": None, "status": "failed", "reason": str(e)}
         rec.update(device_artifact=remote, artifact=str(path), size_bytes=sidecar.artifact_bytes)
@@ -293,7 +300,7 @@ def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, be
 def add_to_results(records: list[dict], path: str | os.PathLike, cfg) -> Path:
     """Add records to a results.json (replacing ones for the same model/target/precision/method/dataset),
     validate, write atomically, and rewrite its report beside it."""
-    from .evaluate import write_json
+    from hpun_edge.evaluate import write_json
     from .report import REQUIRED, SCHEMA_VERSION, validate_record, validate_results, write_reports
 
     path = Path(path)
@@ -319,7 +326,7 @@ def add_to_results(records: list[dict], path: str | os.PathLike, cfg) -> Path:
     validate_results(data)
     summary = {k: v for k, v in data.items() if k != "schema"}
     if data.get("kind") == "bench":
-        from .bench import write_bench_json
+        from .bench_report import write_bench_json
 
         write_bench_json(summary, path)
     elif path.name == "results.json" and "weights_sha256" in data:  # a pipeline's: rewrite its reports

@@ -1,7 +1,7 @@
 """Golden vectors for the demo apps' cores: the Java (android_demo) and Swift (ios_demo) tests read
 them so that the apps tile, stitch, convert pixels and parse sidecars exactly as hpun_edge does.
 
-``python -m hpun_edge.golden_vectors [--out demo_golden] [--check]`` writes (or compares) four JSON files:
+``python scripts/golden_vectors.py [--out demo_golden] [--check]`` writes (or compares) four JSON files:
 
 * ``tiles.json``: `hpun_edge.inference.tile_spans` for many (length, tile, overlap), errors included;
 * ``stitch.json``: `hpun_edge.inference.upscale` with ``fixed_size=True`` (what the apps run) on small
@@ -9,7 +9,7 @@ them so that the apps tile, stitch, convert pixels and parse sidecars exactly as
   "upscaler" whose output depends on the position inside the tile, so wrong stitching shows;
 * ``pixels.json``: uint8 -> float (``image_to_tensor``), float -> uint8 (``tensor_to_image``) and the
   gray mean of a one-channel image's three outputs;
-* ``sidecars.json``: `converters.base.Sidecar.from_json` on valid and broken sidecars (the message, or
+* ``sidecars.json``: `hpun_edge.converters.Sidecar.from_json` on valid and broken sidecars (the message, or
   the fields), and the apps' artifact check (`artifact_problem`) on files that disagree with them.
 
 Image data is hex (row-major, RGB interleaved for colour images). Floats are float32 values written
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from converters.base import SIDECAR_FORMAT, Sidecar
+from hpun_edge.converters.sidecar import SIDECAR_FORMAT, Sidecar
 from hpun_edge.inference import InferenceOptions, tile_spans, upscale
 
 FILES = ("tiles.json", "stitch.json", "pixels.json", "sidecars.json")
@@ -251,7 +251,7 @@ def sidecars_cases() -> dict:
             p = Sidecar.from_json(case["text"])
             case["fields"] = {k: getattr(p, k) for k in parse[0]["fields"]}
     return {"spec": "converters.base.Sidecar.from_json: 'fields' or 'error' (message; 'json' for syntax errors); "
-                    "checks: hpun_edge.golden_vectors.artifact_problem", "parse": parse, "checks": check_cases}
+                    "checks: scripts/golden_vectors.py: artifact_problem", "parse": parse, "checks": check_cases}
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -263,7 +263,7 @@ def build() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hpun_edge.golden_vectors", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python scripts/golden_vectors.py", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--check", action="store_true", help="compare with the files in --out, write nothing")
     args = ap.parse_args(argv)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     if stale:
-        print("stale golden vectors (run python -m hpun_edge.golden_vectors): " + ", ".join(stale), file=sys.stderr)
+        print("stale golden vectors (run python scripts/golden_vectors.py): " + ", ".join(stale), file=sys.stderr)
         return 1
     return 0
 

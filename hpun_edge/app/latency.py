@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .inference import InferenceOptions, tiled_forward
+from hpun_edge.inference import InferenceOptions, tiled_forward
 
 LATENCY_HW = (360, 640)  # LR height, width
 
@@ -60,7 +60,7 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int, budget_s: float
 
 
 def count_tiles(h: int, w: int, tile: int, overlap: int) -> int:
-    from .inference import tile_spans
+    from hpun_edge.inference import tile_spans
 
     he, we = max(h + h % 2, tile), max(w + w % 2, tile)
     return len(tile_spans(he, tile, overlap)) * len(tile_spans(we, tile, overlap))

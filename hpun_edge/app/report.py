@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .evaluate import write_json
-from .files import atomic_write_bytes
+from hpun_edge.evaluate import write_json
+from hpun_edge.files import atomic_write_bytes
+
+from .profiling import profile_markdown
 
 SCHEMA_VERSION = "hpun-edge-results/1"
 STATUSES = ("ok", "skipped", "failed")
@@ -104,9 +106,7 @@ def markdown(summary: dict) -> str:
             )
         lines.append("")
     profiled = {(r["model"], r["target"], label(r)): r["profile"] for r in records if r.get("profile")}
-    if profiled:  # per-op profiles (hpun_edge.profiling), one per artifact
-        from .profiling import profile_markdown
-
+    if profiled:  # per-op profiles (hpun_edge.app.profiling), one per artifact
         for (model, target, lab), profile in profiled.items():
             lines += [f"## Where the time goes: {model} {target} {lab}", "", profile_markdown(profile), ""]
     lines.append(f"Pipeline wall time: {summary['seconds']:.0f} s. Machine-readable: results.json.")

@@ -4,8 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .bench import DEFAULT_TARGETS, FUSED_TARGET, BenchConfig, parse_hw
-from .variants import SCALES, VARIANTS
+from hpun_edge.converters import target_names
+from hpun_edge.variants import SCALES, VARIANTS
+
+from .bench import BenchConfig, default_targets, parse_hw
+from .bench_report import label, summary_lines, table, write_bench_json
+from .profiling import profile_markdown
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
@@ -44,8 +48,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
                              "--benchmark-model); --targets does not apply")
         result = phone_bench(cfg, args.adb or None, runner=args.runner, benchmark_model=args.benchmark_model,
                              results=args.json)
-        from .bench import label
-
         print(f"| model | target | precision | ms (median / p90) | status |\n|---|---|---|---|---|")
         for r in result["records"]:
             lat = r.get("latency_ms") or {}
@@ -54,13 +56,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"added {len(result['records'])} record(s) for {result['phone']} to {result['results']}")
         return 1 if any(r["status"] == "failed" for r in result["records"]) else 0
 
-    from .bench import goal_lines, run_bench, table, write_bench_json
-    from .profiling import profile_markdown
+    from .bench import run_bench
 
     data = run_bench(cfg)
     records = data["records"]
     print(table(records, cfg.models, cfg.lr_size))
-    for line in goal_lines(records, cfg.models):
+    for line in summary_lines(records, cfg.models):
         print(f"- {line}")
     for r in records:
         if r.get("profile"):
@@ -78,12 +79,13 @@ def register(sub) -> None:
                    "ratio is to the last one")
     s.add_argument("--scale", type=int, choices=SCALES, help="default 2")
     s.add_argument("--lr-size", dest="lr_size", help="LR image HEIGHTxWIDTH (default 360x640: 720p output at x2)")
-    s.add_argument("--targets", nargs="+", help=f"default: {' '.join(DEFAULT_TARGETS)}; also {FUSED_TARGET} (fp32, "
-                   "int8): ExecuTorch with the project's own block kernels (native/kernels, built with CMake when "
-                   "missing); its int8 is the kernels' own scheme (quantization/fused_int8.py, PTQ whatever --method)")
+    s.add_argument("--targets", nargs="+", metavar="TARGET",
+                   help=f"{' '.join(target_names(include_aliases=True))} (default: {' '.join(default_targets())}, "
+                        "the targets whose runtime runs here)")
     s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default fp32 int8)")
-    s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default ptq; same graph; "
-                   f"{FUSED_TARGET}: always ptq)")
+    s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default ptq; the same "
+                   "graph; QAT with the pipeline's settings, so `make run`'s artifacts are reused; a quantizer with "
+                   "one method uses it)")
     s.add_argument("--weights", help="a .safetensors file (with one --model; default: the shipped weights)")
     s.add_argument("--tile", type=int, help="fixed LR tile the artifacts take (default 256)")
     s.add_argument("--overlap", type=int, help="LR pixels of context around each tile (default 16)")
@@ -94,8 +96,8 @@ def register(sub) -> None:
     s.add_argument("--no-reference", dest="no_reference", action="store_true",
                    help="skip the dense 3x3 conv 64->64 references (one conv, and 8 chained)")
     s.add_argument("--native", action="store_true",
-                   help="also time each .pte with the C++ runner (make native; built when missing): rows "
-                        "executorch-native / executorch-fused-native, compared with the executorch reference")
+                   help="also time each ExecuTorch program with the C++ runner (built when missing): rows "
+                        "<target>-native, compared with their runtime's reference")
     s.add_argument("--profile", action="store_true", help="per-op profile of each artifact, grouped by op kind")
     s.add_argument("--profile-runs", dest="profile_runs", type=int, help="profiled calls (default 3)")
     s.add_argument("--benchmark-model", dest="benchmark_model",

@@ -1,0 +1,137 @@
+"""The int8 quantizers, one per scheme: what each target's int8 artifact is calibrated (and fine-tuned) for.
+
+A target (`hpun_edge.converters`) names its quantizer in its `TargetSpec.quantizer`; targets that
+lower the same quantizer's graph share one quantization. The quantizers:
+
+* ``xnnpack``: ExecuTorch's `XNNPACKQuantizer`, symmetric config, per-channel weights: int8
+  activations per tensor (affine, static), int8 weights per output channel (symmetric). Lowered by
+  the ``executorch`` target (.pte) and by the ``onnx`` target (QuantizeLinear/DequantizeLinear
+  pairs that onnxruntime fuses into its QLinear kernels); onnxruntime has no PT2E quantizer.
+* ``litert``: litert-torch's `PT2EQuantizer`, the scheme its TFLite int8 kernels expect.
+* ``coreml-weights``: no PT2E. coremltools' PT2E quantizer imports
+  ``torch.ao.quantization.quantizer``, which torch 2.13 no longer has, and W8A8 only pays off on the
+  Neural Engine of A17 Pro / M4 and later. Core ML gets int8 *weights* (per-channel symmetric,
+  ``linear_quantize_weights``) with fp16 compute: no calibration or fine-tuning.
+* ``fused-int8``: the project's own kernels' scheme (`quantization.fused_int8`): W8A8 where the
+  kernels and XNNPACK run int8, fp32 elsewhere; its activation observers are XNNPACK's.
+
+Every quantizer's heavy package is imported here on use; a missing one is a `QuantError` naming
+the pip extra that installs it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from .errors import QuantError
+
+METHODS = ("ptq", "qat")
+
+
+@dataclass(frozen=True)
+class QuantizerSpec:
+    """One int8 scheme: its name (recorded as ``family`` in sidecars), the pip extra that installs
+    its package, whether it quantizes weights only, the methods it has, and what it makes int8."""
+
+    name: str
+    extra: str
+    weight_only: bool
+    methods: tuple[str, ...]
+    scheme: str
+
+
+QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
+    QuantizerSpec("xnnpack", "executorch", False, METHODS,
+                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)"),
+    QuantizerSpec("litert", "litert", False, METHODS,
+                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)"),
+    QuantizerSpec("coreml-weights", "coreml", True, ("ptq",),
+                  "int8 weights (per-channel symmetric), fp16 activations and compute"),
+    QuantizerSpec("fused-int8", "executorch", False, ("ptq",),
+                  "the kernels' int8 1x1 convs and XNNPACK's int8 dense convs (W8A8), the rest fp32"),
+)}
+
+
+def get_quantizer(name: str) -> QuantizerSpec:
+    try:
+        return QUANTIZERS[name]
+    except KeyError:
+        raise QuantError(f"unknown quantizer {name!r}; valid: {', '.join(QUANTIZERS)}") from None
+
+
+def missing(quantizer: str, e: ModuleNotFoundError) -> QuantError:
+    return QuantError(f"the {quantizer} quantizer needs the Python package {e.name!r}: "
+                      f"pip install 'hpun-edge[{get_quantizer(quantizer).extra}]'")
+
+
+def histogram_ranges(config):
+    """The QAT config with its activation fake-quants calibrated by a HistogramObserver (the
+    observer the PTQ config uses) instead of a moving-average min/max: QAT starts from PTQ's
+    activation ranges, which `pt2e.fine_tune` then freezes. Annotations and dtypes are unchanged."""
+    from torchao.quantization.pt2e import FakeQuantize, HistogramObserver
+
+    def swap(spec):
+        if spec is None or spec.qscheme not in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            return spec
+        ctr = FakeQuantize.with_args(observer=HistogramObserver, eps=2**-12)
+        return dataclasses.replace(spec, observer_or_fake_quant_ctr=ctr)
+
+    return dataclasses.replace(config, input_activation=swap(config.input_activation),
+                               output_activation=swap(config.output_activation))
+
+
+def _litert_with_filter(base_cls, annotate):
+    """litert-torch's PT2EQuantizer has no filter hook: one whose static annotators also ask `annotate`."""
+
+    class FilteredPT2EQuantizer(base_cls):
+        def _annotate_all_static_patterns(self, model, quantization_config, filter_fn=None):
+            def both(node):
+                return annotate(node) and (filter_fn is None or filter_fn(node))
+
+            return super()._annotate_all_static_patterns(model, quantization_config, both)
+
+    return FilteredPT2EQuantizer()
+
+
+def xnnpack_config(qat: bool = False):
+    """XNNPACKQuantizer's static int8 config (per-channel symmetric weights, per-tensor affine
+    activations): what the ``xnnpack`` quantizer uses, and whose observers ``fused-int8`` calibrates with."""
+    try:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+    except ModuleNotFoundError as e:
+        raise missing("xnnpack", e) from None
+    return get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+
+
+def pt2e_quantizer(quantizer: str, qat: bool, fp32_parts=None):
+    """The PT2E quantizer of ``xnnpack`` or ``litert``, configured for static int8 (per-channel
+    symmetric weights); `fp32_parts` (a `mixed.FloatParts`) names what it leaves unannotated, in fp32."""
+    from .mixed import FloatParts, node_filter
+
+    fp32_parts = fp32_parts or FloatParts()
+    annotate = None if fp32_parts.empty else node_filter(fp32_parts)
+    if quantizer not in ("xnnpack", "litert"):
+        raise QuantError(f"{get_quantizer(quantizer).name} is not a PT2E quantizer (xnnpack, litert are)")
+    try:
+        if quantizer == "litert":
+            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+
+            config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
+            if qat:
+                # litert-torch 0.10's QAT-only conv+batch-norm annotators fail under torchao 0.18 (they
+                # export a pattern function, torch.export wants a module). HPUN has no batch norm:
+                # annotate as for PTQ, with the QAT config's fake-quant specs (what QAT trains through).
+                config = dataclasses.replace(histogram_ranges(config), is_qat=False)
+            q = PT2EQuantizer() if annotate is None else _litert_with_filter(PT2EQuantizer, annotate)
+            return q.set_global(config)
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+        config = xnnpack_config(qat)
+        q = XNNPACKQuantizer().set_global(histogram_ranges(config) if qat else config)
+        if annotate is not None:
+            q.set_filter_function(annotate)
+        return q
+    except ModuleNotFoundError as e:
+        raise missing(quantizer, e) from None
