@@ -153,7 +153,10 @@ _SWAP = {"B": "L", "L": "B", "N": "B" if sys.byteorder == "little" else "L"}
 
 
 def _rawmode(tile) -> str:
-    return tile.args if isinstance(tile.args, str) else tile.args[0]
+    args = tile.args
+    if isinstance(args, str):
+        return args
+    return args[0] if isinstance(args, (tuple, list)) and args and isinstance(args[0], str) else ""
 
 
 def _with_rawmode(tile, rawmode: str):
@@ -270,7 +273,8 @@ def _default_output(src: Path, out_dir, root) -> Path:
     return Path(out_dir) / rel / f"{src.stem}.png"
 
 
-def plan_outputs(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
+def plan_outputs(inputs: Iterable[str | os.PathLike],
+                 out_dir: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
     """(source, destination) for every photo found (`find_photos`); a folder input keeps its
     subfolders under `out_dir`, and files found inside `out_dir` when it lies within a folder input
     (an earlier run's outputs) are not inputs. Sources whose outputs would coincide (a.jpg, a.png)

@@ -160,6 +160,8 @@ def upscale_file(forward: Forward, src: str | os.PathLike, dst: str | os.PathLik
     try:
         atomic_write_bytes(dst, write)
     except OSError as e:
+        if e.errno is None:  # not a file-system error (a runtime's own failure): not ours to reword
+            raise
         raise PhotoError(f"{dst}: cannot write the output ({e.strerror or e})") from None
     return replace(result[0], destination=dst)
 

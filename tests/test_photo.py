@@ -35,6 +35,18 @@ def test_every_exif_orientation_is_applied_as_pil_exif_transpose_does(tmp_path, 
     assert np.array_equal(got.pixels, stored) == (orientation == 1)
 
 
+@pytest.mark.parametrize("fmt,suffix", [("PNG", "png"), ("BMP", "bmp"), ("TIFF", "tif"), ("WEBP", "webp"),
+                                        ("JPEG", "jpg")])
+def test_8bit_formats_read_as_pil_decodes_them(tmp_path, fmt, suffix):
+    path = tmp_path / f"x.{suffix}"
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    Image.fromarray(_rgb(9, 13)).save(path, format=fmt, **options)
+    got = read_photo(path)
+    with Image.open(path) as im:
+        assert got.bit_depth == 8 and got.alpha is None and got.pixels.dtype == np.uint8
+        np.testing.assert_array_equal(got.pixels, np.asarray(im.convert("RGB")))
+
+
 def test_rgba_and_gray_alpha_keep_their_alpha_plane(tmp_path):
     rgba = RNG.integers(0, 256, (6, 9, 4), dtype=np.uint8)
     Image.fromarray(rgba).save(tmp_path / "a.png")
@@ -63,7 +75,8 @@ def test_16bit_png_is_read_at_16_bits(tmp_path, channels):
             np.testing.assert_array_equal(np.asarray(im), arr >> 8)
 
 
-@pytest.mark.parametrize("channels,big_endian,deflate", [(3, False, False), (3, True, False), (3, False, True), (4, True, True)])
+@pytest.mark.parametrize("channels,big_endian,deflate",
+                         [(3, False, False), (3, True, False), (3, False, True), (4, True, True)])
 def test_16bit_rgb_tiff_is_read_at_16_bits(tmp_path, channels, big_endian, deflate):
     arr = RNG.integers(0, 65536, (5, 8, channels), dtype=np.uint16)
     write_tiff16(tmp_path / "x.tif", arr, big_endian, deflate)

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from hpun_edge import VARIANTS, create_model
 from hpun_edge.inference import InferenceOptions, self_ensemble, tensor_to_image, tiled_forward, upscale
 from hpun_edge.model import HPUN
-from hpun_edge.photo import Photo, PhotoError, plan_outputs, read_photo
+from hpun_edge.photo import Photo, plan_outputs, read_photo
 from hpun_edge.upscaler import count_tiles, tile_grid, upscale_file, upscale_many, upscale_photo
 from hpun_edge.variants import VariantSpec
 from tests.photo_helpers import srgb_profile, write_png, write_tiff16
@@ -184,7 +184,8 @@ def test_16bit_in_16bit_out(tmp_path, kind):
     write_tiff16(src, arr) if kind.startswith("tiff") else write_png(src, arr)
     _run(tmp_path, src)
     out = read_photo(tmp_path / "out" / "x.png")
-    assert out.bit_depth == 16 and out.pixels.shape[:2] == (20, 26) and out.channels == (shape[2] if len(shape) == 3 else 1)
+    assert out.bit_depth == 16 and out.pixels.shape[:2] == (20, 26)
+    assert out.channels == (shape[2] if len(shape) == 3 else 1)
     colour = arr[..., :3] if arr.ndim == 3 else arr
     want, _ = streamed(bicubic, photo(colour, depth=16), OPTS)
     np.testing.assert_array_equal(out.pixels, want)
@@ -245,5 +246,4 @@ def test_a_folder_with_a_broken_file_skips_it_with_one_line_and_writes_the_rest(
     why = batch.skipped[0][1]
     assert "\n" not in why and str(folder / "broken.png") in why
     assert batch.summary("hpun_s x2").startswith("upscaled 2 image(s)") and "skipped 1" in batch.summary("m")
-    assert isinstance(PhotoError(why), ValueError)
     assert plan_outputs([folder]) == jobs  # the outputs are not picked up as inputs on a rerun
