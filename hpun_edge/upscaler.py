@@ -12,10 +12,10 @@ Beyond `inference.upscale`:
 * 16-bit photos go in as x / 65535 and come out rounded the same way to 16 bits:
   floor(clip(y, 0, 1) * 65535 + 0.5).
 * Alpha is not given to the network: it is resampled with PIL's BICUBIC kernel in float (mode F),
-  band by band through `Image.resize(box=...)`, rounded once to the photo's bit depth. The float
-  path is used because PIL's 8-bit path rounds and clips between its two passes and picks the pass
-  order by image shape, so its bands would not match its whole-image result; in float a band equals
-  the whole-image resize to float rounding (a rounded value can differ by 1 where it lies on .5).
+  band by band through `Image.resize(box=...)`, rounded once to the photo's bit depth. Not PIL's
+  8-bit path: it rounds and clips between its two passes, and its bands below the top row do not
+  reproduce its whole-image result (up to 17 levels apart on noise, Pillow 13); in float a band
+  equals the whole-image resize to float rounding (a rounded value can differ by 1 on a .5 tie).
 * Self-ensemble is per tile: each tile is run through `inference.self_ensemble` (8 flips/transposes
   of the tile, each undone, averaged), i.e. ``tiled_forward(lambda t: self_ensemble(forward, t))``.
   That is what a band can compute. It equals whole-image self-ensemble (``upscale(...,
