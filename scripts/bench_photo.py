@@ -7,13 +7,15 @@ in a fresh subprocess so that its peak RSS (VmHWM of /proc/self/status) is that 
 The photo is a JPEG (quality 90) of smooth gradients, stripes and noise, made before the measured
 run; the run reads it, upscales it band by band and writes the PNG atomically. `--forward bicubic`
 replaces the network by torch bicubic: what reading, tiling, quantising and PNG encoding cost.
-Prints one table row per run; `benchmarks/test_bench_photo.py` calls `measure`.
+`cpu_seconds` (user + system) and the load average at the end say how much the run had the machine
+to itself. Prints one table row per run; `benchmarks/test_bench_photo.py` calls `measure`.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,11 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(args: argparse.Namespace) -> dict:
     """The measured run: set up the forward, then one upscale_file; returns the figures."""
     import torch
@@ -64,15 +71,16 @@ def child(args: argparse.Namespace) -> dict:
     else:
         forward = lambda t: F.interpolate(t, scale_factor=args.scale, mode="bicubic", align_corners=False)  # noqa: E731
     rss_setup = _status_kib("VmRSS")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     result = upscale_file(forward, args.src, args.dst, args.scale,
                           InferenceOptions(args.tile, args.overlap, args.self_ensemble))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     return {
         "forward": args.forward if args.forward == "bicubic" else f"{args.model} x{args.scale}",
         "in_size": list(result.in_size), "out_size": list(result.out_size), "tile": args.tile,
         "overlap": args.overlap, "threads": args.threads, "self_ensemble": args.self_ensemble,
-        "tiles": result.tiles, "seconds": round(wall, 2),
+        "tiles": result.tiles, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 1),
+        "load_avg_1min": round(os.getloadavg()[0], 1),
         "rss_after_setup_mib": round(rss_setup / 1024, 1), "peak_rss_mib": round(_status_kib("VmHWM") / 1024, 1),
         "png_mib": round(Path(args.dst).stat().st_size / 2**20, 1), "torch": torch.__version__,
     }
@@ -94,8 +102,8 @@ def measure(forward: str = "model", model: str = "hpun_s", scale: int = 2, size:
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-COLUMNS = ("forward", "in_size", "tile", "overlap", "threads", "tiles", "seconds", "rss_after_setup_mib",
-           "peak_rss_mib", "png_mib")
+COLUMNS = ("forward", "in_size", "tile", "overlap", "threads", "tiles", "seconds", "cpu_seconds", "load_avg_1min",
+           "rss_after_setup_mib", "peak_rss_mib", "png_mib")
 
 
 def main(argv: list[str] | None = None) -> int:
