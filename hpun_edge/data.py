@@ -153,16 +153,18 @@ def find_dataset(name_or_path: str, data_root: str | os.PathLike | None = None) 
     """
     candidate = Path(name_or_path)
     if candidate.is_dir():
-        root = candidate if (candidate / "HR").is_dir() else None
-        if root is None:
-            return Dataset(candidate.name, candidate, candidate)
-        return Dataset(root.name, root / "HR", root)
-    if os.sep in name_or_path or name_or_path.startswith("."):
+        ds = (Dataset(candidate.name, candidate / "HR", candidate) if (candidate / "HR").is_dir()
+              else Dataset(candidate.name, candidate, candidate))
+    elif os.sep in name_or_path or name_or_path.startswith("."):
         raise DatasetError(f"{name_or_path}: no such dataset folder")
-    root = resolve_data_root(data_root) / name_or_path
-    if not (root / "HR").is_dir():
-        raise DatasetError(f"{root}: dataset {name_or_path!r} not found (no HR/ folder there)")
-    return Dataset(name_or_path, root / "HR", root)
+    else:
+        root = resolve_data_root(data_root) / name_or_path
+        if not (root / "HR").is_dir():
+            raise DatasetError(f"{root}: dataset {name_or_path!r} not found (no HR/ folder there)")
+        ds = Dataset(name_or_path, root / "HR", root)
+    if not ds.hr_paths():
+        raise DatasetError(f"{ds.hr_dir}: no images in this dataset folder ({', '.join(IMAGE_SUFFIXES)})")
+    return ds
 
 
 def load_pair(ds: Dataset, hr_path: Path, scale: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import torch
 
+from hpun_edge.data import DatasetError, resolve_data_root
 from hpun_edge.files import atomic_write_bytes
+from hpun_edge.training.patches import PatchDataset, find_images, load_train_images
 
 from .errors import QuantError
 
@@ -57,9 +59,6 @@ def check_calibration(cal: CalibrationData, scale: int) -> CalibrationData:
 
 def patches_from_folder(folder: str | os.PathLike, scale: int, count: int, patch: int, seed: int) -> CalibrationData:
     """`count` (LR, HR) patch pairs drawn from the HR images under `folder` (sample i of `seed`)."""
-    from hpun_edge.data import DatasetError
-    from hpun_edge.training.patches import PatchDataset, load_train_images
-
     try:
         images = load_train_images(folder, scale, patch, report=lambda line: None)
     except DatasetError as e:
@@ -101,12 +100,11 @@ def load_calibration_file(path: str | os.PathLike) -> CalibrationData:
     return CalibrationData(lr, hr, scale, str(path))
 
 
-def load_calibration(source: str | os.PathLike | None, scale: int, *, count: int = 64, patch: int = 48,
-                     seed: int = 0, data_root: str | os.PathLike | None = None) -> CalibrationData:
-    """Calibration data from a .safetensors file, a folder of HR images, or <data root>/train (None)."""
+def calibration_source(source: str | os.PathLike | None, scale: int,
+                       data_root: str | os.PathLike | None = None) -> Path:
+    """Where calibration data comes from, checked in a moment (before any long work): a calibration
+    file of this scale, or a folder with at least one image file below it (<data root>/train for None)."""
     if source is None:
-        from hpun_edge.data import DatasetError, resolve_data_root
-
         try:
             source = resolve_data_root(data_root) / "train"
         except DatasetError as e:
@@ -114,5 +112,19 @@ def load_calibration(source: str | os.PathLike | None, scale: int, *, count: int
     path = Path(source)
     if not path.exists():
         raise QuantError(f"{path}: no such calibration data (a folder of HR images or a .safetensors calibration file)")
+    if path.is_file():
+        check_calibration(load_calibration_file(path), scale)
+    else:
+        try:
+            find_images(path)
+        except DatasetError as e:
+            raise QuantError(f"{e} (calibration data)") from None
+    return path
+
+
+def load_calibration(source: str | os.PathLike | None, scale: int, *, count: int = 64, patch: int = 48,
+                     seed: int = 0, data_root: str | os.PathLike | None = None) -> CalibrationData:
+    """Calibration data from a .safetensors file, a folder of HR images, or <data root>/train (None)."""
+    path = calibration_source(source, scale, data_root)
     cal = load_calibration_file(path) if path.is_file() else patches_from_folder(path, scale, count, patch, seed)
     return check_calibration(cal, scale)

@@ -31,7 +31,8 @@ from hpun_edge.converters import ExportSpec, export, get_target, read_sidecar
 from hpun_edge.converters.base import ArtifactError
 from hpun_edge.converters.kernels import sources_sha256
 from hpun_edge.converters.sidecar import artifact_digest, file_sha256, tool_versions
-from hpun_edge.quantization import CalibrationData, FloatParts, get_quantizer, load_calibration, quantize
+from hpun_edge.quantization import CalibrationData, FloatParts, QuantError, get_quantizer, load_calibration, quantize
+from hpun_edge.quantization.calibration import calibration_source
 from hpun_edge.quantization.fused_int8 import SCHEME as OWN_KERNELS, int8_module, ranges_from_settings, scheme_settings
 
 from .config import Job, PipelineConfig, qat_config
@@ -136,6 +137,17 @@ class ArtifactMaker:
         self.say(f"   export {path}")
         export(self.network, self.spec(job), path, quantized=quantized, build_key=self.build_key(job))
         return path
+
+    def check_inputs(self, jobs: list[Job]) -> None:
+        """What the jobs will read, checked before any long work (one line naming the file): the
+        calibration data of int8 jobs, a folder of training images for QAT."""
+        int8 = [j for j in jobs if j.precision == "int8"]
+        if not int8 or getattr(self.network.spec, "calibration", "patches") == "random":
+            return
+        source = calibration_source(self.cfg.calib_data, self.network.scale, self.cfg.data_root)
+        if any(j.method == "qat" for j in int8) and not source.is_dir():
+            raise QuantError(f"{source}: QAT fine-tunes on a folder of HR training images, not a calibration file "
+                             "(--calib-data FOLDER, or --methods ptq)")
 
     def calibration(self) -> CalibrationData:
         """Calibration patches: the training images' (HPUN, IMDN), or random inputs (a conv peer)."""

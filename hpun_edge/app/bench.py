@@ -377,6 +377,8 @@ def run_bench(cfg: BenchConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     t0 = time.monotonic()
     makers = list(model_makers(cfg))  # every model's weights loaded and checked before any work
+    for _, pcfg, maker in makers:
+        maker.check_inputs(plan_jobs(pcfg))
     records: list[dict] = []
     for name, pcfg, maker in makers:
         records += bench_model(cfg, name, pcfg, maker)

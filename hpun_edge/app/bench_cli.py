@@ -8,6 +8,8 @@ from hpun_edge.converters import target_names
 from hpun_edge.variants import SCALES, VARIANTS
 
 from .bench import BenchConfig, default_targets, parse_hw
+from .console import CONSOLE, quiet
+from .pipeline_cli import add_verbose
 from .bench_report import label, summary_lines, table, write_bench_json
 from .profiling import profile_markdown
 
@@ -58,18 +60,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from .bench import run_bench
 
-    data = run_bench(cfg)
-    records = data["records"]
-    print(table(records, cfg.models, cfg.lr_size))
-    for line in summary_lines(records, cfg.models):
-        print(f"- {line}")
-    for r in records:
-        if r.get("profile"):
-            print(f"\n### {r['model']} {r['target']} {r['precision']}\n{profile_markdown(r['profile'])}")
-    if args.json:
-        path = write_bench_json(data, args.json)
-        print(f"wrote {path} (results.json schema) and {Path(path).with_suffix('.md')}")
-    return 1 if any(r["status"] == "failed" for r in records) else 0
+    with quiet(cfg.out, args.verbose):
+        data = run_bench(cfg)
+        records = data["records"]
+        out = CONSOLE.print
+        out(table(records, cfg.models, cfg.lr_size))
+        for line in summary_lines(records, cfg.models):
+            out(f"- {line}")
+        for r in records:
+            if r.get("profile"):
+                out(f"\n### {r['model']} {r['target']} {r['precision']}\n{profile_markdown(r['profile'])}")
+        if args.json:
+            path = write_bench_json(data, args.json)
+            out(f"wrote {path} (results.json schema) and {Path(path).with_suffix('.md')}")
+        return 1 if any(r["status"] == "failed" for r in records) else 0
 
 
 def register(sub) -> None:
@@ -110,4 +114,5 @@ def register(sub) -> None:
     s.add_argument("--adb", nargs="?", const="", default=None, metavar="SERIAL",
                    help="run on an Android phone over adb (the one attached, or SERIAL)")
     s.add_argument("--runner", help="with --adb: the NDK build of hpun_runner")
+    add_verbose(s)
     s.set_defaults(func=cmd_bench)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -30,6 +29,7 @@ from hpun_edge.zoo import pretrained_path
 
 from .artifacts import ArtifactMaker
 from .config import Job, PipelineConfig, check_config, plan_jobs
+from .console import CONSOLE
 from .latency import LATENCY_HW, measure_latency, tiled_options
 
 RECORD_FORMAT = "hpun-edge-record/1"
@@ -37,7 +37,8 @@ _T0 = time.monotonic()
 
 
 def say(line: str) -> None:
-    print(f"[{time.monotonic() - _T0:6.0f} s] {line}", file=sys.stderr, flush=True)
+    """A progress line on the terminal (the runtimes' own output goes to the log: `console`)."""
+    CONSOLE.say(f"[{time.monotonic() - _T0:6.0f} s] {line}")
 
 
 def one_line(e: BaseException) -> str:
@@ -67,10 +68,11 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     t_start = time.monotonic()
     torch.set_num_threads(cfg.threads)
 
-    # 1. model: the trained fp32 weights; the datasets, checked before any long work
+    # 1. model: the trained fp32 weights; the datasets and calibration data, checked before any long work
     model, weights = load_network(cfg)
     datasets = [find_dataset(d, cfg.data_root) for d in cfg.datasets]
     maker = artifact_maker(cfg, model, weights)
+    maker.check_inputs(plan_jobs(cfg))
 
     # 2. PyTorch fp32 through the same tiling: the baseline every delta is taken against
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", maker.weights_sha, cfg,

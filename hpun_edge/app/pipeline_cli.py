@@ -17,6 +17,7 @@ from hpun_edge.training.config import read_config_file
 from hpun_edge.variants import SCALES, VARIANTS
 
 from .config import PipelineConfig, check_config
+from .console import CONSOLE, quiet
 from .pipeline import run_pipeline
 from .report import markdown
 
@@ -67,13 +68,20 @@ def add_common(s: argparse.ArgumentParser) -> None:
     s.add_argument("--threads", type=int, help="runtime threads for accuracy and latency (default 2)")
     s.add_argument("--latency-runs", dest="latency_runs", type=int, help="timed runs (default 10)")
     s.add_argument("--out", help="output folder (default out)")
+    add_verbose(s)
+
+
+def add_verbose(s: argparse.ArgumentParser) -> None:
+    s.add_argument("-v", "--verbose", action="store_true",
+                   help="show the runtimes' own output on the terminal (default: in <out>/hpun-edge.log)")
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     save_config(cfg, Path(cfg.out))
-    summary = run_pipeline(cfg)
-    return finish(summary, cfg)
+    with quiet(cfg.out, args.verbose):
+        summary = run_pipeline(cfg)
+        return finish(summary, cfg)
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -82,14 +90,16 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if cfg.out == PipelineConfig.out:
         cfg.out = f"out/quantize/{cfg.model}_x{cfg.scale}_{cfg.targets[0]}_{args.method}"
     save_config(cfg, Path(cfg.out))
-    summary = run_pipeline(cfg)
-    return finish(summary, cfg)
+    with quiet(cfg.out, args.verbose):
+        summary = run_pipeline(cfg)
+        return finish(summary, cfg)
 
 
 def finish(summary: dict, cfg: PipelineConfig) -> int:
-    print(markdown(summary))
+    CONSOLE.print(markdown(summary))
     out = Path(cfg.out)
-    print(f"report: {out / 'report.md'} (and report.html, results.json)")
+    CONSOLE.print(f"report: {out / 'report.md'} (and report.html, results.json); runtime output: "
+                  f"{CONSOLE.log_path or 'on the terminal (-v)'}")
     failed = [r for r in summary["records"] if r["status"] == "failed"]
     return 1 if failed else 0
 
