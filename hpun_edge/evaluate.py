@@ -54,12 +54,14 @@ class DatasetResult:
 
 
 def evaluate_dataset(
-    upscaler: Upscaler, dataset: Dataset, scale: int, *, model: str = "", progress: bool = False
+    upscaler: Upscaler, dataset: Dataset, scale: int, *, model: str = "", progress: bool = False, progress_file=None
 ) -> DatasetResult:
+    """PSNR/SSIM (Y, the protocol above) of `upscaler` on every image of `dataset`; unreadable images
+    are skipped and listed. ``progress``: a bar over the images (on ``progress_file``, default stderr)."""
     scores: list[ImageScore] = []
     skipped: list[dict[str, str]] = []
     paths = dataset.hr_paths()
-    for hr_path in tqdm(paths, desc=f"{dataset.name} x{scale}", disable=not progress, leave=False):
+    for hr_path in tqdm(paths, desc=f"{dataset.name} x{scale}", disable=not progress, leave=False, file=progress_file):
         try:
             lr, hr = load_pair(dataset, hr_path, scale)
         except (ImageError, ValueError) as e:

@@ -12,10 +12,15 @@ from pathlib import Path
 from hpun_edge.data import (
     DatasetError, ImageError, find_dataset, list_images, read_image, require_scale_fits, write_image,
 )
+from hpun_edge.converters.kernels import NativeError
+from hpun_edge.files import cache_dir
 from hpun_edge.variants import SCALES, UnknownModelError
 from hpun_edge.weights import WeightsError
 
-USER_ERRORS = (DatasetError, ImageError, UnknownModelError, WeightsError, FileNotFoundError, ValueError)
+from .console import CONSOLE, quiet
+
+# what a user can fix: one line and exit 2 (NativeError: a missing compiler or CMake, named with the fix)
+USER_ERRORS = (DatasetError, ImageError, UnknownModelError, WeightsError, FileNotFoundError, ValueError, NativeError)
 
 
 # ----------------------------------------------------------------------------------------- info
@@ -90,17 +95,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .resolve import resolve_upscaler
 
     opts = InferenceOptions(tile=args.tile, overlap=args.overlap, self_ensemble=args.self_ensemble)
-    datasets = [find_dataset(d, args.data) for d in args.dataset]  # fail early on a missing set
+    datasets = [find_dataset(d, args.data) for d in args.dataset]  # fail early on a missing or empty set
+    log_dir = Path(args.json).parent if args.json else cache_dir() / "logs"
     results = []
-    for scale in args.scale:
-        label, upscaler = resolve_upscaler(args.model, scale, opts)
-        for ds in datasets:
-            results.append(evaluate_dataset(upscaler, ds, scale, model=label, progress=True))
-    print(eval_table(results))
+    with quiet(log_dir, args.verbose):
+        for scale in args.scale:
+            label, upscaler = resolve_upscaler(args.model, scale, opts)
+            for ds in datasets:
+                results.append(evaluate_dataset(upscaler, ds, scale, model=label, progress=True,
+                                                progress_file=CONSOLE.err))
+        CONSOLE.print(eval_table(results))
+        if args.json:
+            write_json(args.json, results_payload(results, opts))
+            CONSOLE.print(f"wrote {args.json}")
     skipped = [f"{s['error']}" for r in results for s in r.skipped]
-    if args.json:
-        write_json(args.json, results_payload(results, opts))
-        print(f"wrote {args.json}")
     return report_skipped(sorted(set(skipped)))
 
 
@@ -136,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hpun_edge.training.cli import register_zoo
     from .bench_cli import register as register_bench
     from .pipeline_cli import register as register_pipeline
+    from .upscale_cli import register as register_upscale
 
     p = argparse.ArgumentParser(prog="hpun-edge", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -158,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tile", type=int, default=None, help="LR tile size (default: whole image)")
     s.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile")
     s.add_argument("--json", default=None, help="write per-image and mean PSNR/SSIM here")
+    s.add_argument("-v", "--verbose", action="store_true",
+                   help="show the runtimes' own output (default: in hpun-edge.log beside --json, or the cache)")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("publish", help="measure trained weights on the benchmarks and ship them in the package")
@@ -171,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_zoo(sub)
     register_pipeline(sub)
     register_bench(sub)
+    register_upscale(sub)
     return p
 
 
