@@ -21,25 +21,30 @@ This scheme is instead defined by what the kernels compute in int8 (`native/kern
 
 The result is a `ChannelsLastHPUN` of `FusedFrontQ8` / `FusedPUBQ8` blocks and `QDenseConv`s:
 exported as it is, its ops are the int8 kernels and XNNPACK's int8 convolution; run eagerly, the same ops' PyTorch implementations are its fake-quant
-reference. PTQ only (no QAT for this scheme yet). The exact rewrite ``srdsc_fold`` comes first: the
-int8 convs are the folded SRDSCs' 1x1 convs.
+reference. PTQ, or QAT: the weights fine-tuned through the same fake-quants (`FakeQuantHPUN`) with
+the calibrated ranges frozen, as the PT2E quantizers' QAT does. The exact rewrite ``srdsc_fold``
+comes first: the int8 convs are the folded SRDSCs' 1x1 convs.
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from hpun_edge.fused import OWN_KERNEL_REWRITES, ChannelsLastHPUN
-from hpun_edge.model import PUB, FrontBlock
+from hpun_edge.model import PUB, EvenForward, FrontBlock
+from hpun_edge.ops import QMAX, QMIN, dequantize_weight, fake_quant
 from hpun_edge.rewrites import FoldedSRDSC, apply_rewrites
 
 from .calibration import CalibrationData, check_calibration
 from .errors import QuantError
-from .int8_blocks import FusedFrontDenseQ8, FusedFrontQ8, FusedPUBQ8, QDenseConv
-from .quantizers import xnnpack_config
+from .finetune import QATConfig, fine_tune
+from .int8_blocks import FusedFrontDenseQ8, FusedFrontQ8, FusedPUBQ8, QDenseConv, quantize_weight
+from .quantizers import METHODS, xnnpack_config
 
 SCHEME = "fused-int8"
 REWRITES = OWN_KERNEL_REWRITES
@@ -57,6 +62,9 @@ class FusedInt8:
     model: str
     scale: int
     calibration: dict = field(default_factory=dict)
+    method: str = "ptq"
+    qat: dict | None = None  # the QAT settings (QATConfig) when fine-tuned
+    qat_log: list[dict] = field(default_factory=list)
     quantizer: str = SCHEME
 
     @property
@@ -75,16 +83,16 @@ class FusedInt8:
 
     def settings(self) -> dict:
         """The sidecar's ``quantization`` block."""
-        return {**scheme_settings(self.calibration.get("patches")), "model": self.model,
+        return {**scheme_settings(self.calibration.get("patches"), self.method, self.qat), "model": self.model,
                 "scale": self.scale, "calibration": self.calibration,
                 "int8_inputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.ranges.items()},
                 "int8_outputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.out_ranges.items()}}
 
 
-def scheme_settings(calib_count: int | None) -> dict:
-    """What an artifact's freshness is judged by (the keys `pipeline.up_to_date` compares)."""
-    return {"family": SCHEME, "method": "ptq", "rewrites": list(REWRITES), "fp32_parts": [f"all but {INT8_PARTS}"],
-            "calib_count": calib_count, "qat": None}
+def scheme_settings(calib_count: int | None, method: str = "ptq", qat: dict | None = None) -> dict:
+    """The settings that make an artifact of this scheme (what its build key hashes)."""
+    return {"family": SCHEME, "method": method, "rewrites": list(REWRITES), "fp32_parts": [f"all but {INT8_PARTS}"],
+            "calib_count": calib_count, "qat": qat if method == "qat" else None}
 
 
 def relu_after(path: str) -> bool:
@@ -175,7 +183,12 @@ def int8_module(model: nn.Module, ranges: dict[str, tuple[float, int]],
     in and out). From an artifact's sidecar (`ranges_from_settings`) it is that artifact's fake-quant
     reference exactly: the calibration's own floats can differ in their last bits with the number
     of threads that ran it."""
-    folded = apply_rewrites(model, REWRITES).eval()
+    return folded_int8_module(apply_rewrites(model, REWRITES).eval(), ranges, out_ranges)
+
+
+def folded_int8_module(folded: nn.Module, ranges: dict[str, tuple[float, int]],
+                       out_ranges: dict[str, tuple[float, int]]) -> nn.Module:
+    """`int8_module` of a model already after ``srdsc_fold`` (the weights QAT trained)."""
     missing = sorted(set(int8_convs(folded)) - set(ranges))
     if missing:
         raise QuantError(f"no int8 input range for {', '.join(missing)}")
@@ -197,11 +210,78 @@ def ranges_from_settings(settings: dict) -> tuple[dict[str, tuple[float, int]], 
     return read(settings["int8_inputs"]), read(settings["int8_outputs"])
 
 
-def quantize_fused(model: nn.Module, cal: CalibrationData, method: str = "ptq", **qat_settings) -> FusedInt8:
-    """PTQ of a trained fp32 HPUN for the fused int8 kernels (see the module docstring)."""
-    if method != "ptq":
-        raise QuantError(f"the {SCHEME} scheme has PTQ only, not {method!r}")
+# ------------------------------------------------------------------------------------------- QAT
+def _fq_ste(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
+    """fake_quant(x) forward; backward the identity inside the grid's range, 0 outside (PT2E's FakeQuantize)."""
+    lo, hi = (QMIN - zero_point) * scale, (QMAX - zero_point) * scale
+    clipped = x.clamp(lo, hi)
+    return clipped + (fake_quant(x, scale, zero_point) - clipped).detach()
+
+
+class _WeightFakeQuant(nn.Module):
+    """A conv weight on its int8 grid (per output channel, symmetric: `int8_blocks.quantize_weight`,
+    the grid the int8 artifact stores), straight through in the backward."""
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        qw, scale = quantize_weight(w)
+        return w + (dequantize_weight(qw, scale).to(w.dtype) - w).detach()
+
+
+class FakeQuantHPUN(nn.Module):
+    """A folded HPUN with this scheme's fake-quants on it, trainable: the input of every int8 conv
+    (its calibrated range, frozen), the weights of every int8 conv (their own per-channel grid, which
+    follows the weights) and the output of every int8 dense conv. Forward: what the int8 blocks
+    compute (to float rounding), with fp32 weights that QAT trains; `trained` gives them back."""
+
+    def __init__(self, folded: nn.Module, ranges: dict[str, tuple[float, int]],
+                 out_ranges: dict[str, tuple[float, int]]):
+        super().__init__()
+        self.model = copy.deepcopy(folded)
+        self._hooks = []
+        for path, conv in int8_convs(self.model).items():
+            parametrize.register_parametrization(conv, "weight", _WeightFakeQuant())
+            self._hooks.append(conv.register_forward_pre_hook(
+                lambda mod, args, r=ranges[path]: (_fq_ste(args[0], *r),)))
+        for path, conv in dense_convs(self.model).items():
+            self._hooks.append(conv.register_forward_hook(
+                lambda mod, args, y, r=out_ranges[path]: _fq_ste(y, *r)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_even(x)
+
+    def trained(self) -> nn.Module:
+        """A copy of the folded model with the trained fp32 weights (no fake-quants, no hooks)."""
+        model = copy.deepcopy(self.model)
+        for m in model.modules():
+            m._forward_pre_hooks.clear()
+            m._forward_hooks.clear()
+            if parametrize.is_parametrized(m, "weight"):
+                parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+        return model.eval()
+
+
+def quantize_fused(model: nn.Module, cal: CalibrationData, method: str = "ptq", *, qat: QATConfig | None = None,
+                   train_folder=None, ckpt_dir=None, say: Callable[[str], None] = lambda line: None) -> FusedInt8:
+    """PTQ, or QAT, of a trained fp32 HPUN for the project's kernels (see the module docstring).
+
+    PTQ calibrates every int8 conv's input (and the dense convs' outputs) on `cal`. QAT starts from
+    those ranges, keeps them frozen and fine-tunes the weights through the scheme's fake-quants
+    (`FakeQuantHPUN`, `finetune.fine_tune`: `qat`'s budget and loss, checkpoints in `ckpt_dir`), so
+    that what is trained is what the kernels run; the int8 blocks are then made from the trained weights."""
+    if method not in METHODS:
+        raise QuantError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     check_calibration(cal, model.scale)
-    ranges, out_ranges = observe(apply_rewrites(model, REWRITES).eval(), cal)
-    return FusedInt8(int8_module(model, ranges, out_ranges), ranges, out_ranges, model.spec.name, model.scale,
-                     cal.describe())
+    folded = apply_rewrites(model, REWRITES).eval()
+    ranges, out_ranges = observe(folded, cal)
+    log: list[dict] = []
+    if method == "qat":
+        qat = qat or QATConfig()
+        if train_folder is None:
+            raise QuantError("QAT needs a folder of HR training images (--calib-data or <data root>/train)")
+        fake = FakeQuantHPUN(folded, ranges, out_ranges).train()
+        teacher = EvenForward(copy.deepcopy(model)).eval() if qat.loss != "l1" else None
+        log = fine_tune(fake, qat, train_folder, model.scale, ckpt_dir, say, teacher=teacher)
+        folded = fake.to("cpu").trained()
+    module = folded_int8_module(folded, ranges, out_ranges)
+    return FusedInt8(module, ranges, out_ranges, model.spec.name, model.scale, cal.describe(), method,
+                     asdict(qat) if method == "qat" else None, log)

@@ -49,7 +49,7 @@ QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
                   "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)"),
     QuantizerSpec("coreml-weights", "coreml", True, ("ptq",),
                   "int8 weights (per-channel symmetric), fp16 activations and compute"),
-    QuantizerSpec("fused-int8", "executorch", False, ("ptq",),
+    QuantizerSpec("fused-int8", "executorch", False, METHODS,
                   "the kernels' int8 1x1 convs and XNNPACK's int8 dense convs (W8A8), the rest fp32"),
 )}
 

@@ -322,3 +322,39 @@ def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
                                               "hpun.fused_pud_pw_add.out": 8}, sidecar.ops["fallback_counts"]
     census = sidecar.details["model_convolutions"]
     assert census["dense"] == 3 + 8 and census["total"] == sum(v for k, v in census.items() if k != "total")
+
+
+def test_qat_trains_what_the_int8_blocks_compute(data_root, tmp_path):
+    """The scheme's QAT model (`FakeQuantHPUN`) computes exactly what its int8 blocks compute (NCHW,
+    bit for bit: the same roundings in the same order), trains the fp32 weights through the
+    fake-quants with the calibrated ranges frozen, and the int8 module is made from the trained
+    weights; a second run with the same checkpoint folder resumes at the last step."""
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.finetune import QATConfig
+    from hpun_edge.quantization.fused_int8 import (
+        REWRITES, FakeQuantHPUN, apply_int8_blocks, observe, quantize_fused,
+    )
+    from hpun_edge.rewrites import apply_rewrites
+    from hpun_edge.zoo import create_model
+
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(data_root / "train", 2, count=8, patch=32, seed=0)
+    folded = apply_rewrites(model, REWRITES).eval()
+    ranges, out_ranges = observe(folded, cal)
+    x = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(FakeQuantHPUN(folded, ranges, out_ranges).eval()(x),
+                           apply_int8_blocks(folded, ranges, out_ranges).eval().forward_even(x))
+    cfg = QATConfig(steps=3, batch_size=2, patch_size=16, lr=1e-3, log_every=1, ckpt_every=1, loss="distill_mse")
+    q = quantize_fused(model, cal, "qat", qat=cfg, train_folder=data_root / "train", ckpt_dir=tmp_path / "ckpt")
+    ptq = quantize_fused(model, cal, "ptq")
+    assert q.ranges == ptq.ranges and q.out_ranges == ptq.out_ranges  # the ranges stay frozen
+    assert q.settings()["method"] == "qat" and q.settings()["qat"]["steps"] == 3 and len(q.qat_log) == 3
+    with torch.no_grad():
+        assert not torch.equal(q.reference(x), ptq.reference(x))  # the weights moved
+    lines: list[str] = []
+    again = quantize_fused(model, cal, "qat", qat=cfg, train_folder=data_root / "train", ckpt_dir=tmp_path / "ckpt",
+                           say=lines.append)
+    assert any("resuming at step 3 of 3" in l for l in lines) and again.qat_log == []
+    with torch.no_grad():
+        assert torch.equal(again.reference(x), q.reference(x))

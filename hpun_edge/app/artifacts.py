@@ -95,7 +95,8 @@ class ArtifactMaker:
             return None
         target = get_target(job.target)
         if target.quantizer == OWN_KERNELS:
-            return scheme_settings(self.cfg.calib_count)
+            return scheme_settings(self.cfg.calib_count, job.method,
+                                   asdict(qat_config(self.cfg)) if job.method == "qat" else None)
         weight_only = get_quantizer(target.quantizer).weight_only
         return {"family": target.quantizer, "method": job.method,
                 "rewrites": [] if weight_only else list(target.int8_rewrites),
@@ -169,20 +170,21 @@ class ArtifactMaker:
             cal = self.calibration()
             self.say(f"   quantize ({job.method}, {target.quantizer} quantizer"
                      + (f", rewrites: {', '.join(settings['rewrites']) or 'none'})" if "rewrites" in settings else ")"))
-            if target.quantizer == OWN_KERNELS:
-                q = quantize(self.network, target.quantizer, job.method, cal)
+            tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+            common = dict(qat=qat_config(self.cfg), train_folder=cal.source if Path(cal.source).is_dir() else None,
+                          ckpt_dir=Path(self.cfg.out) / "qat" / f"{self.stem}_{target.quantizer}_{tag}",
+                          say=lambda line: self.say(f"   {line}"))
+            if target.quantizer == OWN_KERNELS:  # the scheme fixes its own rewrites and fp32 parts
+                q = quantize(self.network, target.quantizer, job.method, cal, **common)
             else:
-                tag = hashlib.sha256(key.encode()).hexdigest()[:12]
-                q = quantize(self.network, target.quantizer, job.method, cal,
-                             rewrites=tuple(settings["rewrites"]), qat=qat_config(self.cfg),
-                             train_folder=cal.source if Path(cal.source).is_dir() else None,
-                             ckpt_dir=Path(self.cfg.out) / "qat" / f"{self.stem}_{target.quantizer}_{tag}",
-                             fp32_parts=self.fp32_parts(), say=lambda line: self.say(f"   {line}"))
+                q = quantize(self.network, target.quantizer, job.method, cal, rewrites=tuple(settings["rewrites"]),
+                             fp32_parts=self.fp32_parts(), **common)
             self._quantized[key] = q
         return self._quantized[key]
 
     def reference(self, job: Job, sidecar) -> nn.Module:
-        """The fake-quant reference of an int8 artifact (own kernels: rebuilt from its sidecar's ranges)."""
-        if get_target(job.target).quantizer == OWN_KERNELS:
+        """The fake-quant reference of an int8 artifact (own kernels' PTQ: rebuilt from its sidecar's
+        ranges, no calibration; otherwise the quantization's, a QAT resumed from its last checkpoint)."""
+        if get_target(job.target).quantizer == OWN_KERNELS and job.method == "ptq":
             return int8_module(self.network, *ranges_from_settings(sidecar.quantization))
         return self.quantized(job).reference
