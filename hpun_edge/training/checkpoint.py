@@ -275,9 +275,25 @@ def load_checkpoint(
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError) as e:
         raise CheckpointError(f"{where}: optimizer state does not fit this run ({e})") from None
+    _match_param_layout(optimizer)
     scheduler.load_state_dict(record["scheduler"])
     _set_rng(record["rng"], tensors)
     return record
+
+
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each restored state tensor (Adam's moments) its parameter's memory layout.
+
+    The checkpoint stores them contiguous (NCHW); the parameters are channels_last. The fused Adam
+    pairs elements by memory position, so moments in another layout than their parameter would
+    update the wrong weights (the op-by-op Adam follows strides and is unaffected).
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _prefixed_state(tensors: dict[str, torch.Tensor], prefix: str, model: nn.Module, path: Path) -> dict:

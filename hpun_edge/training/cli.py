@@ -44,6 +44,11 @@ def register(sub) -> None:
     g.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     g.add_argument("--min-lr", dest="min_lr", type=float, help=f"cosine schedule floor (default {d.min_lr})")
     g.add_argument("--weight-decay", dest="weight_decay", type=float, help=f"Adam weight decay (default {d.weight_decay})")
+    g.add_argument("--lr-rule", dest="lr_rule", choices=["sqrt", "linear", "none"],
+                   help=f"how --lr scales with the global batch: lr * (batch / --lr-batch)^(1/2), ^1 or unchanged (default {d.lr_rule})")
+    g.add_argument("--lr-batch", dest="lr_batch", type=int, help=f"the global batch --lr is given for (default {d.lr_batch})")
+    g.add_argument("--ema-decay", dest="ema_decay", type=float,
+                   help=f"EMA of the weights, validated and saved beside them; 0 turns it off (default {d.ema_decay})")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="random flips and 90-degree rotations (default on)")
     g.add_argument("--seed", type=int, help=f"seed of the initialisation and of the patch sampling (default {d.seed})")
@@ -60,6 +65,10 @@ def register(sub) -> None:
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto: CUDA when present)")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast on CUDA (default on)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model (default off)")
+    g.add_argument("--engine", choices=["auto", "fast", "eager"],
+                   help="fast: training pairs on the device, the whole step in a CUDA graph (eager steps if capture "
+                        "fails), fused Adam; eager: DataLoader workers, op-by-op steps; auto (default): fast on one "
+                        "CUDA device, eager on the CPU and under torchrun")
     s.set_defaults(func=cmd_train)
 
 

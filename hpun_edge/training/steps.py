@@ -116,8 +116,7 @@ class FastSteps:
         try:
             for g in groups:  # Adam reads lr from this tensor at each replay
                 g["lr"] = self.lr_t
-            with torch.cuda.graph(graph):
-                self.static_loss = self.body()
+            self.static_loss = self._record(graph, self.body)
         except Exception as e:  # any capture failure: the eager step is the same computation
             self.optimizer.zero_grad(set_to_none=True)
             self.graph, self.use_graphs, self.mode = None, False, "eager (capture failed)"
@@ -129,6 +128,12 @@ class FastSteps:
                 g["lr"] = lr
         self.graph, self.mode = graph, "graph"
         self.note(f"captured the training step in a CUDA graph after {self.eager_steps} eager steps")
+
+    @staticmethod
+    def _record(graph, fn):
+        """fn() captured into `graph` (CUDA stream capture: recorded, not run); its result."""
+        with torch.cuda.graph(graph):
+            return fn()
 
     def capture(self) -> None:
         """Run the capture now (graph mode only); `run` otherwise does it after WARMUP steps."""
@@ -152,7 +157,7 @@ class FastSteps:
 
     def _eager(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        if self.use_graphs:  # warm-up before capture: on a side stream, as CUDA graphs require
+        if self.use_graphs and self.device.type == "cuda":  # warm-up before capture: on a side stream
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
