@@ -221,20 +221,30 @@ def _finish(gen):
             return stop.value
 
 
-def train_together(configs: list[TrainConfig], *, stop_at: float | None = None) -> list[Path | None]:
+def train_together(configs: list[TrainConfig], *, stop_at: float | None = None, one_by_one: bool = False,
+                   shared: Shared | None = None) -> list[Path | None]:
     """Train several runs in this one process, one step of each in turn (on CUDA each on its own
-    stream, so that their kernels overlap). Returns each run's best (else final) weights, or None
-    for a run stopped at `stop_at` (time.monotonic()) before its end: it resumes from its checkpoint.
+    stream, so that their kernels overlap), or with `one_by_one` each to its end before the next.
+    Images are decoded once for all (`shared`). Returns each run's best (else final) weights, or
+    None for a run stopped at `stop_at` (time.monotonic()) before its end, or not started by then:
+    such a run resumes from its checkpoint.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("train_together runs in one process; it cannot run under torchrun")
-    shared = Shared()
+    shared = shared if shared is not None else Shared()
+    results: list[Path | None] = [None] * len(configs)
+    if one_by_one:
+        for i, cfg in enumerate(configs):
+            if stop_at is not None and time.monotonic() >= stop_at:
+                tqdm.write(f"{cfg.model} x{cfg.scale}: not started, out of time")
+                continue
+            results[i] = _finish(_run(cfg, Dist(), shared, stop_at=stop_at, tag=True))
+        return results
     runs = []
     for i, cfg in enumerate(configs):
         device = resolve_device(cfg.device)
         stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         runs.append([i, _run(cfg, Dist(), shared, position=i, stop_at=stop_at, tag=True), stream])
-    results: list[Path | None] = [None] * len(configs)
     while runs:
         for run in list(runs):
             i, gen, stream = run

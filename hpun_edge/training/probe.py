@@ -63,7 +63,9 @@ def synthetic_images(scale: int, count: int = 32, size: tuple[int, int] = (96, 1
 def _make(cfg: TrainConfig, images: TrainImages, device: torch.device, data: DeviceImages | None, seed_model: int):
     torch.manual_seed(seed_model)
     model = create_model(cfg.model, cfg.scale).train().to(device, memory_format=torch.channels_last)
-    fast = cfg.engine != "eager"
+    from .loop import resolve_engine
+
+    fast = resolve_engine(cfg, device, 1) == "fast"
     opt, sched = build_optimizer(model, cfg, fused=fast, capturable=fast and device.type == "cuda")
     ema = Ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     amp = torch.bfloat16 if cfg.amp and device.type == "cuda" else None
@@ -119,7 +121,7 @@ def probe(cfgs: list[TrainConfig], images: list[TrainImages], device: torch.devi
     if not all(math.isfinite(float(x)) for x in losses):
         raise RuntimeError("the probe's losses are not finite")
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
-    results = [ProbeResult(c.model, c.scale, "eager" if c.engine == "eager" else "fast", c.batch_size, c.patch_size,
+    results = [ProbeResult(c.model, c.scale, "fast" if isinstance(r, FastSteps) else "eager", c.batch_size, c.patch_size,
                            r.mode, steps / elapsed, len(cfgs), round(peak, 2)) for c, r in zip(cfgs, runs)]
     del runs
     if device.type == "cuda":
