@@ -10,6 +10,7 @@ WebP it is 39.2 MiB. So a campaign takes two calls:
 
 Every copy is decoded again and compared with its source (the same uint8 pixels, or a one-line
 error naming the file); copies already there with the same pixels are kept, so a rerun is cheap.
+Grayscale images (Set14's bridge) are copied as they are: WebP would make them RGB.
 """
 from __future__ import annotations
 
@@ -26,28 +27,32 @@ TRAIN_SETS = ("Set5",)
 BENCH_SETS = ("Set5", "Set14", "B100")
 
 
-def webp_copy(src: Path, dest: Path) -> bool:
-    """Write `src` as lossless WebP at `dest` unless an identical copy is there; True if written.
+def carry_copy(src: Path, dest_stem: Path) -> Path:
+    """Copy image `src` to `dest_stem` + ".webp" (lossless), or byte for byte with its own suffix where
+    WebP cannot hold it as it is (grayscale: WebP is RGB, and the protocol scores gray images on their
+    gray values). An identical copy already there is kept. Returns the copy's path.
 
     Raises ValueError (one line) if the copy does not decode to the source's pixels.
     """
     pixels = read_image(src)
+    as_webp = pixels.ndim == 3 and pixels.shape[2] == 3
+    dest = dest_stem.with_suffix(".webp" if as_webp else src.suffix)
     if dest.is_file() and np.array_equal(read_image(dest), pixels):
-        return False
-    atomic_write_bytes(dest, lambda tmp: Image.fromarray(pixels).save(tmp, "WEBP", lossless=True, quality=100, method=4))
+        return dest
+    if as_webp:
+        atomic_write_bytes(dest, lambda tmp: Image.fromarray(pixels).save(tmp, "WEBP", lossless=True, quality=100, method=4))
+    else:
+        atomic_write_bytes(dest, lambda tmp: Path(tmp).write_bytes(src.read_bytes()))
     if not np.array_equal(read_image(dest), pixels):
         dest.unlink(missing_ok=True)
-        raise ValueError(f"{src}: its lossless WebP copy does not decode to the same pixels")
-    return True
+        raise ValueError(f"{src}: its copy {dest} does not decode to the same pixels")
+    return dest
 
 
 def copy_folder(src: Path, dest: Path) -> tuple[int, int]:
-    """WebP copies of every image under `src` (recursive, same relative paths); (files, bytes)."""
-    files = find_images(src)
-    for f in files:
-        webp_copy(f, (dest / f.relative_to(src)).with_suffix(".webp"))
-    size = sum(p.stat().st_size for p in dest.rglob("*.webp"))
-    return len(files), size
+    """Copies of every image under `src` (recursive, same relative paths); (files, bytes)."""
+    copies = [carry_copy(f, dest / f.relative_to(src)) for f in find_images(src)]
+    return len(copies), sum(p.stat().st_size for p in copies)
 
 
 def prepare_carry(data_root: Path, out: Path, say=print) -> dict[str, int]:
