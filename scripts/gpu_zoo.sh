@@ -16,7 +16,9 @@
 #   bash scripts/gpu_zoo.sh probe              # (optional call, nothing carried) the throughput table alone
 # Without a GPU for call 2, `accept` runs here too: DEVICE=cpu BENCH=../shared/datasets.
 #
-# The H200 weights shipped before (configs/zoo-h200.yaml records what these stages chose):
+# The H200 weights shipped before (configs/zoo-h200.yaml records what these stages chose; their
+# `train` stage ran scripts/gpu_probe.py as it was then, `git show 9fcd995:scripts/gpu_probe.py`,
+# which took MODEL SCALE and printed `probe MODEL xS BATCH it/s`):
 #   bash scripts/gpu_zoo.sh train     # call 1: probe, x2 runs, then x3/x4 runs; run folders -> $OUT
 #   bash scripts/gpu_zoo.sh continue  # call 2: a second cosine cycle for x2, then x3/x4 again -> $OUT
 #   bash scripts/gpu_zoo.sh publish   # call 3: measure the nine on Set5/Set14/B100 (fp32) -> $OUT
@@ -222,6 +224,7 @@ elif [ "${1:-}" = probe ]; then
   $PY scripts/gpu_probe.py --graph-check --json "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt"
 elif [ "${1:-}" = campaign ]; then
   set -o pipefail
+  export TQDM_DISABLE=1  # no progress bars in the logs (the runs' lines and log.csv say it all)
   CROOT=${CROOT:-runs/campaign}
   END_S=${END_S:-540}   # seconds after the start by which training stops (the call's limit is 600)
   mkdir -p "$CROOT"
@@ -250,6 +253,7 @@ elif [ "${1:-}" = unpack ] || [ "${1:-}" = install ]; then
   [ "$1" = install ] && git status --short hpun_edge/weights
 elif [ "${1:-}" = accept ]; then
   set -o pipefail
+  export TQDM_DISABLE=1
   CROOT=${CROOT:-runs/campaign}
   $PY -m hpun_edge train-campaign accept configs/zoo-warm.yaml --root "$CROOT" --cand "${CANDS:-out/carry/cand}" \
     --bench-root "${BENCH:-out/carry/bench}" --device "${DEVICE:-cuda}" 2>&1 | grep --line-buffered -v "it/s\]$" | tee "$OUT/accept.txt"

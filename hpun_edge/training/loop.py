@@ -432,7 +432,7 @@ def _run(cfg: TrainConfig, d: Dist, shared: Shared, *, position: int = 0, stop_a
                     which, (psnr, ssim) = max(val.items(), key=lambda kv: kv[1][0] if math.isfinite(kv[1][0]) else -1e9)
                     is_best = math.isfinite(psnr) and (best["psnr_y"] is None or psnr > best["psnr_y"])
                     say(f"step {step}: {val_set.name} PSNR-Y / SSIM-Y {', '.join(parts)}"
-                        f"{f' (best so far: {which} weights)' if is_best else ''}")
+                        f"{' (best so far: the ' + ('EMA' if which == 'ema' else 'raw weights') + ')' if is_best else ''}")
                     if is_best:
                         best.update(psnr_y=psnr, ssim_y=ssim, step=step, weights=which)
                         kind = f"the EMA (decay {cfg.ema_decay}) of the weights" if which == "ema" else "the weights"
