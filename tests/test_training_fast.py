@@ -158,6 +158,21 @@ def test_resumed_adam_moments_take_their_parameters_layout(data_dir, tmp_path):
             assert opt.state[p][key].stride() == p.stride(), key
 
 
+def test_a_run_resumed_on_the_other_engine_goes_on_with_a_note(data_dir, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    loss_hook(monkeypatch, 3, lambda loss: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):
+        train(cfg_for(data_dir, run, iterations=4, ckpt_every=2, engine="eager"))
+    monkeypatch.undo()
+    capsys.readouterr()
+    train(TrainConfig(**{**cfg_for(data_dir, run, iterations=4, ckpt_every=2, engine="fast").to_dict(), "resume": True}))
+    out = capsys.readouterr().out
+    assert "settings changed since the checkpoint" in out and "engine 'eager' -> 'fast'" in out
+    record = last_record(run)
+    assert record["step"] == 4 and (run / "final.safetensors").exists()
+    assert all(g["fused"] is True and g["capturable"] is False for g in record["optimizer"]["param_groups"])
+
+
 def test_a_run_stopped_at_its_deadline_keeps_a_checkpoint_and_resumes_to_the_same_end(data_dir, tmp_path):
     whole = cfg_for(data_dir, tmp_path / "whole", iterations=5, ckpt_every=100, engine="fast")
     train(whole)

@@ -71,12 +71,20 @@ def apply_optimizer_settings(optimizer, scheduler, cfg: TrainConfig, step: int, 
 
 def keep_engine_flags(optimizer):
     """The implementation flags of `optimizer`'s groups, to put back after `load_state_dict`
-    (which copies the saved run's flags: a resume may run on another engine)."""
+    (which copies the saved run's flags: a resume may run on another engine). Restoring also puts
+    Adam's step counts where these flags need them: on the parameter's device (float32) for the
+    fused or capturable Adam, on the CPU otherwise."""
     saved = [{k: g[k] for k in ("fused", "capturable", "foreach") if k in g} for g in optimizer.param_groups]
 
     def restore() -> None:
         for g, flags in zip(optimizer.param_groups, saved):
             g.update(flags)
+            on_device = bool(g.get("fused") or g.get("capturable"))
+            for p in g["params"]:
+                state = optimizer.state.get(p, {})
+                step = state.get("step")
+                if isinstance(step, torch.Tensor):
+                    state["step"] = step.to(p.device, torch.float32) if on_device else step.to("cpu")
 
     return restore
 
