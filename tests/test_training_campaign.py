@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_training import Killed, assert_same_tensors, data_dir, loss_hook, smooth_image, tensors_of  # noqa: F401
+from test_training import assert_same_tensors, data_dir, loss_hook, smooth_image, tensors_of  # noqa: F401
 
 from hpun_edge import create_model
 from hpun_edge.cli import main
@@ -26,6 +26,10 @@ from hpun_edge.training.campaign import (
 from hpun_edge.training.carry import prepare_carry
 from hpun_edge.training.loop import Shared
 from hpun_edge.weights import ModelCard, save_weights
+
+
+class Died(BaseException):
+    """Stands for the process being killed (a signal, not an error the campaign could go on after)."""
 
 
 def write_plan(path, runs, **extra):
@@ -113,8 +117,8 @@ def test_a_campaign_warm_starts_from_the_shipped_weights_and_a_stopped_one_resum
     # The same campaign killed during the x2 run's third step (after its step-2 checkpoint), then the
     # same command again: x3 is not trained again, x2 resumes, and the candidates are the same.
     cut = tmp_path / "cut"
-    loss_hook(monkeypatch, 3 + 3, lambda loss: (_ for _ in ()).throw(Killed()))
-    with pytest.raises(Killed):
+    loss_hook(monkeypatch, 3 + 3, lambda loss: (_ for _ in ()).throw(Died()))
+    with pytest.raises(Died):
         train_stage(_campaign(tmp_path, data_dir, "b"), cut, shipped=shipped, data_root=None, deadline_s=10**6,
                     say=lambda _l: None)
     monkeypatch.undo()
@@ -126,6 +130,16 @@ def test_a_campaign_warm_starts_from_the_shipped_weights_and_a_stopped_one_resum
     assert f"hpun_s x3: trained already ({cut / 'runs' / 'hpun_s_x3'})" in said
     for name in ("hpun_s_x3", "hpun_s_x2"):
         assert_same_tensors(tensors_of(whole / "cand" / f"{name}.safetensors"), tensors_of(cut / "cand" / f"{name}.safetensors"))
+
+
+def test_a_run_that_diverges_does_not_stop_the_campaign(data_dir, tmp_path, shipped, monkeypatch):
+    loss_hook(monkeypatch, 2, lambda loss: loss * float("nan"))  # x3's second step
+    said = []
+    cands = train_stage(_campaign(tmp_path, data_dir, "a"), tmp_path / "c", shipped=shipped, data_root=None,
+                        deadline_s=10**6, say=said.append)
+    assert [c.name for c in cands] == ["hpun_s_x2.safetensors"]
+    assert any(line.startswith("hpun_s x3: stopped by TrainingError: training diverged at step 2: loss is nan")
+               and line.endswith("the other runs go on") for line in said)
 
 
 def test_out_of_time_runs_are_not_started_and_have_no_candidate(data_dir, tmp_path, shipped):

@@ -197,7 +197,12 @@ def train_stage(plan: Campaign, root: Path, *, shipped: Path, data_root: str | N
         device = resolve_device(configs[0].device)
         say(f"training {len(configs)} run(s) {state['mode']} on {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'the CPU'}, "
             f"until {deadline_s:.0f} s after the start")
-        train_together(configs, stop_at=start + deadline_s, one_by_one=state["mode"] != "together", shared=shared)
+        def keep_going(cfg: TrainConfig, error: Exception) -> None:
+            text = " ".join(str(error).split())
+            say(f"{cfg.model} x{cfg.scale}: stopped by {type(error).__name__}: {text}; the other runs go on")
+
+        train_together(configs, stop_at=start + deadline_s, one_by_one=state["mode"] != "together", shared=shared,
+                       keep_going=keep_going)
     return collect_candidates(plan, root, iterations, say)
 
 

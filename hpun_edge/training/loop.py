@@ -222,12 +222,13 @@ def _finish(gen):
 
 
 def train_together(configs: list[TrainConfig], *, stop_at: float | None = None, one_by_one: bool = False,
-                   shared: Shared | None = None) -> list[Path | None]:
+                   shared: Shared | None = None, keep_going=None) -> list[Path | None]:
     """Train several runs in this one process, one step of each in turn (on CUDA each on its own
     stream, so that their kernels overlap), or with `one_by_one` each to its end before the next.
     Images are decoded once for all (`shared`). Returns each run's best (else final) weights, or
     None for a run stopped at `stop_at` (time.monotonic()) before its end, or not started by then:
-    such a run resumes from its checkpoint.
+    such a run resumes from its checkpoint. With `keep_going(cfg, error)`, a run that fails (diverges,
+    say) is reported through it and dropped, and the others go on; without, the error stops all.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("train_together runs in one process; it cannot run under torchrun")
@@ -238,7 +239,12 @@ def train_together(configs: list[TrainConfig], *, stop_at: float | None = None, 
             if stop_at is not None and time.monotonic() >= stop_at:
                 tqdm.write(f"{cfg.model} x{cfg.scale}: not started, out of time")
                 continue
-            results[i] = _finish(_run(cfg, Dist(), shared, stop_at=stop_at, tag=True))
+            try:
+                results[i] = _finish(_run(cfg, Dist(), shared, stop_at=stop_at, tag=True))
+            except Exception as e:
+                if keep_going is None:
+                    raise
+                keep_going(cfg, e)
         return results
     runs = []
     for i, cfg in enumerate(configs):
@@ -253,6 +259,11 @@ def train_together(configs: list[TrainConfig], *, stop_at: float | None = None, 
                     next(gen)
                 except StopIteration as stop:
                     results[i] = stop.value
+                    runs.remove(run)
+                except Exception as e:
+                    if keep_going is None:
+                        raise
+                    keep_going(configs[i], e)
                     runs.remove(run)
     return results
 
