@@ -1,7 +1,24 @@
 #!/usr/bin/env bash
-# The zoo training that shipped the H200 weights (configs/zoo-h200.yaml records what it chose), as the
-# device machine ran it from the repository root (PYTHONPATH=., python3 with CUDA PyTorch).
+# GPU training of the zoo, as the device machine runs it from the repository root (PYTHONPATH=.,
+# python3 with CUDA PyTorch). Two generations:
 #
+# Issue 23, warm-restart campaign (configs/zoo-warm.yaml; docs/training.md): two GPU calls.
+#   bash scripts/gpu_zoo.sh carry              # here: out/carry/train (train + Set5, ~40 MiB) and
+#                                              #   out/carry/bench (Set5/Set14/B100 HR, ~20 MiB), lossless WebP
+#   call 1, carry [out/carry/train], timeout_s 600:
+#   bash scripts/gpu_zoo.sh campaign           # probe table, then train-campaign train until END_S (540) s;
+#                                              #   candidates + logs -> $OUT/campaign.tgz.partNN
+#   bash scripts/gpu_zoo.sh unpack DIR         # here: the parts in DIR -> out/carry/cand (and runs/campaign)
+#   call 2, carry [out/carry/bench, out/carry/cand], timeout_s 300:
+#   bash scripts/gpu_zoo.sh accept             # publish(device=cuda) each candidate on Set5/Set14/B100; the
+#                                              #   ones better on all three -> $OUT/accept.tgz.partNN
+#   bash scripts/gpu_zoo.sh install DIR        # here: the accepted weights and cards -> hpun_edge/weights
+#   bash scripts/gpu_zoo.sh probe              # (optional call, nothing carried) the throughput table alone
+# Without a GPU for call 2, `accept` runs here too: DEVICE=cpu BENCH=../shared/datasets.
+#
+# The H200 weights shipped before (configs/zoo-h200.yaml records what these stages chose; their
+# `train` stage ran scripts/gpu_probe.py as it was then, `git show 9fcd995:scripts/gpu_probe.py`,
+# which took MODEL SCALE and printed `probe MODEL xS BATCH it/s`):
 #   bash scripts/gpu_zoo.sh train     # call 1: probe, x2 runs, then x3/x4 runs; run folders -> $OUT
 #   bash scripts/gpu_zoo.sh continue  # call 2: a second cosine cycle for x2, then x3/x4 again -> $OUT
 #   bash scripts/gpu_zoo.sh publish   # call 3: measure the nine on Set5/Set14/B100 (fp32) -> $OUT
@@ -38,7 +55,7 @@ T_B=${T_B:-535}        # continue: when the x3/x4 runs should end
 LOAD_S=${LOAD_S:-30}   # allowance for a run's start (image decoding and degradation, CUDA start)
 FILL=${FILL:-0.8}      # fraction of the probed rate counted on (loader, validation, checkpoints)
 START=$(date +%s)
-PY=python3
+PY=${PY:-python3}   # here: PY=/path/to/.venv/bin/python for carry
 mkdir -p "$OUT" "$ROOT"
 elapsed() { echo $(( $(date +%s) - START )); }
 
@@ -193,7 +210,61 @@ print('cpu-check', w.split('/')[-1], 'Set5 cpu %.4f/%.5f card %.4f/%.5f diff %.5
   echo "checked after $(elapsed) s"
   (cd "$OUT" && tar cf pub.tar pub && rm -rf pub && split -b 15m -d pub.tar pub.tar.part && rm pub.tar)
   ls -l "$OUT"
+elif [ "${1:-}" = carry ]; then
+  $PY -m hpun_edge train-campaign carry --data-root "${SRC:-../shared/datasets}" --out out/carry || exit 1
+  tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+  for part in train bench; do
+    extra=$(du -sb out/carry/$part | cut -f1)
+    [ $part = bench ] && extra=$(( extra + $(du -cb hpun_edge/weights/*.safetensors | tail -1 | cut -f1) ))  # candidates
+    echo "call with out/carry/$part$([ $part = bench ] && echo ' + out/carry/cand (at most the size of the shipped weights)'):" \
+      "$(( (tree + extra) / 1048576 )) MiB of the 64 MiB a call carries (source tree $(( tree / 1048576 )) MiB)"
+  done
+elif [ "${1:-}" = probe ]; then
+  nvidia-smi --query-gpu=name,memory.used,memory.total,clocks.sm --format=csv
+  $PY scripts/gpu_probe.py --graph-check --json "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt"
+elif [ "${1:-}" = campaign ]; then
+  set -o pipefail
+  export TQDM_DISABLE=1  # no progress bars in the logs (the runs' lines and log.csv say it all)
+  CROOT=${CROOT:-runs/campaign}
+  END_S=${END_S:-540}   # seconds after the start by which training stops (the call's limit is 600)
+  mkdir -p "$CROOT"
+  nvidia-smi --query-gpu=name,memory.used,memory.total,clocks.sm --format=csv | tee "$OUT/campaign.txt"
+  if [ "${PROBE:-1}" = 1 ]; then  # today's loop beside the fast one, random data: about a minute
+    $PY scripts/gpu_probe.py --settings eager:16x48 fast:16x48 --together fast:16x48 --steps 30 --graph-check \
+      --json "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt"
+  fi
+  echo "probe done after $(elapsed) s" | tee -a "$OUT/campaign.txt"
+  $PY -m hpun_edge train-campaign train configs/zoo-warm.yaml --root "$CROOT" --data-root out/carry/train \
+    --deadline-s $(( END_S - $(elapsed) )) 2>&1 | grep --line-buffered -v "it/s\]$" | tee -a "$OUT/campaign.txt"
+  echo "train-campaign exit ${PIPESTATUS[0]} after $(elapsed) s" | tee -a "$OUT/campaign.txt"
+  mkdir -p out/carry/cand && cp "$CROOT"/cand/* out/carry/cand/ 2>/dev/null
+  files=(out/carry/cand "$CROOT/campaign.json")
+  for d in "$CROOT"/runs/hpun_*_x?; do
+    for f in log.csv train.log config.yaml best.json final.json final_ema.json last.json; do
+      [ -e "$d/$f" ] && files+=("$d/$f")
+    done
+  done
+  tar czf - "${files[@]}" 2>/dev/null | split -b 15m -d - "$OUT/campaign.tgz.part"
+  ls -l "$OUT"; echo "packed after $(elapsed) s"
+elif [ "${1:-}" = unpack ] || [ "${1:-}" = install ]; then
+  what=$([ "$1" = unpack ] && echo campaign || echo accept)
+  [ -n "${2:-}" ] && ls "$2"/$what.tgz.part* > /dev/null || { echo "usage: bash scripts/gpu_zoo.sh $1 DIR (DIR holds $what.tgz.partNN)" >&2; exit 2; }
+  cat "$2"/$what.tgz.part* | tar xzvf - || exit 1
+  [ "$1" = install ] && git status --short hpun_edge/weights
+elif [ "${1:-}" = accept ]; then
+  set -o pipefail
+  export TQDM_DISABLE=1
+  CROOT=${CROOT:-runs/campaign}
+  $PY -m hpun_edge train-campaign accept configs/zoo-warm.yaml --root "$CROOT" --cand "${CANDS:-out/carry/cand}" \
+    --bench-root "${BENCH:-out/carry/bench}" --device "${DEVICE:-cuda}" 2>&1 | grep --line-buffered -v "it/s\]$" | tee "$OUT/accept.txt"
+  echo "accept exit ${PIPESTATUS[0]} after $(elapsed) s" | tee -a "$OUT/accept.txt"
+  files=("$CROOT/accept.json" "$CROOT/measured")
+  for n in $($PY -c "import json, sys; print(' '.join(d['name'] for d in json.load(open(sys.argv[1])) if d['accepted']))" "$CROOT/accept.json"); do
+    files+=("hpun_edge/weights/$n.safetensors" "hpun_edge/weights/$n.json")
+  done
+  tar czf - "${files[@]}" | split -b 15m -d - "$OUT/accept.tgz.part"
+  ls -l "$OUT"
 else
-  echo "usage: bash scripts/gpu_zoo.sh train|continue|publish" >&2
+  echo "usage: bash scripts/gpu_zoo.sh carry|probe|campaign|unpack DIR|accept|install DIR  (issue 23), train|continue|publish (H200 weights)" >&2
   exit 2
 fi

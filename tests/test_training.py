@@ -367,7 +367,8 @@ def test_validation_on_set5_keeps_the_best_weights_with_a_model_card(data_dir, t
     assert card["iterations"] == 2 and 5 < m["psnr_y"] < 40 and 0 < m["ssim_y"] < 1
     assert "4 HR images" in card["training_data"] and card["hardware"]
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,lr,it_s,val_psnr_y,val_ssim_y" and rows[-1].split(",")[4] != ""
+    assert rows[0] == "step,loss,lr,it_s,val_psnr_y,val_ssim_y,ema_psnr_y,ema_ssim_y"
+    assert rows[-1].split(",")[4] != "" and rows[-1].split(",")[6] != ""  # raw and EMA both validated
 
 
 # ------------------------------------------------------------------------------------------- DDP

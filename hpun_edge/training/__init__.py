@@ -4,9 +4,12 @@
     best_weights = train(TrainConfig(model="hpun_s", scale=2, iterations=1000, run_dir="runs/try"))
 
 Modules: `config` (TrainConfig, config files), `patches` (in-memory data, per-index sampling),
-`checkpoint` (safetensors + JSON checkpoints, init-from), `loop` (the loop, DDP), `runlog` (logs,
-validation), `cli` (`hpun-edge train`). Needs only torch, numpy, pillow, safetensors and tqdm;
-PyYAML and tensorboard are used when installed.
+`device_data` (the pairs on the device, cropped there), `steps` (the eager and fast step engines,
+CUDA graphs), `optim` (Adam, lr rule, cosine, EMA), `checkpoint` (safetensors + JSON checkpoints,
+init-from), `history` (cycles in model cards), `loop` (the loop, DDP, runs together), `runlog`
+(logs, validation), `probe` (throughput), `campaign` and `carry` (warm-restart campaigns on a lent
+GPU), `zoo` (plans), `cli` (`hpun-edge train`, `train-zoo`, `train-campaign`); docs/training.md.
+Needs only torch, numpy, pillow, safetensors and tqdm; PyYAML and tensorboard are used when installed.
 """
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 A checkpoint is two files in the run folder:
 
-* ``last-<step>-<id>.safetensors``: the model state (``model.<name>``), the optimizer's tensor state
-  (``optim.<param index>.<key>``, e.g. ``optim.3.exp_avg``) and the torch RNG states (``rng.torch``,
-  ``rng.cuda.<i>``, uint8).
+* ``last-<step>-<id>.safetensors``: the model state (``model.<name>``), the EMA of the weights where
+  the run keeps one (``ema.<name>``), the optimizer's tensor state (``optim.<param index>.<key>``,
+  e.g. ``optim.3.exp_avg``) and the torch RNG states (``rng.torch``, ``rng.cuda.<i>``, uint8).
 * ``last.json``: the commit record. It names that tensor file and its sha256, and holds the step, the
   variant and scale, the optimizer's param groups and any non-tensor state, the scheduler state, the
   python and numpy RNG states, the best validation result so far, the accumulated wall time and the
@@ -89,8 +89,11 @@ def _set_rng(rng: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
 
 
 # ---------------------------------------------------------------------------------------- save
-def _state_tensors(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+def _state_tensors(model: nn.Module, optimizer: torch.optim.Optimizer,
+                   ema_model: nn.Module | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
+    if ema_model is not None:
+        tensors.update({f"ema.{k}": v.detach() for k, v in ema_model.state_dict().items()})
     opt = optimizer.state_dict()
     other: dict[str, dict[str, Any]] = {}
     for idx, state in opt["state"].items():
@@ -127,6 +130,7 @@ def save_checkpoint(
     step: int,
     config: dict[str, Any],
     train_state: dict[str, Any],
+    ema_model: nn.Module | None = None,
 ) -> Path:
     """Write the checkpoint of `step` (see the module docstring); returns the `last.json` path.
 
@@ -135,7 +139,7 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = _committed_tensors(run_dir)
-    tensors, opt_json = _state_tensors(model, optimizer)
+    tensors, opt_json = _state_tensors(model, optimizer, ema_model)
     spec = model.spec
     blob = st_save(tensors, metadata={"format": FORMAT, "model": spec.name, "scale": str(model.scale)})
     name = f"last-{step:08d}-{uuid.uuid4().hex[:8]}.safetensors"
@@ -226,8 +230,10 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ema_model: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizer, scheduler and RNG states from `run_dir`; returns the record.
+    """Restore model, optimizer, scheduler and RNG states (and `ema_model` from the EMA tensors, where
+    the checkpoint has them) from `run_dir`; returns the record, with ``ema_loaded`` set.
 
     Refuses (CheckpointError, one line) a missing or damaged checkpoint and one of another variant
     or scale than `model`.
@@ -250,16 +256,11 @@ def load_checkpoint(
     except (SafetensorError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
 
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    expected = model.state_dict()
-    for k, v in expected.items():
-        if k not in model_state:
-            raise CheckpointError(f"{path}: tensor model.{k} is missing")
-        if model_state[k].shape != v.shape:
-            raise CheckpointError(
-                f"{path}: model.{k} has shape {tuple(model_state[k].shape)}, the model needs {tuple(v.shape)}"
-            )
-    model.load_state_dict(model_state)
+    model.load_state_dict(_prefixed_state(tensors, "model.", model, path))
+    ema_state = {k: v for k, v in tensors.items() if k.startswith("ema.")}
+    record["ema_loaded"] = bool(ema_model is not None and ema_state)
+    if record["ema_loaded"]:
+        ema_model.load_state_dict(_prefixed_state(ema_state, "ema.", ema_model, path))
 
     opt = record["optimizer"]
     state: dict[int, dict[str, Any]] = {}
@@ -274,9 +275,38 @@ def load_checkpoint(
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError) as e:
         raise CheckpointError(f"{where}: optimizer state does not fit this run ({e})") from None
+    _match_param_layout(optimizer)
     scheduler.load_state_dict(record["scheduler"])
     _set_rng(record["rng"], tensors)
     return record
+
+
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each restored state tensor (Adam's moments) its parameter's memory layout.
+
+    The checkpoint stores them contiguous (NCHW); the parameters are channels_last. The fused Adam
+    pairs elements by memory position, so moments in another layout than their parameter would
+    update the wrong weights (the op-by-op Adam follows strides and is unaffected).
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def _prefixed_state(tensors: dict[str, torch.Tensor], prefix: str, model: nn.Module, path: Path) -> dict:
+    """The `prefix`ed tensors as a state dict for `model`; CheckpointError if one is missing or misshapen."""
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    for k, v in model.state_dict().items():
+        if k not in state:
+            raise CheckpointError(f"{path}: tensor {prefix}{k} is missing")
+        if state[k].shape != v.shape:
+            raise CheckpointError(
+                f"{path}: {prefix}{k} has shape {tuple(state[k].shape)}, the model needs {tuple(v.shape)}"
+            )
+    return state
 
 
 # ------------------------------------------------------------------------------------ init-from

@@ -44,6 +44,11 @@ def register(sub) -> None:
     g.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr})")
     g.add_argument("--min-lr", dest="min_lr", type=float, help=f"cosine schedule floor (default {d.min_lr})")
     g.add_argument("--weight-decay", dest="weight_decay", type=float, help=f"Adam weight decay (default {d.weight_decay})")
+    g.add_argument("--lr-rule", dest="lr_rule", choices=["sqrt", "linear", "none"],
+                   help=f"how --lr scales with the global batch: lr * (batch / --lr-batch)^(1/2), ^1 or unchanged (default {d.lr_rule})")
+    g.add_argument("--lr-batch", dest="lr_batch", type=int, help=f"the global batch --lr is given for (default {d.lr_batch})")
+    g.add_argument("--ema-decay", dest="ema_decay", type=float,
+                   help=f"EMA of the weights, validated and saved beside them; 0 turns it off (default {d.ema_decay})")
     g.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="random flips and 90-degree rotations (default on)")
     g.add_argument("--seed", type=int, help=f"seed of the initialisation and of the patch sampling (default {d.seed})")
@@ -60,6 +65,10 @@ def register(sub) -> None:
     g.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto: CUDA when present)")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bf16 autocast on CUDA (default on)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model (default off)")
+    g.add_argument("--engine", choices=["auto", "fast", "eager"],
+                   help="fast: training pairs on the device, the whole step in a CUDA graph (eager steps if capture "
+                        "fails), fused Adam; eager: DataLoader workers, op-by-op steps; auto (default): fast on one "
+                        "CUDA device, eager on the CPU and under torchrun")
     s.set_defaults(func=cmd_train)
 
 
@@ -115,6 +124,69 @@ def register_zoo(sub) -> None:
     s.add_argument("--dest", default=None, help="where to install the weights (default: hpun_edge/weights)")
     s.add_argument("--no-publish", dest="publish", action="store_false", help="train only")
     s.set_defaults(func=cmd_train_zoo)
+    register_campaign(sub)  # beside train-zoo, so that the top-level CLI needs no change
+
+
+def register_campaign(sub) -> None:
+    s = sub.add_parser(
+        "train-campaign",
+        help="warm restarts of the shipped weights sized to the time at hand; ship only improvements",
+        description="carry: lossless WebP copies of the data for a GPU call (OUT/train, OUT/bench). "
+        "train: probe, size and train one more cosine cycle of each plan run from the shipped weights (all "
+        "tensors), stop at --deadline-s, copy each run's best weights to ROOT/cand (the same command "
+        "continues a stopped campaign). accept: measure the candidates on Set5/Set14/B100 and replace a "
+        "shipped model only where its candidate beats its card on all three.",
+    )
+    s.add_argument("stage", choices=["carry", "train", "accept"])
+    s.add_argument("plan", nargs="?", help="campaign plan (train and accept), e.g. configs/zoo-warm.yaml")
+    s.add_argument("--root", default="runs/campaign", help="campaign folder (default runs/campaign)")
+    s.add_argument("--data-root", dest="data_root", default=None,
+                   help="train: data root with train/ and the validation set; carry: the data sets to copy")
+    s.add_argument("--out", default="out/carry", help="carry: where to write train/ and bench/ (default out/carry)")
+    s.add_argument("--bench-root", dest="bench_root", default=None, help="accept: data root with Set5, Set14, B100")
+    s.add_argument("--cand", default=None, help="accept: folder of candidates (default ROOT/cand)")
+    s.add_argument("--shipped", default=None, help="the shipped weights to start from and to replace (default hpun_edge/weights)")
+    s.add_argument("--deadline-s", dest="deadline_s", type=float, default=540.0,
+                   help="train: seconds after the start by which training stops (default 540)")
+    s.add_argument("--device", default=None, help="accept: where to measure (default: cuda when present, else cpu)")
+    s.set_defaults(func=cmd_train_campaign)
+
+
+def cmd_train_campaign(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from ..zoo import WEIGHTS_DIR
+    from .campaign import accept_stage, load_campaign, train_stage
+    from .checkpoint import CheckpointWriteError
+    from .loop import TrainingError
+
+    start = time.monotonic()
+    if args.stage == "carry":
+        from ..data import resolve_data_root
+        from .carry import prepare_carry
+
+        sizes = prepare_carry(resolve_data_root(args.data_root), Path(args.out))
+        print(", ".join(f"{Path(args.out) / k}: {v / 2**20:.1f} MiB" for k, v in sizes.items()))
+        return 0
+    if not args.plan:
+        raise ValueError(f"train-campaign {args.stage}: a plan file is needed (e.g. configs/zoo-warm.yaml)")
+    plan = load_campaign(args.plan)
+    shipped = Path(args.shipped) if args.shipped else WEIGHTS_DIR
+    root = Path(args.root)
+    try:
+        if args.stage == "train":
+            train_stage(plan, root, shipped=shipped, data_root=args.data_root, deadline_s=args.deadline_s, start=start)
+        else:
+            import torch
+
+            device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            accept_stage(Path(args.cand) if args.cand else root / "cand", root, shipped=shipped,
+                         bench_root=args.bench_root, device=device, note=plan.note)
+    except (TrainingError, CheckpointWriteError) as e:
+        print(f"hpun-edge train-campaign: error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_train_zoo(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from typing import Any
 from ..variants import check_scale, get_variant
 
 NO_VALIDATION = ("", "none", "off")
+ENGINES = ("auto", "fast", "eager")
+LR_RULES = ("sqrt", "linear", "none")
 
 
 @dataclass(frozen=True)
@@ -52,18 +54,37 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
     amp: bool = True  # bf16 autocast; CUDA only (CPU always trains in fp32)
     compile: bool = False  # torch.compile the model (CUDA)
-    init_from: str | None = None  # .safetensors weights to start from (all tensors but the tail)
+    # auto: the fast path on one CUDA device (training pairs on the GPU, fused Adam, the whole step in
+    # a CUDA graph, eager steps if capture fails), today's eager loop otherwise (CPU, torchrun);
+    # fast / eager: that path wherever it runs (fast on the CPU: device-side crops, fused Adam).
+    engine: str = "auto"
+    # Exponential moving average of the weights, validated and saved beside them; 0 turns it off.
+    ema_decay: float = 0.999
+    # lr is the rate at a global batch of lr_batch; other batches scale it: sqrt, linear or none.
+    lr_rule: str = "sqrt"
+    lr_batch: int = 16
+    init_from: str | None = None  # .safetensors weights to start from (all tensors; the tail if it fits)
     resume: bool = False  # continue from <run_dir>/last.json
 
     def __post_init__(self) -> None:
         check_scale(get_variant(self.model), self.scale)
-        for name in ("iterations", "batch_size", "patch_size", "ckpt_every", "log_every", "val_every"):
+        for name in ("iterations", "batch_size", "patch_size", "ckpt_every", "log_every", "val_every", "lr_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be 0 or more, got {self.workers}")
-        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
-            raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.lr_rule not in LR_RULES:
+            raise ValueError(f"lr_rule must be one of {', '.join(LR_RULES)}, got {self.lr_rule!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}")
+        from .optim import effective_lr
+
+        if not (self.lr > 0 and 0 <= self.min_lr <= effective_lr(self)):
+            raise ValueError(f"need lr > 0 and 0 <= min_lr <= the effective lr, got lr={self.lr} "
+                             f"(effective {effective_lr(self):.3g} at batch {self.batch_size}, lr_rule "
+                             f"{self.lr_rule}), min_lr={self.min_lr}")
 
     @property
     def run_path(self) -> Path:

@@ -6,6 +6,10 @@ resized). Sample `i` is a pure function of (seed, i): a numpy Generator seeded w
 the image, the crop position and the flips/rotation. Process `rank` of `world` takes, at step `t`,
 the indices ``t*batch*world + rank*batch + j`` (j < batch), so the data do not depend on the number
 of DataLoader workers, ranks draw different samples, and resuming needs only the step.
+
+A sample is drawn (`draw_sample`: image, crop position, flips, rotation) and then cropped; the draw
+is the same numpy function for the CPU crops here and for the device crops of `device_data`, so the
+two give the same patches.
 """
 from __future__ import annotations
 
@@ -102,26 +106,52 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
+# A draw: (image k, LR row y, LR column x, hflip, vflip, rot), in this order (the columns of `batch_draws`).
+DRAW_FIELDS = ("image", "y", "x", "hflip", "vflip", "rot")
+
+
+def draw_sample(seed: int, index: int, lr_shapes: list[tuple[int, int]], patch_size: int,
+                augment: bool = True) -> tuple[int, int, int, int, int, int]:
+    """Sample `index`'s image, LR crop corner and dihedral transform: a pure function of (seed, index).
+
+    `lr_shapes` are the (height, width) of the LR images. Without `augment` the transform is the
+    identity (no draw is made for it).
+    """
+    rng = sample_rng(seed, index)
+    k = int(rng.integers(len(lr_shapes)))
+    h, w = lr_shapes[k]
+    y = int(rng.integers(h - patch_size + 1))
+    x = int(rng.integers(w - patch_size + 1))
+    if not augment:
+        return k, y, x, 0, 0, 0
+    hflip, vflip, rot = (int(v) for v in rng.integers(2, size=3))
+    return k, y, x, hflip, vflip, rot
+
+
+def batch_draws(seed: int, indices, lr_shapes: list[tuple[int, int]], patch_size: int,
+                augment: bool = True) -> torch.Tensor:
+    """The draws of `indices` as an int64 (len(indices), 6) tensor (columns: DRAW_FIELDS)."""
+    rows = [draw_sample(seed, i, lr_shapes, patch_size, augment) for i in indices]
+    return torch.tensor(rows, dtype=torch.int64).reshape(len(rows), len(DRAW_FIELDS))
+
+
 class PatchDataset(Dataset):
     """Sample `i` -> (LR, HR) uint8 CHW tensors; a pure function of (seed, i)."""
 
     def __init__(self, images: TrainImages, patch_size: int, seed: int, augment: bool = True):
         self.lr, self.hr, self.scale = images.lr, images.hr, images.scale
         self.patch_size, self.seed, self.augment = patch_size, seed, augment
+        self.lr_shapes = [im.shape[:2] for im in images.lr]
 
     def __len__(self) -> int:  # indices are unbounded; the samplers below decide which are drawn
         return sys.maxsize
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = sample_rng(self.seed, index)
-        k = int(rng.integers(len(self.lr)))
+        k, y, x, hflip, vflip, rot = draw_sample(self.seed, index, self.lr_shapes, self.patch_size, self.augment)
         lr_img, hr_img, p, s = self.lr[k], self.hr[k], self.patch_size, self.scale
-        y = int(rng.integers(lr_img.shape[0] - p + 1))
-        x = int(rng.integers(lr_img.shape[1] - p + 1))
         lr = lr_img[y : y + p, x : x + p]
         hr = hr_img[y * s : (y + p) * s, x * s : (x + p) * s]
-        if self.augment:
-            hflip, vflip, rot = rng.integers(2, size=3)
+        if hflip or vflip or rot:
             lr, hr = augment(lr, hflip, vflip, rot), augment(hr, hflip, vflip, rot)
         return to_chw(lr), to_chw(hr)
 

@@ -1,9 +1,11 @@
-"""What a run reports: log.csv, TensorBoard (when installed), validation, and the hardware string."""
+"""What a run reports: log.csv, train.log (details for the record, not the console), TensorBoard
+(when installed), validation, and the hardware string."""
 from __future__ import annotations
 
 import csv
 import math
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -11,7 +13,7 @@ from torch import nn
 
 from ..weights import atomic_write_bytes
 
-CSV_FIELDS = ("step", "loss", "lr", "it_s", "val_psnr_y", "val_ssim_y")
+CSV_FIELDS = ("step", "loss", "lr", "it_s", "val_psnr_y", "val_ssim_y", "ema_psnr_y", "ema_ssim_y")
 
 
 def hardware_string(device: torch.device, world: int = 1) -> str:
@@ -60,23 +62,33 @@ class RunLog:
             atomic_write_bytes(self.path, lambda tmp: Path(tmp).write_text(text, newline=""))
 
     def row(self, step: int, loss: float | None = None, lr: float | None = None, it_s: float | None = None,
-            psnr: float | None = None, ssim: float | None = None) -> None:
+            psnr: float | None = None, ssim: float | None = None, ema_psnr: float | None = None,
+            ema_ssim: float | None = None) -> None:
         def fmt(v, spec):
             return "" if v is None else format(v, spec)
 
         if not self.failed:
             try:
                 self._csv.writerow([step, fmt(loss, ".6f"), fmt(lr, ".4e"), fmt(it_s, ".3f"), fmt(psnr, ".4f"),
-                                    fmt(ssim, ".5f")])
+                                    fmt(ssim, ".5f"), fmt(ema_psnr, ".4f"), fmt(ema_ssim, ".5f")])
                 self._file.flush()
             except OSError as e:  # not fatal: checkpoints say the same thing if the disk is full
                 self.failed = True
                 self.say(f"could not append to {self.path} ({e.strerror or e}); CSV logging stopped")
         if self.tb is not None:
             for tag, v in (("train/loss", loss), ("train/lr", lr), ("train/it_per_s", it_s),
-                           ("val/psnr_y", psnr), ("val/ssim_y", ssim)):
+                           ("val/psnr_y", psnr), ("val/ssim_y", ssim), ("val/ema_psnr_y", ema_psnr),
+                           ("val/ema_ssim_y", ema_ssim)):
                 if v is not None and math.isfinite(v):
                     self.tb.add_scalar(tag, v, step)
+
+    def note(self, line: str) -> None:
+        """Append a timestamped line to train.log (what the record needs and the console does not)."""
+        try:
+            with open(self.path.parent / "train.log", "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+        except OSError:
+            pass  # the log is a convenience; checkpoints and log.csv are the record
 
     def close(self) -> None:
         try:
