@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -20,6 +21,14 @@ from ..variants import check_scale, get_variant
 NO_VALIDATION = ("", "none", "off")
 ENGINES = ("auto", "fast", "eager")
 LR_RULES = ("sqrt", "linear", "none")
+
+
+def effective_lr(cfg: "TrainConfig", world: int = 1) -> float:
+    """The Adam learning rate of a run of `world` processes: cfg.lr scaled by cfg.lr_rule
+    (``lr`` is the rate at batch ``lr_batch``: square-root or linear in the total batch, or none)."""
+    ratio = cfg.batch_size * world / cfg.lr_batch
+    factor = {"none": 1.0, "sqrt": math.sqrt(ratio), "linear": ratio}[cfg.lr_rule]
+    return cfg.lr * factor
 
 
 @dataclass(frozen=True)
@@ -79,8 +88,6 @@ class TrainConfig:
             raise ValueError(f"lr_rule must be one of {', '.join(LR_RULES)}, got {self.lr_rule!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be 0 (off) or in (0, 1), got {self.ema_decay}")
-        from .optim import effective_lr
-
         if not (self.lr > 0 and 0 <= self.min_lr <= effective_lr(self)):
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= the effective lr, got lr={self.lr} "
                              f"(effective {effective_lr(self):.3g} at batch {self.batch_size}, lr_rule "

@@ -16,18 +16,11 @@ import math
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import TrainConfig, effective_lr  # noqa: F401 (effective_lr: the rule, in config)
 
 # Settings whose change on resume makes the run differ from an uninterrupted one.
 TRAJECTORY_KEYS = ("data", "iterations", "batch_size", "patch_size", "lr", "min_lr", "beta1", "beta2", "eps",
                    "weight_decay", "augment", "seed", "lr_rule", "lr_batch", "ema_decay")
-
-
-def effective_lr(cfg: TrainConfig, world: int = 1) -> float:
-    """The Adam learning rate of a run of `world` processes: cfg.lr scaled by cfg.lr_rule."""
-    ratio = cfg.batch_size * world / cfg.lr_batch
-    factor = {"none": 1.0, "sqrt": math.sqrt(ratio), "linear": ratio}[cfg.lr_rule]
-    return cfg.lr * factor
 
 
 def cosine_lambda(cfg: TrainConfig, world: int = 1):
