@@ -92,7 +92,7 @@ def fake_artifacts(tmp_path, monkeypatch):
     """bench_model_artifacts without exporting anything: small files standing in for the programs."""
     from types import SimpleNamespace
 
-    import hpun_edge.bench as bench
+    import hpun_edge.app.bench as bench
 
     def fake(cfg):
         for model in cfg.models:

@@ -13,7 +13,7 @@ from PIL import Image
 from test_training import assert_same_tensors, data_dir, loss_hook, smooth_image, tensors_of  # noqa: F401
 
 from hpun_edge import create_model
-from hpun_edge.cli import main
+from hpun_edge.app.cli import main
 from hpun_edge.data import DatasetError, read_image
 from hpun_edge.training.campaign import (
     CampaignRun,

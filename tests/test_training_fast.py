@@ -15,7 +15,7 @@ import torch
 from test_training import Killed, assert_same_tensors, cfg_for, data_dir, last_record, loss_hook, tensors_of  # noqa: F401
 
 from hpun_edge import create_model
-from hpun_edge.cli import main
+from hpun_edge.app.cli import main
 from hpun_edge.training import loop
 from hpun_edge.training import steps as steps_mod
 from hpun_edge.training.config import TrainConfig
@@ -234,7 +234,7 @@ def test_lr_rule_scales_the_rate_with_the_global_batch_and_bad_settings_are_one_
                      ({"batch_size": 1, "lr_rule": "linear", "min_lr": 1.9e-5}, "min_lr <= the effective lr")):
         with pytest.raises(ValueError, match=msg):
             TrainConfig(**{**base, **bad})
-    from hpun_edge.cli import build_parser
+    from hpun_edge.app.cli import build_parser
     from hpun_edge.training.cli import config_from_args
 
     args = build_parser().parse_args(["train", "--model", "hpun_s", "--engine", "fast", "--ema-decay", "0",
