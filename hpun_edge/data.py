@@ -22,6 +22,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -45,27 +46,43 @@ class DatasetError(ValueError):
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an 8-bit RGB (H x W x 3) or grayscale (H x W) image as uint8, or raise ImageError."""
     path = Path(path)
+
+    def decode(im: Image.Image) -> np.ndarray:
+        im.load()
+        return _to_uint8_array(path, im)
+
+    return decode_image(path, decode)
+
+
+T = TypeVar("T")
+
+
+def decode_image(path: Path, decode: Callable[[Image.Image], T], error: type[ImageError] = ImageError,
+                 also: tuple[type[BaseException], ...] = ()) -> T:
+    """``decode(im)`` of the image at `path` opened with PIL, decompression bombs refused (over
+    `MAX_PIXELS`, or PIL's own warning); every failure (`also`: more exception types the decoder may
+    raise) becomes an `error` whose message names the file and the problem on one line."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 if im.width * im.height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{path}: {im.width}x{im.height} pixels exceeds the limit of "
-                        f"{MAX_PIXELS:,} (possible decompression bomb)"
-                    )
-                im.load()
-                return _to_uint8_array(path, im)
+                    raise error(f"{path}: {im.width}x{im.height} pixels exceeds the limit of "
+                                f"{MAX_PIXELS:,} (possible decompression bomb)")
+                return decode(im)
     except ImageError:
         raise
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder, not an image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: refused as a possible decompression bomb ({e})") from None
+        raise error(f"{path}: refused as a possible decompression bomb ({e})") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file PIL can identify (corrupt or foreign)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: unreadable image ({str(e).splitlines()[0]})") from None
+        raise error(f"{path}: not an image file PIL can identify (corrupt or foreign)") from None
+    except (OSError, SyntaxError, ValueError, *also) as e:
+        text = str(e).strip()
+        raise error(f"{path}: unreadable image ({text.splitlines()[0] if text else type(e).__name__})") from None
 
 
 def _to_uint8_array(path: Path, im: Image.Image) -> np.ndarray:

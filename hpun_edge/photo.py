@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import BinaryIO, Iterable
 import numpy as np
 from PIL import Image
 
-from .data import IMAGE_SUFFIXES, MAX_PIXELS, ImageError
+from .data import IMAGE_SUFFIXES, ImageError, decode_image
 
 OUTPUT_FOLDER = "upscaled"  # default output folder beside the inputs; never searched for inputs
 PNG_LEVEL = 3  # zlib level: see PNG_FILTER_NOTE
@@ -82,40 +81,16 @@ class Photo:
 def read_photo(path: str | os.PathLike) -> Photo:
     """Read and normalise a photo (module docstring), or raise PhotoError naming the file."""
     path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise PhotoError(
-                        f"{path}: {im.width}x{im.height} pixels exceeds the limit of "
-                        f"{MAX_PIXELS:,} (possible decompression bomb)"
-                    )
-                pixels, alpha, depth, kind = _decode(path, im)
-                orientation = _orientation(im)
-                icc = im.info.get("icc_profile") or None
-    except PhotoError:
-        raise
-    except FileNotFoundError:
-        raise PhotoError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise PhotoError(f"{path}: is a folder, not an image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise PhotoError(f"{path}: refused as a possible decompression bomb ({e})") from None
-    except Image.UnidentifiedImageError:
-        raise PhotoError(f"{path}: not an image file PIL can identify (corrupt or foreign)") from None
-    except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as e:
-        raise PhotoError(f"{path}: unreadable image ({_first_line(e)})") from None
+
+    def decode(im: Image.Image):
+        return (*_decode(path, im), _orientation(im), im.info.get("icc_profile") or None)
+
+    pixels, alpha, depth, kind, orientation, icc = decode_image(path, decode, PhotoError, (struct.error, zlib.error))
     pixels = _orient(pixels, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     if icc is not None and _icc_space(icc) != kind:
         icc = None  # e.g. a CMYK profile on pixels converted to RGB
     return Photo(path, pixels, depth, alpha, icc)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _decode(path: Path, im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, int, bytes]:

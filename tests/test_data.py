@@ -69,6 +69,9 @@ def test_dataset_lookup_and_data_root_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPUN_EDGE_DATA", raising=False)
     (tmp_path / "data" / "Mine" / "HR").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="Mine/HR: no images in this dataset folder"):
+        find_dataset("Mine", tmp_path / "data")  # an empty set is an error, not a table of NaN
+    _save(tmp_path / "data" / "Mine" / "HR" / "a.png", np.zeros((8, 8, 3), np.uint8))
     assert resolve_data_root() == tmp_path.joinpath("data").relative_to(tmp_path)
     other = tmp_path / "elsewhere"
     other.mkdir()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from hpun_edge import data as data_mod
 from hpun_edge import photo as photo_mod
 from hpun_edge.data import ImageError
 from hpun_edge.photo import PhotoError, PngWriter, find_photos, output_path, plan_outputs, read_photo
@@ -143,7 +144,7 @@ def test_refusals_are_one_line_naming_the_file(tmp_path, monkeypatch):
     assert "identify" in _refusal(tmp_path / "text.jpg")
     assert "no such file" in _refusal(tmp_path / "missing.png")
     assert "float" in _refusal(tmp_path / "f.tif")
-    monkeypatch.setattr(photo_mod, "MAX_PIXELS", 300)
+    monkeypatch.setattr(data_mod, "MAX_PIXELS", 300)  # the one limit, hpun_edge.data's
     assert "decompression bomb" in _refusal(tmp_path / "big.png")
 
 
