@@ -9,7 +9,6 @@ import pytest
 from PIL import Image, ImageOps
 
 from hpun_edge import data as data_mod
-from hpun_edge import photo as photo_mod
 from hpun_edge.data import ImageError
 from hpun_edge.photo import PhotoError, PngWriter, find_photos, output_path, plan_outputs, read_photo
 from tests.photo_helpers import srgb_profile, write_png, write_tiff16
