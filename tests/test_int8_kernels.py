@@ -1,4 +1,4 @@
-"""The int8 1x1 conv `hpun::pw_q8` (native/kernels/pw_q8.h, issue 7).
+"""The int8 1x1 conv `pw_q8` (native/kernels/include/hpun/pw-q8.h, issue 7).
 
 * Its reference (`converters.int8_ops`) rounds exactly as PT2E's quantize_per_tensor does.
 * The C++ kernel, on row bands over ExecuTorch's thread pool (and serially) and through its direct

@@ -74,15 +74,21 @@ HPUN_INLINE void block(const std::uint8_t* HPUN_RESTRICT u, const std::int8_t* H
   }
 }
 
+// The weight pointers are read into locals once: the intrinsics' stores may alias anything, so
+// reading them from q in the loop would reload them after every block (and GCC then unrolls
+// the 6-pixel loop less: 1.7x slower).
 template <bool RELU, bool RES>
 HPUN_NOINLINE void row(const std::uint8_t* u, const hpun_qs8_pw_params& q, const float* res,
                        float* out, int64_t n) {
+  const std::int8_t* wp = q.wp;
+  const std::int32_t* corr = q.corr;
+  const float *scale = q.scale, *bias = q.bias;
   int64_t p = 0;
   for (; p + 6 <= n; p += 6)
-    block<6, RELU, RES>(u + p * 64, q.wp, q.corr, q.scale, q.bias, RES ? res + p * 64 : nullptr,
+    block<6, RELU, RES>(u + p * 64, wp, corr, scale, bias, RES ? res + p * 64 : nullptr,
                         out + p * 64);
   for (; p < n; ++p)
-    block<1, RELU, RES>(u + p * 64, q.wp, q.corr, q.scale, q.bias, RES ? res + p * 64 : nullptr,
+    block<1, RELU, RES>(u + p * 64, wp, corr, scale, bias, RES ? res + p * 64 : nullptr,
                         out + p * 64);
 }
 
