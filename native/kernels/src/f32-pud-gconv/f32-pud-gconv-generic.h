@@ -9,9 +9,9 @@ namespace hpun {
 namespace {
 
 // Three taps of one kernel row: kt[t], kt[t + 1], kt[t + 2] (C floats each) against the padded
-// row's pixels j - 1, j, j + 1 (r points at pixel j - 1).
-HPUN_INLINE float gconv_taps3(const float* HPUN_RESTRICT kt, const float* HPUN_RESTRICT r, i64 t,
-                              i64 c, i64 C) {
+// row's pixels j - 1, j, j + 1 (r points at pixel j - 1). No restrict on these parameters: GCC 12
+// then no longer vectorises the caller's loop (the restrict pointers are the caller's).
+HPUN_INLINE float gconv_taps3(const float* kt, const float* r, i64 t, i64 c, i64 C) {
   return kt[t * C + c] * r[c] + kt[(t + 1) * C + c] * r[c + C] + kt[(t + 2) * C + c] * r[c + 2 * C];
 }
 
