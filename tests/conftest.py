@@ -53,3 +53,25 @@ def kernels_build(tmp_path_factory) -> Path:
         assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     assert (build / "hpun_fused_pud_driver").is_file() and (build / PY_MODULE).is_file()
     return build
+
+
+@pytest.fixture(scope="session")
+def kernels_build_aarch64(tmp_path_factory) -> Path:
+    """native/kernels cross-built for AArch64 Linux (CMake, the project's toolchain file), without
+    ExecuTorch: the static plain drivers hpun_fused_pud_plain and hpun_pw_q8_plain, for qemu-aarch64.
+    Skips without the cross compiler or qemu (an optional cross-check; native/scripts/setup_aarch64.sh
+    installs them)."""
+    from hpun_edge.converters.kernels import kernels_source
+
+    cmake, cxx, qemu = shutil.which("cmake"), shutil.which("aarch64-linux-gnu-g++"), shutil.which("qemu-aarch64")
+    if not cmake or not cxx or not qemu:
+        pytest.skip("needs cmake, aarch64-linux-gnu-g++ and qemu-aarch64 (an optional cross-check)")
+    build = tmp_path_factory.mktemp("hpun_kernels_aarch64")
+    toolchain = REPO / "native" / "toolchains" / "aarch64-linux-gnu.cmake"
+    configure = [cmake, "-S", str(kernels_source()), "-B", str(build), f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+                 "-DCMAKE_BUILD_TYPE=Release", "-DHPUN_KERNELS_EXECUTORCH=OFF", "-DCMAKE_EXE_LINKER_FLAGS=-static"]
+    nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+    for cmd in (configure, [cmake, "--build", str(build), "-j2"]):
+        r = subprocess.run(nice + cmd, capture_output=True, text=True)
+        assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    return build

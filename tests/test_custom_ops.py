@@ -29,7 +29,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hpun_edge.converters.kernels import PY_MODULE, kernels_source, load_kernels
+from hpun_edge.converters.kernels import PY_MODULE, load_kernels
 from hpun_edge.fused import ChannelsLastHPUN, ChannelsLastIO, FusedFront, FusedPUB, FusedPUD, apply_fused_pud
 from hpun_edge.model import PUD
 from hpun_edge.ops import (
@@ -43,7 +43,6 @@ from hpun_edge.ops import (
     pw_relu_reference,
 )
 
-KERNELS_SOURCE = kernels_source()
 RUNTIME_OP = OP_TABLE["fused_pud"].runtime_name
 
 
@@ -181,9 +180,10 @@ def test_pw_kernel_equals_reference_random(kernels_build, tmp_path, isa):
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_block_tail_kernels_equal_reference(kernels_build, tmp_path, isa):
-    """hpun::dw_pw_add (residual + 1x1(depthwise k x k)) and hpun::pw_relu (relu(1x1)) through the
-    registry, serial and on the thread pool: k = 5 with C a multiple of 16 takes the four-pixel
-    vector loop (images narrower than its window, 2x2, included), k = 3 and C = 5 the plain loops."""
+    """The building blocks dw_pw_add (residual + 1x1(depthwise k x k)) and pw_relu (relu(1x1)), no
+    longer registered ops: the driver calls their row functions on row bands, serial and on the
+    thread pool: k = 5 with C a multiple of 16 takes the four-pixel vector loop (images narrower than
+    its window, 2x2, included), k = 3 and C = 5 the plain loops."""
     gen = torch.Generator().manual_seed(5)
     env = isa_env(isa)
 
@@ -285,8 +285,8 @@ def test_pw_kernel_rejects_nchw(kernels_build, tmp_path):
 
 
 def test_depthwise_kernel_rejects_k_beyond_its_limit(kernels_build, tmp_path):
-    """k = 17 exceeds kMaxDepthwiseK (the kernels' fixed array of input-row pointers): the registry
-    op fails with a message naming the limit, the plain driver refuses the option."""
+    """k = 17 exceeds kMaxDepthwiseK (the kernels' fixed array of input-row pointers): both drivers
+    refuse the option, the ExecuTorch one with a message naming the limit."""
     c, k = 2, 17
     x = torch.rand(1, c, 6, 6)
     extra = ["--op", "dw_pw_add", "--k", str(k), "--pw", write_f32(tmp_path, "pw", torch.zeros(c, c, 1, 1)),
@@ -295,7 +295,7 @@ def test_depthwise_kernel_rejects_k_beyond_its_limit(kernels_build, tmp_path):
              write_f32(tmp_path, "b", torch.zeros(c)), str(tmp_path / "o.f32")]
     r = subprocess.run([str(kernels_build / "hpun_fused_pud_driver"), "1", str(c), "6", "6", *files, "--nhwc", *extra],
                        capture_output=True, text=True)
-    assert r.returncode == 4 and "at most 15" in r.stderr, (r.returncode, r.stderr[-1000:])
+    assert r.returncode == 2 and "at most 15" in r.stderr, (r.returncode, r.stderr[-1000:])
     r = subprocess.run([str(kernels_build / "hpun_fused_pud_plain"), "1", str(c), "6", "6", *files, "--nhwc", *extra],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "bad sizes or options" in r.stderr, (r.returncode, r.stderr[-1000:])
@@ -353,17 +353,10 @@ def test_kernel_rejects_odd_sizes(kernels_build, tmp_path):
     assert r.returncode == 4, (r.returncode, r.stderr[-1000:])  # the kernel reports failure
 
 
-def test_kernel_aarch64_neon_under_qemu(tmp_path):
+def test_kernel_aarch64_neon_under_qemu(kernels_build_aarch64, tmp_path):
     """The AArch64 build (NEON is its baseline) of the plain kernel, run with qemu-user."""
-    cxx, qemu = shutil.which("aarch64-linux-gnu-g++"), shutil.which("qemu-aarch64")
-    if not cxx or not qemu:
-        pytest.skip("needs aarch64-linux-gnu-g++ and qemu-aarch64 (an optional cross-check)")
-    exe = tmp_path / "plain_arm64"
-    r = subprocess.run([cxx, "-std=c++17", "-O3", "-static", f"-I{KERNELS_SOURCE}",
-                        str(KERNELS_SOURCE / "fused_pud_plain.cpp"), str(KERNELS_SOURCE / "fused_pud.cpp"),
-                        str(KERNELS_SOURCE / "pw_q8.cpp"),
-                        "-o", str(exe)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+    qemu = shutil.which("qemu-aarch64")
+    exe = kernels_build_aarch64 / "hpun_fused_pud_plain"
     gen = torch.Generator().manual_seed(11)
     for shape in ((1, 3, 2, 2), (2, 5, 10, 14), (1, 17, 36, 38)):
         n, c, h, wd = shape

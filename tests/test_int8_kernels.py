@@ -1,13 +1,13 @@
-"""The int8 1x1 conv `hpun::pw_q8` (native/kernels/pw_q8.h, issue 7).
+"""The int8 1x1 conv `pw_q8` (native/kernels/include/hpun/pw-q8.h, issue 7).
 
 * Its reference (`hpun_edge.ops`) rounds exactly as PT2E's quantize_per_tensor does.
-* The C++ kernel, through ExecuTorch's operator registry (thread pool and serial) and its direct
+* The C++ kernel, on row bands over ExecuTorch's thread pool (and serially) and through its direct
   entry point, equals the reference within float rounding relative to the output's size, on every
   x86 code path (AVX-512 VNNI for C = 64, the plain loops compiled for AVX2 and for SSE2), on inputs
   that saturate both ends of the int8 range, zero points at both ends, pixel counts that are not a
   multiple of the 6-pixel block, C not a multiple of 4, and on AArch64 under qemu (plain NEON loops,
   and `sdot` on a core with the dot-product extension).
-* Bad quantization parameters fail the op with a message.
+* Bad quantization parameters fail the int8 ops with a message (and the driver refuses them).
 """
 from __future__ import annotations
 
@@ -21,11 +21,8 @@ import numpy as np
 import pytest
 import torch
 
-from hpun_edge.converters.kernels import kernels_source
 from hpun_edge.ops import fake_quant, pw_q8_reference, quantize
 from test_custom_ops import ISAS, cpu_flags, isa_env
-
-KERNELS_SOURCE = kernels_source()
 
 
 def q8_isa(isa: str, c: int) -> str:
@@ -107,30 +104,35 @@ def test_pw_q8_kernel_equals_reference(kernels_build, tmp_path, isa):
 
 
 def test_pw_q8_rejects_bad_quantization_parameters(kernels_build, tmp_path):
+    """The int8 1x1 conv is no registered op of its own: its driver refuses the parameters, and the
+    registered int8 op that takes them (hpun::pw_relu_pud_pw_add_q8.out) fails with the message."""
     gen = torch.Generator().manual_seed(1)
     x, qw, w_scale, b = case(gen, (1, 8, 2, 2))
     exe = kernels_build / "hpun_pw_q8_driver"
+    files = [tmp_path / f for f in ("x", "qw", "ws", "b", "o", "gw")]
+    x.permute(0, 2, 3, 1).contiguous().numpy().tofile(files[0])
+    qw.numpy().tofile(files[1])
+    w_scale.numpy().tofile(files[2])
+    b.numpy().tofile(files[3])
+    torch.zeros(8, 4, 3, 3).numpy().tofile(files[5])
+    pw = torch.zeros(8, 8, 1, 1)
+    pw.numpy().tofile(tmp_path / "pw")
     for in_scale, in_zp in ((0.0, 0), (0.1, 128), (0.1, -129)):
-        files = [tmp_path / f for f in ("x", "qw", "ws", "b", "o")]
-        x.permute(0, 2, 3, 1).contiguous().numpy().tofile(files[0])
-        qw.numpy().tofile(files[1])
-        w_scale.numpy().tofile(files[2])
-        b.numpy().tofile(files[3])
-        r = subprocess.run([str(exe), "1", "8", "2", "2", *map(str, files), "--in-scale", str(in_scale),
+        r = subprocess.run([str(exe), "1", "8", "2", "2", *map(str, files[:5]), "--in-scale", str(in_scale),
                             "--in-zp", str(in_zp)], capture_output=True, text=True)
+        assert r.returncode == 2 and "in_scale must be positive" in r.stderr, (in_scale, in_zp, r.stderr[-500:])
+        front = ["--op", "pw_relu_pud_pw_add", "--pre", str(tmp_path / "pw"), str(files[3]),
+                 "--pw", str(tmp_path / "pw"), str(files[3]), "--q8", str(files[1]), str(files[2]), str(in_scale),
+                 str(in_zp)]
+        r = subprocess.run([str(kernels_build / "hpun_fused_pud_driver"), "1", "8", "2", "2", str(files[0]),
+                            str(files[5]), str(files[3]), str(files[4]), "--nhwc", *front], capture_output=True, text=True)
         assert r.returncode == 4 and "in_scale must be positive" in r.stderr, (in_scale, in_zp, r.stderr[-500:])
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="cross-checks an x86 host's build")
-def test_pw_q8_aarch64_neon_under_qemu(tmp_path):
-    cxx, qemu = shutil.which("aarch64-linux-gnu-g++"), shutil.which("qemu-aarch64")
-    if not cxx or not qemu:
-        pytest.skip("needs aarch64-linux-gnu-g++ and qemu-aarch64 (an optional cross-check)")
-    exe = tmp_path / "pw_q8_arm64"
-    r = subprocess.run([cxx, "-std=c++17", "-O3", "-static", "-DHPUN_Q8_PLAIN", f"-I{KERNELS_SOURCE}",
-                        str(KERNELS_SOURCE / "pw_q8_driver.cpp"), str(KERNELS_SOURCE / "pw_q8.cpp"), "-o", str(exe)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_pw_q8_aarch64_neon_under_qemu(kernels_build_aarch64, tmp_path):
+    qemu = shutil.which("qemu-aarch64")
+    exe = kernels_build_aarch64 / "hpun_pw_q8_plain"
     gen = torch.Generator().manual_seed(5)
     # a core without the dot-product extension (the plain loops) and qemu's "max" (sdot for C % 16 == 0)
     for cpu, dot in (("cortex-a57", False), ("max", True)):

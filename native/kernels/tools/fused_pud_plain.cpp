@@ -14,7 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "fused_pud.h"
+#include "hpun/conv1x1.h"
+#include "hpun/dw-pw.h"
+#include "hpun/fused-pub.h"
+#include "hpun/fused-pud-pw.h"
+#include "hpun/fused-pud.h"
+#include "hpun/pw-relu-pud-pw-add.h"
 
 static bool io(const char* path, float* data, size_t count, bool write) {
   FILE* f = std::fopen(path, write ? "wb" : "rb");
@@ -64,7 +69,7 @@ int main(int argc, char** argv) {
   const bool fused = op == "fused_pud", front = op == "pw_relu_pud_pw_add", pub = op == "fused_pub";
   if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || ((fused || front || pub) && (h % 2 || w % 2)) ||
       (!fused && !dwpw && !pwrelu && !front && !pub) || ((pw_w || !fused) && !nhwc) ||
-      (dwpw && (k % 2 != 1 || k > hpun::kernels::kMaxDepthwiseK || !pw_w || !res_path)) || (front != (pre_w != nullptr)) ||
+      (dwpw && (k % 2 != 1 || k > hpun::kMaxDepthwiseK || !pw_w || !res_path)) || (front != (pre_w != nullptr)) ||
       (front && (!pw_w || res_path || relu)) || (pub != (post[0] != nullptr)) ||
       (pub && (!pw_w || res_path || relu))) {
     std::fprintf(stderr, "bad sizes or options (see the usage)\n");
@@ -102,7 +107,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot read the inputs\n");
     return 2;
   }
-  using namespace hpun::kernels;
+  using namespace hpun;
   const long image = h * w * c;
   if (pub) {
     fused_pub_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(), dww.data(), dwb.data(),
@@ -113,7 +118,7 @@ int main(int argc, char** argv) {
   } else if (dwpw || pwrelu) {
     std::vector<float> dwt(dwpw ? k * k * c : 0), pwt(c * c), row(2 * w * c);
     if (dwpw) dw_transpose_weights(wt.data(), c, k, dwt.data());
-    fused_pud_pw_transpose_weights(dwpw ? pww.data() : wt.data(), c, pwt.data());
+    conv1x1_transpose_weights(dwpw ? pww.data() : wt.data(), c, pwt.data());
     for (long i = 0; i < n; ++i) {
       PointwiseEpilogue e;
       e.pwt = pwt.data();

@@ -7,9 +7,12 @@
 // its 1x1 conv (pw_w: C*C floats, (C, C, 1, 1); pw_b: C) and the epilogue; it needs --nhwc, and the
 // residual file is NHWC like x.
 //
-// --op dw_pw_add --k K: hpun::dw_pw_add.out with w.f32 / b.f32 the depthwise conv's (C*K*K, C)
-// floats, and --pw, --residual (needed); --op pw_relu: hpun::pw_relu.out with w.f32 / b.f32 the 1x1
-// conv's (C*C, C). Both need --nhwc; the registry path only (no --direct).
+// --op dw_pw_add --k K: residual + conv1x1(depthwise K x K conv(x)) with w.f32 / b.f32 the depthwise
+// conv's (C*K*K, C) floats, and --pw, --residual (needed; K odd, at most 15); --op pw_relu:
+// relu(conv1x1(x)) with w.f32 / b.f32 the 1x1 conv's (C*C, C). These are the fused ops' building
+// blocks (hpun/dw-pw.h, hpun/conv1x1.h), not registered ops: the driver calls their row functions
+// itself, on row bands over ExecuTorch's thread pool as the ops do (--serial: one thread). Both need
+// --nhwc; no --direct.
 //
 // --op pw_relu_pud_pw_add --pre x_w.f32 x_b.f32 --pw pw_w.f32 pw_b.f32: HPUN-S's front block
 // (w.f32 / b.f32 the PUD's grouped conv, as for fused_pud; x_w / x_b the first 1x1 conv); --nhwc;
@@ -48,7 +51,13 @@
 #include <vector>
 
 #include "driver_util.h"
-#include "fused_pud.h"
+#include "hpun/conv1x1.h"
+#include "hpun/dw-pw.h"
+#include "hpun/fused-pub.h"
+#include "hpun/fused-pud-pw.h"
+#include "hpun/fused-pud.h"
+#include "hpun/pw-relu-pud-pw-add.h"
+#include "op-util.h"
 
 using hpun::driver::read_raw;
 static std::vector<float> read_f32(const char* path, size_t count) { return read_raw<float>(path, count); }
@@ -109,13 +118,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   if ((!dwpw && !pwrelu && !front && !pub && op_arg != "fused_pud") ||
-      (dwpw && (k % 2 != 1 || !res_path)) || ((dwpw || pwrelu) && (direct || !nhwc)) ||
+      (dwpw && (k % 2 != 1 || k > hpun::kMaxDepthwiseK || !res_path)) ||
+      ((dwpw || pwrelu) && (direct || !nhwc)) ||
       (front && (!nhwc || !pre_w_path || !pw_w_path || res_path || relu)) ||
       (!front && pre_w_path) ||
       (pub && (!nhwc || !pw_w_path || !post_paths[0] || res_path || relu)) || (!pub && post_paths[0])) {
-    std::fprintf(stderr, "--op fused_pud | dw_pw_add --k K (odd) --pw .. --residual .. | pw_relu | "
-                         "pw_relu_pud_pw_add --pre .. --pw .. | fused_pub --pw .. --post ..; all but "
-                         "fused_pud need --nhwc, dw_pw_add and pw_relu the registry path\n");
+    std::fprintf(stderr, "--op fused_pud | dw_pw_add --k K (odd, at most 15) --pw .. --residual .. | "
+                         "pw_relu | pw_relu_pud_pw_add --pre .. --pw .. | fused_pub --pw .. --post ..; "
+                         "all but fused_pud need --nhwc; dw_pw_add and pw_relu take no --direct\n");
     return 2;
   }
   const int64_t wcount = dwpw ? c * k * k : (pwrelu ? c * c : c * 36);
@@ -209,11 +219,7 @@ int main(int argc, char** argv) {
   else if (pub && q8)
     stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &eq8w, &eq8s, &epw2b, &eq8scale, &eq8zp};
   else if (pub) stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &epw2w, &epw2b};
-  else if (dwpw) {  // x, dw_w, dw_b, pw_w, pw_b, residual
-    stack_vec.push_back(&epw);
-    stack_vec.push_back(&epb);
-    stack_vec.push_back(&eres);
-  } else if (pw && !pwrelu) {
+  else if (pw && !pwrelu && !dwpw) {
     stack_vec.push_back(&epw);
     stack_vec.push_back(&epb);
     stack_vec.push_back(res.empty() ? &erelu : &eres);
@@ -223,13 +229,13 @@ int main(int argc, char** argv) {
   executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
   const char* op_name = front ? (q8 ? "hpun::pw_relu_pud_pw_add_q8.out" : "hpun::pw_relu_pud_pw_add.out")
                        : pub ? (q8 ? "hpun::fused_pub_q8.out" : "hpun::fused_pub.out")
-                       : dwpw ? "hpun::dw_pw_add.out"
-                       : pwrelu ? "hpun::pw_relu.out"
                        : !pw ? "hpun::fused_pud.out"
                              : (res.empty() ? "hpun::fused_pud_pw.out" : "hpun::fused_pud_pw_add.out");
 
+  // dw_pw_add and pw_relu: the building blocks' row functions on row bands (no registered op)
+  const bool block = dwpw || pwrelu;
   executorch::runtime::OpFunction op = nullptr;
-  if (!direct) {
+  if (!direct && !block) {
     auto found = executorch::runtime::get_op_function_from_registry(op_name, {});
     if (!found.ok()) {
       std::fprintf(stderr, "%s is not registered\n", op_name);
@@ -241,31 +247,53 @@ int main(int argc, char** argv) {
   std::unique_ptr<executorch::extension::threadpool::NoThreadPoolGuard> guard;
   if (serial) guard.reset(new executorch::extension::threadpool::NoThreadPoolGuard());
 
+  auto run_block = [&]() -> bool {  // weights prepared per call, as a registered op does
+    std::vector<float> dwt(dwpw ? c * k * k : 0), pwt(c * c);
+    if (dwpw) hpun::dw_transpose_weights(wt.data(), c, k, dwt.data());
+    hpun::conv1x1_transpose_weights(dwpw ? pww.data() : wt.data(), c, pwt.data());
+    const int64_t image = h * w * c;
+    return hpun::et::parallel_rows(n, h, [&](int64_t img, int64_t r0, int64_t r1) {
+      hpun::PointwiseEpilogue e;
+      e.pwt = pwt.data();
+      e.pwb = dwpw ? pwb.data() : b.data();
+      e.residual = dwpw ? res.data() + img * image : nullptr;
+      e.relu = pwrelu;
+      if (dwpw) {
+        std::vector<float> rows(2 * w * c);
+        hpun::dw_pw_nhwc_rows(x.data() + img * image, dwt.data(), b.data(), k, e,
+                              out.data() + img * image, c, h, w, r0, r1, rows.data());
+      } else {
+        hpun::conv1x1_nhwc_rows(x.data() + img * image, e, out.data() + img * image, c, h, w, r0,
+                                r1);
+      }
+    });
+  };
   auto run_once = [&]() -> bool {
+    if (block) return run_block();
     if (direct && front) {
-      hpun::kernels::pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(),
+      hpun::pw_relu_pud_pw_add_nhwc(x.data(), prew.data(), preb.data(), wt.data(),
                                              b.data(), pww.data(), pwb.data(), out.data(), n, c, h,
                                              w);
       return true;
     }
     if (direct && pub) {
-      hpun::kernels::fused_pub_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
+      hpun::fused_pub_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
                                     dww.data(), dwb.data(), pw2w.data(), pw2b.data(), out.data(), n,
                                     c, h, w);
       return true;
     }
     if (direct && pw) {
       if (!nhwc) return false;
-      hpun::kernels::fused_pud_pw_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
+      hpun::fused_pud_pw_nhwc(x.data(), wt.data(), b.data(), pww.data(), pwb.data(),
                                        res.empty() ? nullptr : res.data(), relu, out.data(), n, c,
                                        h, w);
       return true;
     }
     if (direct) {
       if (nhwc)
-        hpun::kernels::fused_pud_nhwc(x.data(), wt.data(), b.data(), out.data(), n, c, h, w);
+        hpun::fused_pud_nhwc(x.data(), wt.data(), b.data(), out.data(), n, c, h, w);
       else
-        hpun::kernels::fused_pud_planes(x.data(), wt.data(), b.data(), out.data(), c, h, w, 0,
+        hpun::fused_pud_planes(x.data(), wt.data(), b.data(), out.data(), c, h, w, 0,
                                         n * c);
       return true;
     }
@@ -277,14 +305,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kernel reported failure\n");
     return 4;
   }
+  const char* path = direct ? "direct" : block ? "rows" : "registry";
   if (repeat > 0) {
     const hpun::driver::Timing t = hpun::driver::time_runs(run_once, repeat);
     const long threads = (serial || direct) ? 1L : long(executorch::extension::get_thread_count());
-    std::printf("isa=%s path=%s threads=%ld min_ms=%.3f median_ms=%.3f\n",
-                hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry", threads, t.min_ms,
-                t.median_ms);
+    std::printf("isa=%s path=%s threads=%ld min_ms=%.3f median_ms=%.3f\n", hpun::fused_pud_isa(),
+                path, threads, t.min_ms, t.median_ms);
   } else {
-    std::printf("isa=%s path=%s\n", hpun::kernels::fused_pud_isa(), direct ? "direct" : "registry");
+    std::printf("isa=%s path=%s\n", hpun::fused_pud_isa(), path);
   }
   if (!hpun::driver::write_f32(argv[8], out)) {
     std::fprintf(stderr, "cannot write %s\n", argv[8]);

@@ -1,20 +1,18 @@
-// Standalone test / timing driver for the int8 1x1 conv (pw_q8.h).
+// Standalone test / timing driver for the int8 1x1 conv (hpun/pw-q8.h), the building block of the
+// int8 block ops (it is not a registered op itself).
 //
 //   hpun_pw_q8_driver N C H W x.f32 qw.i8 w_scale.f32 b.f32 out.f32 --in-scale S --in-zp Z
 //                     [--relu] [--residual r.f32] [--direct] [--serial] [--repeat R]
 //
 // x and out are raw float32 NHWC (N*H*W*C), qw raw int8 (C*C, PyTorch order [o][c]), w_scale and
-// b C floats. By default it calls `hpun::pw_q8.out` from ExecuTorch's operator registry through the
-// boxed EValue interface, as a loaded .pte would, on ExecuTorch's thread pool (--serial: one
-// thread); --direct calls the plain C++ entry point (serial), the only path that takes
-// --residual. Built with -DHPUN_Q8_PLAIN (no ExecuTorch: cross-compiled checks under qemu) it runs
-// the direct path only. --repeat R: R timed runs after the first; prints min and median ms.
+// b C floats; in_scale positive and finite, in_zp in [-128, 127] (else exit 2). By default it runs
+// pw_q8_nhwc_rows on row bands over ExecuTorch's thread pool (--serial: one thread), preparing the
+// weights per call as the block ops do; --direct calls the whole-tensor entry point pw_q8_nhwc
+// (serial), the only path that takes --residual. Built with -DHPUN_Q8_PLAIN (no ExecuTorch:
+// cross-compiled checks under qemu, target hpun_pw_q8_plain) it runs the direct path only.
+// --repeat R: R timed runs after the first; prints min and median ms.
 #ifndef HPUN_Q8_PLAIN
 #include <executorch/extension/threadpool/threadpool_guard.h>
-#include <executorch/runtime/core/evalue.h>
-#include <executorch/runtime/core/span.h>
-#include <executorch/runtime/kernel/kernel_runtime_context.h>
-#include <executorch/runtime/kernel/operator_registry.h>
 #include <executorch/runtime/kernel/thread_parallel_interface.h>
 #include <executorch/runtime/platform/runtime.h>
 #endif
@@ -28,7 +26,10 @@
 #include <vector>
 
 #include "driver_util.h"
-#include "pw_q8.h"
+#include "hpun/pw-q8.h"
+#ifndef HPUN_Q8_PLAIN
+#include "op-util.h"
+#endif
 
 using hpun::driver::read_raw;
 
@@ -64,9 +65,14 @@ int main(int argc, char** argv) {
   }
 #ifdef HPUN_Q8_PLAIN
   direct = true;
+  (void)serial;
 #endif
   if (!have_scale || n <= 0 || c <= 0 || h <= 0 || w <= 0 || (res_path && !direct)) {
     std::fprintf(stderr, "need positive N C H W and --in-scale; --residual needs --direct\n");
+    return 2;
+  }
+  if (!(in_scale > 0 && in_scale < 1e30 && in_zp >= -128 && in_zp <= 127)) {
+    std::fprintf(stderr, "in_scale must be positive and finite, in_zp in [-128, 127]\n");
     return 2;
   }
   const size_t count = size_t(n * h * w * c);
@@ -79,54 +85,30 @@ int main(int argc, char** argv) {
 
   std::function<bool()> run_once;
   long threads = 1;
-  hpun::kernels::PointwiseQ8 q;
+  hpun::PointwiseQ8 q;
   if (direct) {
     run_once = [&]() {
-      // prepared every call, as the registered op does
-      q = hpun::kernels::pw_q8_prepare(qw.data(), ws.data(), b.data(), in_scale, in_zp, c);
-      hpun::kernels::pw_q8_nhwc(x.data(), q, res.empty() ? nullptr : res.data(), relu, out.data(),
-                                n, h, w);
+      // prepared every call, as the block ops do
+      q = hpun::pw_q8_prepare(qw.data(), ws.data(), b.data(), in_scale, in_zp, c);
+      hpun::pw_q8_nhwc(x.data(), q, res.empty() ? nullptr : res.data(), relu, out.data(), n, h, w);
       return true;
     };
   }
 #ifndef HPUN_Q8_PLAIN
   executorch::runtime::runtime_init();
-  using executorch::aten::ScalarType;
-  using executorch::aten::Tensor;
-  using executorch::runtime::EValue;
-  using TensorImpl = executorch::runtime::etensor::TensorImpl;
-  using SizesType = TensorImpl::SizesType;
-  using DimOrderType = TensorImpl::DimOrderType;
-  using StridesType = TensorImpl::StridesType;
-  SizesType xs[4] = {SizesType(n), SizesType(c), SizesType(h), SizesType(w)};
-  DimOrderType dcl[4] = {0, 2, 3, 1}, d4[4] = {0, 1, 2, 3}, d1[1] = {0};
-  StridesType xst[4] = {StridesType(c * h * w), 1, StridesType(w * c), StridesType(c)};
-  SizesType qs[4] = {SizesType(c), SizesType(c), 1, 1}, vs[1] = {SizesType(c)};
-  StridesType qst[4] = {StridesType(c), 1, 1, 1}, vst[1] = {1};
-  TensorImpl xi(ScalarType::Float, 4, xs, x.data(), dcl, xst);
-  TensorImpl oi(ScalarType::Float, 4, xs, out.data(), dcl, xst);
-  TensorImpl qi(ScalarType::Char, 4, qs, qw.data(), d4, qst);
-  TensorImpl si(ScalarType::Float, 1, vs, ws.data(), d1, vst);
-  TensorImpl bi(ScalarType::Float, 1, vs, b.data(), d1, vst);
-  EValue ex{Tensor(&xi)}, eq{Tensor(&qi)}, es{Tensor(&si)}, eb{Tensor(&bi)};
-  EValue escale{in_scale}, ezp{in_zp}, erelu{relu}, eo{Tensor(&oi)}, eret{Tensor(&oi)};
-  std::vector<EValue*> stack_vec = {&ex, &eq, &es, &eb, &escale, &ezp, &erelu, &eo, &eret};
-  executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
-  executorch::runtime::OpFunction op = nullptr;
   std::unique_ptr<executorch::extension::threadpool::NoThreadPoolGuard> guard;
   if (!direct) {
-    auto found = executorch::runtime::get_op_function_from_registry("hpun::pw_q8.out", {});
-    if (!found.ok()) {
-      std::fprintf(stderr, "hpun::pw_q8.out is not registered\n");
-      return 3;
-    }
-    op = found.get();
+    // row bands over ExecuTorch's thread pool, as the fused int8 ops run their rows
     if (serial) guard.reset(new executorch::extension::threadpool::NoThreadPoolGuard());
     threads = serial ? 1L : long(executorch::extension::get_thread_count());
     run_once = [&]() {
-      executorch::runtime::KernelRuntimeContext ctx;
-      op(ctx, stack);
-      return ctx.failure_state() == executorch::runtime::Error::Ok;
+      q = hpun::pw_q8_prepare(qw.data(), ws.data(), b.data(), in_scale, in_zp, c);
+      const int64_t image = h * w * c;
+      return hpun::et::parallel_rows(n, h, [&](int64_t img, int64_t r0, int64_t r1) {
+        std::vector<uint8_t> scratch(hpun::pw_q8_scratch_bytes(w, c));
+        hpun::pw_q8_nhwc_rows(x.data() + img * image, q, nullptr, relu, out.data() + img * image, w,
+                              r0, r1, scratch.data());
+      });
     };
   }
 #endif
@@ -134,13 +116,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kernel reported failure\n");
     return 4;
   }
-  const char* isa = hpun::kernels::pw_q8_isa(c);
+  const char* isa = hpun::pw_q8_isa(c);
   if (repeat > 0) {
     const hpun::driver::Timing t = hpun::driver::time_runs(run_once, repeat);
     std::printf("isa=%s path=%s threads=%ld min_ms=%.3f median_ms=%.3f\n", isa,
-                direct ? "direct" : "registry", threads, t.min_ms, t.median_ms);
+                direct ? "direct" : "rows", threads, t.min_ms, t.median_ms);
   } else {
-    std::printf("isa=%s path=%s\n", isa, direct ? "direct" : "registry");
+    std::printf("isa=%s path=%s\n", isa, direct ? "direct" : "rows");
   }
   if (!hpun::driver::write_f32(argv[9], out)) {
     std::fprintf(stderr, "cannot write %s\n", argv[9]);

@@ -1,0 +1,14 @@
+// hpun_f32_pud_gconv_ukernel_generic__avx2: the PUD's grouped 3x3 conv on one NHWC half row,
+// compiled for AVX2 + FMA (f32-pud-gconv-generic.h; CMakeLists.txt sets this file's flags).
+#include "f32-pud-gconv/f32-pud-gconv-generic.h"
+#include "ukernels.h"
+
+#if !(defined(__AVX2__) && defined(__FMA__))
+#error "compile with -mavx2 -mfma"
+#endif
+
+void hpun_f32_pud_gconv_ukernel_generic__avx2(const float* const* rows, const float* kt,
+                                              const float* bias, float* dst, int64_t w,
+                                              int64_t channels) {
+  hpun::f32_pud_gconv_generic(rows, kt, bias, dst, w, channels);
+}
