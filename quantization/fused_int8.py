@@ -3,7 +3,7 @@ how it is calibrated.
 
 The XNNPACK int8 graph (`quantization.pt2e`, the ``executorch`` target) cannot run through the
 project's fused block kernels: its quantize/dequantize pairs sit between the ops the kernels fuse.
-This scheme is instead defined by what the kernels compute in int8 (`native/kernels/pw_q8.h`):
+This scheme is instead defined by what the kernels compute in int8 (`native/kernels/include/hpun/pw-q8.h`):
 
 * **W8A8 1x1 convs** (the kernels' `pw_q8`): HPUN-S's folded SRDSC(1) (a front block's first 1x1
   conv; its input is the block's input) and every PUB's SRDSC(5) 1x1 conv (its input is
