@@ -250,7 +250,7 @@ def sidecars_cases() -> dict:
         if case.get("fields", 0) is None:
             p = Sidecar.from_json(case["text"])
             case["fields"] = {k: getattr(p, k) for k in parse[0]["fields"]}
-    return {"spec": "converters.base.Sidecar.from_json: 'fields' or 'error' (message; 'json' for syntax errors); "
+    return {"spec": "hpun_edge.converters.Sidecar.from_json: 'fields' or 'error' (message; 'json' for syntax errors); "
                     "checks: scripts/golden_vectors.py: artifact_problem", "parse": parse, "checks": check_cases}
 
 

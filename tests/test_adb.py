@@ -234,7 +234,7 @@ def test_failed_runner_becomes_a_failed_row(fake_adb, fake_artifacts, tmp_path):
 
 def test_missing_runner_names_the_build(fake_adb, fake_artifacts, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    import hpun_edge.native as native
+    import hpun_edge.app.native as native
 
     monkeypatch.setattr(native, "ANDROID_BUILD", tmp_path / "nothing")
     with pytest.raises(adb.AdbError, match="Android NDK"):
