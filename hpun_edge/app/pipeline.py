@@ -140,7 +140,8 @@ def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = Fals
         result["datasets"][ds.name] = {"psnr_y": r.psnr_y, "ssim_y": r.ssim_y, "images": len(r.images),
                                        "skipped": r.skipped}
     if latency:
-        timing = dict(runs=cfg.latency_runs, warmup=cfg.latency_warmup, budget_s=cfg.latency_budget_s)
+        timing = dict(runs=cfg.latency_runs, warmup=cfg.latency_warmup, budget_s=cfg.latency_budget_s,
+                      min_runs=cfg.latency_min_runs)
         result["latency_tile_ms"] = measure_latency(forward, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=None,
                                                     **timing).to_dict()
         result["latency_ms"] = measure_latency(forward, cfg.scale, cfg.tile, cfg.overlap, cfg.threads,
@@ -151,7 +152,7 @@ def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = Fals
 def measure_key(cfg: PipelineConfig) -> dict:
     return {"tile": cfg.tile, "overlap": cfg.overlap, "datasets": list(cfg.datasets), "threads": cfg.threads,
             "latency_runs": cfg.latency_runs, "latency_warmup": cfg.latency_warmup,
-            "latency_budget_s": cfg.latency_budget_s, "scale": cfg.scale}
+            "latency_budget_s": cfg.latency_budget_s, "latency_min_runs": cfg.latency_min_runs, "scale": cfg.scale}
 
 
 def cached_measure(out: Path, name: str, sha: str, cfg: PipelineConfig, compute) -> dict:
