@@ -266,7 +266,7 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
     its depthwise conv's output, which the kernel sums in another order than PyTorch: a value within
     rounding of a boundary may land one step over (a flip), moving its pixel's outputs by at most
     in_scale * max|w|; the bound allows that for a handful of values, exactness for the rest."""
-    from hpun_edge.quantization.int8_blocks import dequantize_weight, fused_pub_q8_reference, pw_relu_pud_pw_add_q8_reference
+    from hpun_edge.ops import dequantize_weight, fused_pub_q8_reference, pw_relu_pud_pw_add_q8_reference
 
     env = isa_env(isa)
     gen = torch.Generator().manual_seed(23)
@@ -311,14 +311,13 @@ def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
     into XNNPACK's delegate with their quantize/dequantize ops, so the only ops outside it are the
     project's (8 fused_pud_pw_add, 8 fused_pub_q8) and the input's layout copy; every conv counted."""
     from hpun_edge.converters import ExportSpec, export
+    from hpun_edge.quantization.fused_int8 import FusedInt8, int8_module
     from hpun_edge.zoo import create_model
-    from hpun_edge.quantization.fused_int8 import SCHEME, int8_module
 
     model = create_model("hpun_m", 2, pretrained=True).eval()
     ranges, out_ranges = _ranges(model)
-    settings = {"family": SCHEME, "method": "ptq", "int8_inputs": {}, "int8_outputs": {}}
-    sidecar = export(model, ExportSpec("executorch", "hpun_m", 2, 32, "int8"), tmp_path / "m.pte",
-                     forward_module=int8_module(model, ranges, out_ranges), quantization=settings)
+    q = FusedInt8(int8_module(model, ranges, out_ranges), ranges, out_ranges, "hpun_m", 2)
+    sidecar = export(model, ExportSpec("executorch-fused", "hpun_m", 2, 32, "int8"), tmp_path / "m.pte", quantized=q)
     assert sidecar.problems == [] and sidecar.precision == "int8"
     assert sidecar.ops["fallback_counts"] == {"dim_order_ops._clone_dim_order.out": 1, "hpun.fused_pub_q8.out": 8,
                                               "hpun.fused_pud_pw_add.out": 8}, sidecar.ops["fallback_counts"]

@@ -139,9 +139,14 @@ def test_schema_rejects_bad_records():
 def test_cli_bad_artifact_and_bad_target(tmp_path, capsys):
     from hpun_edge.app.cli import main
 
+    from PIL import Image
+
     bad = tmp_path / "m.pte"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot a model")
-    assert main(["eval", "--model", str(bad), "--scale", "2", "--dataset", str(tmp_path)]) == 2
+    photos = tmp_path / "set"
+    photos.mkdir()
+    Image.new("RGB", (24, 24), (90, 120, 30)).save(photos / "a.png")  # a valid set: the model is the problem
+    assert main(["eval", "--model", str(bad), "--scale", "2", "--dataset", str(photos)]) == 2
     assert "m.pte" in capsys.readouterr().err
     assert main(["quantize", "--model", "hpun_s", "--scale", "2", "--method", "ptq", "--target", "tpu",
                  "--out", str(tmp_path / "q")]) == 2
