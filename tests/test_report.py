@@ -87,6 +87,8 @@ def test_what_to_ship_needs_every_dataset_and_takes_the_fastest():
                               ("onnx", "int8", "ptq", 80.0, (0.0, None), "ok", None)])  # no Set14 figure: out
     (c,) = R.what_to_ship(rows)
     assert (c.record["precision"], c.record["method"]) == ("int8", "qat")
+    latency_only = [dict(r, dataset="latency", psnr_y=None, psnr_delta_vs_torch_fp32=None) for r in rows[4:5]]
+    assert R.what_to_ship(latency_only)[0].why_none == "no PSNR against PyTorch fp32 in this run"
 
 
 # ----------------------------------------------------------------------------------- the plot

@@ -172,6 +172,8 @@ def what_to_ship(records: list[dict]) -> list[ShipChoice]:
             choices.append(ShipChoice(runtime, targets, None, None,
                                       f"none within {SHIP_TOLERANCE_DB} dB of PyTorch fp32 (closest: {r['target']} "
                                       f"{label(r)}, worst {worst:+.3f} dB)"))
+        elif any(all(r["status"] == "ok" for r in rows) for rows in groups):
+            choices.append(ShipChoice(runtime, targets, None, None, "no PSNR against PyTorch fp32 in this run"))
         else:
             first = groups[0][0]
             choices.append(ShipChoice(runtime, targets, None, None,
