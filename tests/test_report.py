@@ -258,3 +258,16 @@ def test_report_links_every_picture(report_with_pictures):  # noqa: F811
     assert "Not shown: coreml fp32 (converted, not run (needs macOS))" in md
     assert "times 8" in md and "## Pictures" in md
     assert json.loads((out / "results.json").read_text())["pictures"] == summary["pictures"]
+
+
+def test_pictures_that_cannot_be_made_leave_the_report_saying_why(tmp_path):
+    from hpun_edge.app.pictures import pictures_markdown, write_pictures
+
+    def broken(t):
+        raise RuntimeError("no forward here\nand a traceback")
+
+    datasets = write_datasets(tmp_path / "data")
+    m = write_pictures(tmp_path / "out", picture_config(tmp_path / "out"), broken, datasets, [], "w" * 64, size=CROP)
+    assert m["crops"] == [] and m["error"] == "no forward here"
+    assert "No pictures: no forward here." in pictures_markdown(m)
+    R.write_reports(synthetic_summary(pictures=m), tmp_path / "out")

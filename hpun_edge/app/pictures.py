@@ -196,14 +196,19 @@ def write_pictures(out: Path, cfg, torch_forward: Callable, datasets: list[Datas
     key = {"format": INDEX_FORMAT, "weights_sha256": weights_sha, "scale": cfg.scale, "tile": cfg.tile,
            "overlap": cfg.overlap, "datasets": [d.name for d in picture_datasets(datasets)], "size": size,
            "count": count, "heat_gain": HEAT_GAIN}
-    if index.get("choice") == key:
-        crops = [Crop(**c) for c in index["crops"]]
-    else:
-        say("   pictures: choose the crops (PyTorch fp32 against bicubic)")
-        crops = choose_crops(torch_forward, datasets, cfg.scale, opts, size, count)
-        index = {}
-    by_name = {d.name: d for d in datasets}
-    images = {c.id: load_pair(by_name[c.dataset], by_name[c.dataset].hr_dir / c.image, cfg.scale) for c in crops}
+    try:
+        if index.get("choice") == key:
+            crops = [Crop(**c) for c in index["crops"]]
+        else:
+            say("   pictures: choose the crops (PyTorch fp32 against bicubic)")
+            crops = choose_crops(torch_forward, datasets, cfg.scale, opts, size, count)
+            index = {}
+        by_name = {d.name: d for d in datasets}
+        images = {c.id: load_pair(by_name[c.dataset], by_name[c.dataset].hr_dir / c.image, cfg.scale) for c in crops}
+    except Exception as e:  # noqa: BLE001 - the report goes on without pictures, and says why
+        say(f"   pictures: none ({one_line(e)})")
+        return {"crop_lr": size, "heat_gain": HEAT_GAIN, "scale": cfg.scale, "absent": [], "crops": [],
+                "error": one_line(e)}
     s = cfg.scale
     sources = [Source("hr", "HR", "-", lambda c, lr, hr: c.hr(hr, s), heat=False),
                Source("bicubic", "bicubic", "-", lambda c, lr, hr: c.hr(bicubic_upscale(lr, s), s), heat=False),
@@ -272,7 +277,7 @@ def pictures_markdown(manifest: dict) -> str:
         lines += ["Not shown: " + "; ".join(f"{a['label']} ({a['reason']})".replace("|", "/")
                                              for a in manifest["absent"]), ""]
     if not manifest.get("crops"):
-        lines += ["No crop: no image of the run was large enough.", ""]
+        lines += [f"No pictures: {manifest.get('error') or 'no image of the run could be read'}.", ""]
     for c in manifest.get("crops", []):
         lines += [f"### {c['dataset']} {c['image']}: LR window at y {c['y']}, x {c['x']} (mean |fp32 - bicubic| "
                   f"{c['score']:.2f} Y levels)", "",
@@ -295,7 +300,7 @@ def pictures_html(manifest: dict) -> str:
         out.append("<p>Not shown: " + escape("; ".join(f"{a['label']} ({a['reason']})" for a in manifest["absent"]))
                    + "</p>")
     if not manifest.get("crops"):
-        out.append("<p>No crop: no image of the run was large enough.</p>")
+        out.append(f"<p>No pictures: {escape(manifest.get('error') or 'no image of the run could be read')}.</p>")
     for c in manifest.get("crops", []):
         hr_side = c["size"] * manifest["scale"]
         side = 2 * hr_side if hr_side < 128 else hr_side  # small crops shown at 2x, pixels kept sharp
