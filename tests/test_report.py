@@ -155,6 +155,14 @@ def test_paths_are_relative_to_the_output_folder(tmp_path):
     assert "Weights `hpun_edge/weights/hpun_s_x2.safetensors`" in paths["markdown"].read_text()
     assert R.portable_path("/somewhere/else/w.safetensors", out) == "w.safetensors"
     assert R.portable_path("Set5", out) == "Set5" and R.portable_path(None, out) is None
+    assert R.portable_path(str(out), out) == "."
+
+
+def test_a_relative_path_into_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert R.portable_path("out/artifacts/a.pte", Path("out")) == "artifacts/a.pte"
+    assert R.portable_path("artifacts/a.pte", tmp_path / "elsewhere") == "artifacts/a.pte"
+    assert R.portable_path("../x/w.safetensors", Path("out")) == "w.safetensors"
 
 
 def test_plots_written_and_linked(tmp_path):

@@ -79,21 +79,22 @@ def label(r: dict) -> str:
 
 # ---------------------------------------------------------------------------------------- paths
 def portable_path(value, out: Path):
-    """A path as results.json and the reports show it: relative to the output folder when inside it,
-    relative to the package's parent when inside the package (``hpun_edge/weights/...``), else its
-    name alone. A relative path without ``..`` (a dataset's name, ``artifacts/...``) stays as it is."""
+    """A path as results.json and the reports show it: relative to the output folder when inside it
+    (a relative path is taken from the working directory), else a relative path without ``..`` as it
+    is (a dataset's name, ``artifacts/...``), else relative to the package's parent when inside the
+    package (``hpun_edge/weights/...``), else its name alone."""
     if not isinstance(value, str) or not value:
         return value
-    p = Path(value)
+    p, outdir = Path(value), Path(out).resolve()
+    full = p.resolve()
+    if full == outdir or full.is_relative_to(outdir):
+        return full.relative_to(outdir).as_posix()
     if not p.is_absolute() and ".." not in p.parts:
         return value
-    p = p.resolve()
-    for base in (Path(out).resolve(), Path(hpun_edge.__file__).resolve().parent.parent):
-        if p == base:
-            return "."
-        if p.is_relative_to(base):
-            return p.relative_to(base).as_posix()
-    return p.name
+    package_parent = Path(hpun_edge.__file__).resolve().parent.parent
+    if full.is_relative_to(package_parent):
+        return full.relative_to(package_parent).as_posix()
+    return full.name
 
 
 def _scrub(text, out: Path):
