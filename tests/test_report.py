@@ -101,7 +101,7 @@ def test_log_axis_only_when_the_spread_exceeds_10x():
     rows = synthetic_records([("onnx", "fp32", "fp32", 2000.0, (0.0, 0.0), "ok", None),
                               ("onnx", "int8", "qat", 20.0, (-0.3, -0.3), "ok", None)])
     svg = plot_svg(rows, "Set5", 36.63)
-    assert "log scale" in svg and ">100</text>" in svg and ">1000</text>" in svg
+    assert "log scale" in svg and ">10</text>" in svg and ">100</text>" in svg and ">5000</text>" in svg
 
 
 def test_legend_one_entry_per_artifact_marker_per_runtime():

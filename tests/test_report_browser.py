@@ -116,7 +116,7 @@ def keep_screenshot(chromium: str, page: Path, profile: Path, tmp: Path) -> None
     dest = os.environ.get("HPUN_EDGE_SCREENSHOT")
     if dest:
         with Image.open(shot) as im:  # a palette PNG: the README's picture stays small
-            im.convert("RGB").quantize(colors=128).save(dest, optimize=True)
+            im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(dest, optimize=True)
 
 
 def test_report_in_chromium(chromium, report_with_pictures, tmp_path):  # noqa: F811

@@ -74,8 +74,8 @@ def nice_step(span: float, ticks: int = 5) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def linear_ticks(lo: float, hi: float) -> list[float]:
-    step = nice_step(hi - lo)
+def linear_ticks(lo: float, hi: float, ticks: int = 5) -> list[float]:
+    step = nice_step(hi - lo, ticks)
     first = math.ceil(lo / step - 1e-9) * step
     return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
@@ -154,7 +154,9 @@ def plot_svg(records: list[dict], dataset: str, torch_fp32_psnr: float | None = 
     xs, ys = [p.latency_ms for p in points], [p.psnr for p in points]
     log = use_log_axis(xs)
     if log:
-        x0, x1 = min(xs) / 1.4, max(xs) * 1.4
+        series = log_ticks(min(xs) / 20, max(xs) * 20)  # the axis starts and ends on a 1-2-5 tick
+        x0 = max(t for t in series if t <= min(xs) / 1.15)
+        x1 = min(t for t in series if t >= max(xs) * 1.15)
         xticks = log_ticks(x0, x1)
         lx0, lx1 = math.log10(x0), math.log10(x1)
         fx = lambda v: left + (math.log10(v) - lx0) / (lx1 - lx0) * (right - left)  # noqa: E731
@@ -167,9 +169,9 @@ def plot_svg(records: list[dict], dataset: str, torch_fp32_psnr: float | None = 
     lo, hi = min(ys + band), max(ys + band)
     pad = max((hi - lo) * 0.08, 0.02)
     y0, y1 = lo - pad, hi + pad
-    yticks = linear_ticks(y0, y1)
+    yticks = linear_ticks(y0, y1, 7)
     fy = lambda v: bottom - (v - y0) / (y1 - y0) * (bottom - top)  # noqa: E731
-    decimals = max(0, -math.floor(math.log10(nice_step(y1 - y0))))
+    decimals = max(0, -math.floor(math.log10(nice_step(y1 - y0, 7))))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
            f'font-size="12" role="img" aria-label="PSNR-Y on {html.escape(dataset)} against latency">',
            f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>']
