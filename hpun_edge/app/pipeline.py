@@ -31,6 +31,8 @@ from .artifacts import ArtifactMaker
 from .config import Job, PipelineConfig, check_config, plan_jobs
 from .console import CONSOLE
 from .latency import LATENCY_HW, measure_latency, tiled_options
+from .pictures import write_pictures
+from .references import BICUBIC_TARGET, bicubic_sha256, measure_bicubic
 
 RECORD_FORMAT = "hpun-edge-record/1"
 _T0 = time.monotonic()
@@ -78,6 +80,9 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", maker.weights_sha, cfg,
                                 lambda: measure_forward(EvenForward(model).eval(), cfg, datasets))
     records = rows_for(cfg, "pytorch", "fp32", "fp32", None, torch_fp32, torch_fp32, status="ok")
+    bicubic = cached_measure(out, f"bicubic_x{cfg.scale}", bicubic_sha256(), cfg,
+                             lambda: measure_bicubic(cfg.scale, datasets))  # the reference below every model
+    records += rows_for(cfg, BICUBIC_TARGET, "fp64", "bicubic", None, bicubic, torch_fp32, status="ok")
 
     # 3-5. quantize, convert, run: one job per (target, precision[, method])
     for job in plan_jobs(cfg):
@@ -91,11 +96,15 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
             records += rows_for(cfg, job.target, job.precision, job.method, None, None, torch_fp32,
                                 status="failed", reason=one_line(e))
 
-    # 6. report
-    from .report import write_reports
+    # 6. pictures: a few crops, every artifact's output and its difference to PyTorch fp32 (app.pictures)
+    pictures = write_pictures(out, cfg, EvenForward(model).eval(), datasets, records, maker.weights_sha, say=say)
 
-    summary = {"config": cfg.to_dict(), "weights": str(weights), "weights_sha256": maker.weights_sha,
-               "seconds": round(time.monotonic() - t_start, 1), "records": records}
+    # 7. report
+    from .report import portable_path, write_reports
+
+    summary = {"config": cfg.to_dict(), "weights": portable_path(str(weights), out),
+               "weights_sha256": maker.weights_sha,
+               "seconds": round(time.monotonic() - t_start, 1), "records": records, "pictures": pictures}
     write_reports(summary, out)
     return summary
 
@@ -187,7 +196,7 @@ def rows_for(cfg, target, precision, method, sidecar, measured, torch_fp32, *, s
         psnr = m.get("psnr_y")
         rows.append({
             "model": cfg.model, "scale": cfg.scale, "target": target, "precision": precision, "method": method,
-            "artifact": str(Path(cfg.out) / "artifacts" / sidecar.artifact) if sidecar else None,
+            "artifact": f"artifacts/{sidecar.artifact}" if sidecar else None,  # relative to the output folder
             "size_bytes": sidecar.artifact_bytes if sidecar else None,
             "dataset": name, "psnr_y": psnr, "ssim_y": m.get("ssim_y"),
             "psnr_delta_vs_torch_fp32": None if psnr is None or "psnr_y" not in base else psnr - base["psnr_y"],
