@@ -191,9 +191,13 @@ def test_imdn_targets_and_jobs():
 
 def test_tiling_policy_and_tile_setting():
     assert bench.policy_tile((360, 640)) is None and bench.policy_tile((720, 1280)) is None
-    assert bench.policy_tile((480, 640)) == bench.POLICY_TILE
+    # other sizes: the tile running the fewest Multi-Adds, tiles x tile^2 (640x480: 6 x 256^2, 1.28x the
+    # image's, against 4 x 368^2, 1.76x, and 2 x 512^2, 1.71x); on a tie the larger tile (fewer calls):
+    # 400x300 is 4 x 256^2 or one 512 tile (2.18x), against 2 x 368^2 (2.26x)
+    assert bench.policy_tile((480, 640)) == bench.fewest_macs_tile((480, 640)) == 256
+    assert bench.policy_tile((540, 960)) == 368 and bench.policy_tile((1080, 1920)) == 256
     assert bench.check_config(BenchConfig()).tile is None  # the default: auto, whole-frame at 640x360
-    assert bench.check_config(BenchConfig(lr_size=(300, 400))).tile == bench.POLICY_TILE
+    assert bench.check_config(BenchConfig(lr_size=(300, 400))).tile == 512
     assert bench.check_config(BenchConfig(tile="whole", lr_size=(300, 400))).tile is None
     assert bench.check_config(BenchConfig(tile="256")).tile == 256
     with pytest.raises(ValueError, match="--tile 'big'"):
@@ -205,6 +209,9 @@ def test_tiling_policy_and_tile_setting():
     assert r["tile"] is None and r["overlap"] is None
     assert bench.pipeline_config(whole, "hpun_s").tile == 256  # the pipeline's default; its artifacts take hw
     _, _, maker = next(bench.model_makers(replace(whole, models=("hpun_s",))))
+    with pytest.raises(ValueError, match="--adb: the C.. runner takes square tiles"):
+        bench.runner_tile("whole")
+    assert bench.runner_tile("auto") == bench.RUNNER_TILE and bench.runner_tile("368") == "368"
     job = Job("executorch", "fp32", "fp32")
     assert maker.path(job).name == "hpun_s_x2_640x360_executorch_fp32.pte"
     assert maker.spec(job).input_shape == [1, 3, 360, 640]
@@ -350,7 +357,7 @@ def fused_run(tmp_path_factory):
     int8 = _find_data_root() is not None or os.environ.get("CI", "").lower() == "true"
     argv = ["bench", "--model", "hpun_s", "--scale", "2", "--lr-size", "40x56", "--tile", "32", "--overlap", "8",
             "--targets", "executorch-fused", "--precisions", "fp32", *(["int8"] if int8 else []), "--runs", "1",
-            "--warmup", "1", "--threads", "1", "--native", "--out", str(out), "--json", str(out / "bench.json")]
+            "--warmup", "1", "--threads", "1", "--native", "--no-imdn", "--out", str(out), "--json", str(out / "bench.json")]
     return out, main(argv), int8
 
 

@@ -44,7 +44,7 @@ from hpun_edge.zoo import create_model
 
 from .artifacts import ArtifactMaker
 from .config import Job, PipelineConfig, int8_methods, plan_jobs
-from .latency import Latency, measure_latency, percentile, time_calls
+from .latency import Latency, count_tiles, measure_latency, percentile, time_calls
 from .native import build_runner, run_runner
 from .pipeline import artifact_maker, load_network, one_line, ops_summary, say
 
@@ -54,23 +54,42 @@ IMDN = IMDN_SPEC.name
 NATIVE_SUFFIX = "-native"  # --native rows: the target's .pte timed by the C++ runner
 
 # The tiling policy (benchmarks/measured/tiling_policy.md): one whole-frame export at exactly the LR
-# size for the sizes users run most (640x360 and 1280x720 LR: 720p and 1440p output at x2), fixed
-# tiles of POLICY_TILE (overlap 16) for any other size.
+# size for the sizes users run most (640x360 and 1280x720 LR: 720p and 1440p output at x2); any other
+# size through fixed tiles (overlap 16) of the POLICY_TILES size that runs the fewest Multi-Adds over
+# it (tiles x tile^2; on a tie the larger tile: fewer calls).
 WHOLE, AUTO = "whole", "auto"
 WHOLE_FRAME_SIZES = ((360, 640), (720, 1280))
-POLICY_TILE = 368
+POLICY_TILES = (256, 368, 512)
+POLICY_OVERLAP = 16
 
 
-def policy_tile(hw: tuple[int, int]) -> int | None:
+def fewest_macs_tile(hw: tuple[int, int], overlap: int = POLICY_OVERLAP) -> int:
+    """The POLICY_TILES size whose tiles run the fewest Multi-Adds over an LR image of `hw`
+    (tiles x tile^2, an image smaller than a tile padded up to it); the larger one on a tie."""
+    return min(reversed(POLICY_TILES), key=lambda t: count_tiles(*hw, t, overlap) * t * t)
+
+
+def policy_tile(hw: tuple[int, int], overlap: int = POLICY_OVERLAP) -> int | None:
     """The policy's tile for an LR image of `hw` (height, width): None for one whole-frame export."""
-    return None if tuple(hw) in WHOLE_FRAME_SIZES else POLICY_TILE
+    return None if tuple(hw) in WHOLE_FRAME_SIZES else fewest_macs_tile(hw, overlap)
 
 
-def resolve_tile(tile: int | str | None, hw: tuple[int, int]) -> int | None:
+RUNNER_TILE = 256  # the C++ runner's (phones') tile under "auto": it runs square programs only
+
+
+def runner_tile(tile: int | str | None) -> int | str:
+    """The tile setting for the C++ runner on a phone (square tiles only): ``auto`` is RUNNER_TILE;
+    a whole-frame request is refused in one line."""
+    if tile is None or tile == WHOLE:
+        raise ValueError(f"--adb: the C++ runner takes square tiles; --tile {WHOLE} does not apply (give --tile N)")
+    return RUNNER_TILE if tile == AUTO else tile
+
+
+def resolve_tile(tile: int | str | None, hw: tuple[int, int], overlap: int = POLICY_OVERLAP) -> int | None:
     """A tile setting as the bench runs it: an int (fixed tiles), None (whole frame) for ``whole``,
     `policy_tile` for ``auto``."""
     if tile == AUTO:
-        return policy_tile(hw)
+        return policy_tile(hw, overlap)
     if tile is None or tile == WHOLE:
         return None
     if isinstance(tile, str):
@@ -145,7 +164,7 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     if cfg.method not in ("ptq", "qat"):
         raise ValueError(f"unknown int8 method {cfg.method!r}; valid: ptq, qat")
     h, w = cfg.lr_size
-    tile = resolve_tile(cfg.tile, (h, w))
+    tile = resolve_tile(cfg.tile, (h, w), cfg.overlap)
     if tile is None and (h % 2 or w % 2):
         raise ValueError(f"--tile {WHOLE}: a whole-frame export needs an even LR size (pixel_unshuffle), not {w}x{h}; "
                          "give --tile N")
@@ -164,7 +183,7 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
 def pipeline_config(cfg: BenchConfig, model: str) -> PipelineConfig:
     """The pipeline settings the bench's artifacts of `model` are made with (so they are the pipeline's);
     whole-frame runs keep the pipeline's default tile, which their artifacts (made at ``lr_size``) do not use."""
-    tile = resolve_tile(cfg.tile, tuple(cfg.lr_size))
+    tile = resolve_tile(cfg.tile, tuple(cfg.lr_size), cfg.overlap)
     return PipelineConfig(model=model, scale=cfg.scale, weights=cfg.weights.get(model), targets=cfg.targets,
                           precisions=tuple(cfg.precisions), methods=(cfg.method,),
                           tile=PipelineConfig.tile if tile is None else tile, overlap=cfg.overlap,
@@ -219,7 +238,7 @@ def gmacs_per_s(macs: float | None, ms: float | None) -> float | None:
 def base_record(cfg: BenchConfig, model: str, target: str, precision: str, method: str, *, role: str) -> dict:
     """A bench row before measurement; `role`: ``model`` (HPUN), ``peer`` (IMDN: tiled as the models),
     ``reference`` (a dense-conv reference, whole-frame). ``tile`` None: one whole-frame call."""
-    tile = resolve_tile(cfg.tile, tuple(cfg.lr_size))
+    tile = resolve_tile(cfg.tile, tuple(cfg.lr_size), cfg.overlap)
     return {
         "model": model, "scale": cfg.scale if role != "reference" else 1, "target": target, "precision": precision,
         "method": method, "artifact": None, "size_bytes": None, "dataset": BENCH_DATASET, "psnr_y": None,

@@ -7,7 +7,9 @@ from pathlib import Path
 from hpun_edge.converters import target_names
 from hpun_edge.variants import SCALES, VARIANTS
 
-from .bench import AUTO, POLICY_TILE, WHOLE, WHOLE_FRAME_SIZES, BenchConfig, default_targets, parse_hw
+from .bench import (
+    AUTO, POLICY_TILES, RUNNER_TILE, WHOLE, WHOLE_FRAME_SIZES, BenchConfig, default_targets, parse_hw, runner_tile,
+)
 from .console import CONSOLE, quiet
 from .pipeline_cli import add_verbose
 from .bench_report import label, summary_lines, table, write_bench_json
@@ -50,10 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.targets:
             raise ValueError("--adb runs .pte files through the native runner (and .tflite files through "
                              "--benchmark-model); --targets does not apply")
-        if cfg.tile == WHOLE:
-            raise ValueError(f"--adb: the phone runner takes square tiles; --tile {WHOLE} does not apply (give --tile N)")
-        if cfg.tile == AUTO:  # the policy's tile for any size: the runner runs square programs
-            cfg.tile = POLICY_TILE
+        runner_tile(cfg.tile)  # a whole-frame request fails here, before adb is looked for
         result = phone_bench(cfg, args.adb or None, runner=args.runner, benchmark_model=args.benchmark_model,
                              results=args.json)
         print(f"| model | target | precision | ms (median / p90) | status |\n|---|---|---|---|---|")
@@ -99,8 +98,10 @@ def register(sub) -> None:
     s.add_argument("--weights", help="a .safetensors file (with one --model; default: the shipped weights)")
     sizes = " and ".join(f"{w}x{h}" for h, w in WHOLE_FRAME_SIZES)
     s.add_argument("--tile", help=f"N: fixed LR tiles of N pixels; {WHOLE}: one export at exactly --lr-size, one call; "
-                   f"{AUTO} (default): the tiling policy, {WHOLE} for {sizes} LR, else {POLICY_TILE} "
-                   "(benchmarks/measured/tiling_policy.md); HPUN and IMDN alike")
+                   f"{AUTO} (default): the tiling policy, {WHOLE} for {sizes} LR, else the tile of "
+                   f"{'/'.join(map(str, POLICY_TILES))} running the fewest Multi-Adds over the image "
+                   f"(benchmarks/measured/tiling_policy.md); HPUN and IMDN alike; with --adb, {AUTO} is {RUNNER_TILE} "
+                   "(the C++ runner takes square tiles)")
     s.add_argument("--overlap", type=int, help="LR pixels of context around each tile (default 16)")
     s.add_argument("--threads", type=int, help="runtime threads (default 2)")
     s.add_argument("--runs", type=int, help="timed runs (default 10)")

@@ -198,7 +198,7 @@ def markdown(data: dict) -> str:
     cfg, records = data["config"], data["records"]
     models = tuple(cfg["models"])
     h, w = cfg["lr_size"]
-    tile = resolve_tile(cfg["tile"], (h, w))
+    tile = resolve_tile(cfg["tile"], (h, w), cfg["overlap"])
     tiling = (f"through {tile}-pixel tiles (overlap {cfg['overlap']})" if tile is not None
               else f"whole-frame (one export at exactly {w}x{h}, one call)")
     lines = [f"# hpun-edge bench: {', '.join(models)} x{cfg['scale']} at {w}x{h}", "",
