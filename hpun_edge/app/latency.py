@@ -66,11 +66,20 @@ def count_tiles(h: int, w: int, tile: int, overlap: int) -> int:
     return len(tile_spans(he, tile, overlap)) * len(tile_spans(we, tile, overlap))
 
 
-def measure_latency(forward, scale: int, tile: int, overlap: int, threads: int, *, hw: tuple[int, int] | None,
+def measure_latency(forward, scale: int, tile: int | None, overlap: int, threads: int, *, hw: tuple[int, int] | None,
                     runs: int, warmup: int, seed: int = 0, budget_s: float | None = None,
                     min_runs: int = 3) -> Latency:
-    """Latency of one tile (hw None) or of a whole hw image through the fixed-size tiling."""
+    """Latency of one tile (hw None), of a whole hw image through the fixed-size tiling, or (tile
+    None) of one call on the whole hw image (a whole-frame artifact)."""
     g = torch.Generator().manual_seed(seed)
+    if tile is None:
+        if hw is None:
+            raise ValueError("measure_latency: a whole-frame measurement (tile None) needs the image size hw")
+        x = torch.rand(1, 3, *hw, generator=g)
+        with torch.inference_mode():
+            times, warm = time_calls(lambda: forward(x), runs, warmup, budget_s, min_runs)
+        return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), list(hw), threads,
+                       len(times), warm, 1)
     if hw is None:
         x = torch.rand(1, 3, tile, tile, generator=g)
         times, warm = time_calls(lambda: forward(x), runs, warmup, budget_s, min_runs)

@@ -56,10 +56,12 @@ def load_network(cfg: PipelineConfig):
     return model, weights
 
 
-def artifact_maker(cfg: PipelineConfig, model, weights: Path) -> ArtifactMaker:
-    """The pipeline's artifacts of `model`: ``<out>/artifacts/<model>_x<s>_<target>_<job>``."""
-    return ArtifactMaker(model, cfg, weights=weights, folder=Path(cfg.out) / "artifacts",
-                         stem=f"{cfg.model}_x{cfg.scale}", say=say)
+def artifact_maker(cfg: PipelineConfig, model, weights: Path, hw: tuple[int, int] | None = None) -> ArtifactMaker:
+    """The pipeline's artifacts of `model`: ``<out>/artifacts/<model>_x<s>_<target>_<job>`` at the
+    config's tile; with `hw` (LR height, width), whole-frame ones: ``<model>_x<s>_<w>x<h>_<target>_<job>``."""
+    stem = f"{cfg.model}_x{cfg.scale}" + (f"_{hw[1]}x{hw[0]}" if hw else "")
+    return ArtifactMaker(model, cfg, weights=weights, folder=Path(cfg.out) / "artifacts", stem=stem,
+                         hw=tuple(hw) if hw else None, say=say)
 
 
 # ----------------------------------------------------------------------------------- the stages
