@@ -3,6 +3,7 @@ in a fresh subprocess so that its peak RSS (VmHWM of /proc/self/status) is that 
 
     PYTHONPATH=. python scripts/bench_photo.py --forward model --model hpun_s --scale 2 \\
         --tile 256 --overlap 16 --threads 2 [--json out.json]
+    PYTHONPATH=. python scripts/bench_photo.py --model out/artifacts/hpun_s_x2_executorch-fused_fp32.pte
 
 The photo is a JPEG (quality 90) of smooth gradients, stripes and noise, made before the measured
 run; the run reads it, upscales it band by band and writes the PNG atomically. `--forward bicubic`
@@ -61,23 +62,25 @@ def child(args: argparse.Namespace) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from hpun_edge import create_model
+    from hpun_edge.app.resolve import resolve_network
     from hpun_edge.inference import InferenceOptions
     from hpun_edge.upscaler import upscale_file
 
     torch.set_num_threads(args.threads)
-    if args.forward == "model":
-        forward = create_model(args.model, args.scale, pretrained=True).eval()
+    if args.forward == "model":  # a model name, a .safetensors file or an artifact (as `hpun-edge upscale --model`)
+        network = resolve_network(args.model, args.scale, args.threads)
+        forward = network.forward
+        opts = network.options(None if network.fixed_tile else args.tile, args.overlap, args.self_ensemble)
     else:
         forward = lambda t: F.interpolate(t, scale_factor=args.scale, mode="bicubic", align_corners=False)  # noqa: E731
+        opts = InferenceOptions(args.tile, args.overlap, args.self_ensemble)
     rss_setup = _status_kib("VmRSS")
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
-    result = upscale_file(forward, args.src, args.dst, args.scale,
-                          InferenceOptions(args.tile, args.overlap, args.self_ensemble))
+    result = upscale_file(forward, args.src, args.dst, args.scale, opts)
     wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     return {
-        "forward": args.forward if args.forward == "bicubic" else f"{args.model} x{args.scale}",
-        "in_size": list(result.in_size), "out_size": list(result.out_size), "tile": args.tile,
+        "forward": args.forward if args.forward == "bicubic" else f"{Path(args.model).name} x{args.scale}",
+        "in_size": list(result.in_size), "out_size": list(result.out_size), "tile": opts.tile,
         "overlap": args.overlap, "threads": args.threads, "self_ensemble": args.self_ensemble,
         "tiles": result.tiles, "seconds": round(wall, 2), "cpu_seconds": round(cpu, 1),
         "load_avg_1min": round(os.getloadavg()[0], 1),
@@ -109,7 +112,8 @@ COLUMNS = ("forward", "in_size", "tile", "overlap", "threads", "tiles", "seconds
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--forward", choices=["model", "bicubic"], default="model")
-    p.add_argument("--model", default="hpun_s")
+    p.add_argument("--model", default="hpun_s", help="a model name, weights (.safetensors) or an artifact "
+                   "(.pte/.tflite/.onnx, run in its own runtime at its own tile)")
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--size", default="4000x3000", help="WIDTHxHEIGHT")
     p.add_argument("--tile", type=int, default=256)

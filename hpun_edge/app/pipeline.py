@@ -79,6 +79,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     maker.check_inputs(plan_jobs(cfg))
 
     # 2. PyTorch fp32 through the same tiling: the baseline every delta is taken against
+    say(f"== {cfg.model} x{cfg.scale} PyTorch fp32 (the baseline) and bicubic on {', '.join(cfg.datasets)}")
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", maker.weights_sha, cfg,
                                 lambda: measure_forward(EvenForward(model).eval(), cfg, datasets))
     records = rows_for(cfg, "pytorch", "fp32", "fp32", None, torch_fp32, torch_fp32, status="ok")
