@@ -8,6 +8,7 @@ or from a ``.safetensors`` file written by `save_calibration` (it records its sc
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import torch
 
 from hpun_edge.data import DatasetError, resolve_data_root
 from hpun_edge.files import atomic_write_bytes
-from hpun_edge.training.patches import PatchDataset, find_images, load_train_images
+from hpun_edge.training.patches import PatchDataset, TrainImages, find_images, load_train_images
 
 from .errors import QuantError
 
@@ -57,10 +58,18 @@ def check_calibration(cal: CalibrationData, scale: int) -> CalibrationData:
     return cal
 
 
+@functools.lru_cache(maxsize=2)
+def train_images(folder: str, scale: int, patch_size: int) -> TrainImages:
+    """The HR images under `folder` read and degraded (MATLAB bicubic) once per process: the
+    pipeline's calibrations and QATs (one per quantizer family) share them. Read-only:
+    `PatchDataset` crops copies."""
+    return load_train_images(folder, scale, patch_size, report=lambda line: None)
+
+
 def patches_from_folder(folder: str | os.PathLike, scale: int, count: int, patch: int, seed: int) -> CalibrationData:
     """`count` (LR, HR) patch pairs drawn from the HR images under `folder` (sample i of `seed`)."""
     try:
-        images = load_train_images(folder, scale, patch, report=lambda line: None)
+        images = train_images(str(folder), scale, patch)
     except DatasetError as e:
         raise QuantError(f"{e} (calibration data)") from None
     ds = PatchDataset(images, patch, seed)

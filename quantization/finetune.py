@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpun_edge.files import atomic_write_bytes
-from hpun_edge.training.patches import PatchDataset, load_train_images
+from hpun_edge.training.patches import PatchDataset
 
+from .calibration import train_images
 from .errors import QuantError
 
 # What QAT fine-tunes the fake-quantized graph towards:
@@ -117,7 +118,7 @@ def fine_tune(prepared: nn.Module, cfg: QATConfig, folder, scale: int, ckpt_dir,
     The distillation losses compare with `teacher` (the fp32 model that was quantized) on the same
     LR patch, so every step's gradient is the quantization error alone; with L1 to HR most of it is
     the fp32 model's own error, which a short fine-tune cannot remove."""
-    images = load_train_images(folder, scale, cfg.patch_size, report=lambda line: None)
+    images = train_images(str(folder), scale, cfg.patch_size)
     data = PatchDataset(images, cfg.patch_size, cfg.seed)
     dev = device(cfg)
     prepared.to(dev)
