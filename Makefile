@@ -23,9 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# The main job: shipped HPUN-S x2 -> QAT int8 -> every installed target -> run, time -> report.
-# Set5 and Set14 kept it within 15 minutes on 2 cores with 100 QAT steps (300 now: not re-timed,
-# see README); `make run-full` adds B100.
+# The main job: shipped HPUN-S x2 -> QAT int8 -> every installed target (the own kernels built
+# first) -> run, time -> report, on Set5 and Set14; `make run-full` adds B100.
 run: $(STAMP)
 	$(VENV)/bin/hpun-edge pipeline --datasets Set5 Set14 --out $(OUT)
 	@echo "report: $(OUT)/report.md, $(OUT)/report.html, $(OUT)/results.json"
