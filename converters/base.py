@@ -17,11 +17,13 @@ the pipeline, bench, report and CLI derive everything from them. The functions a
 """
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from hpun_edge.model import EvenForward
@@ -151,10 +153,6 @@ def own_dequantize_per_consumer(module: nn.Module) -> nn.Module:
       With one dequantize per consumer the PUD converts as it is (int8 rank-4 RESHAPE/TRANSPOSE,
       MAX_POOL_2D, grouped CONV_2D, all in XNNPACK): benchmarks/measured/int8_runtimes.md.
     """
-    import copy
-
-    import torch
-
     if not isinstance(module, torch.fx.GraphModule):
         return module
     gm = copy.deepcopy(module)
