@@ -306,8 +306,8 @@ SPEC = TargetSpec(
     precisions=("fp32", "fp16", "int8"), packages=("litert-torch", "ai-edge-litert"), extra="litert",
     exporter=EXPORTER, convert=convert, write=write, describe=describe, check_format=check_format, load=load,
     profile=profile, quantizer="litert",
-    # no pud_dilated: its dilated max-pool becomes MIRROR_PAD + STABLEHLO_REDUCE_WINDOW outside XNNPACK
-    # (int8 3.5x slower than fp32); the plain PUD converts (own_dequantize_per_consumer), all in XNNPACK
-    # (int8 2.2x faster than fp32 per 256 tile: benchmarks/measured/int8_runtimes.md)
+    # no pud_dilated: its dilated max-pool becomes MIRROR_PAD + STABLEHLO_REDUCE_WINDOW outside XNNPACK;
+    # the plain PUD converts (own_dequantize_per_consumer), all in XNNPACK, and int8 is then faster than
+    # fp32 (figures: benchmarks/measured/int8_runtimes.md)
     int8_rewrites=("srdsc_fold",),
 )

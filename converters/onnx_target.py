@@ -13,9 +13,9 @@ widens to int16 before multiplying and cannot saturate. It is the format onnxrun
 quantization docs name for that case, and ARM runs it with its udot kernels.
 
 Both precisions convert the PUD with the exact ``pud_dilated`` rewrite (`hpun_edge.rewrites`): it
-removes the 6-D Transpose of pixel_unshuffle and the grouped conv, which onnxruntime runs slowly
-(fp32 1.8x faster, int8 2.0x faster, the same outputs; benchmarks/measured/int8_runtimes.md). int8
-still loses to fp32 in onnxruntime on an AVX2 CPU (2.0x slower), which the report says.
+removes the 6-D Transpose of pixel_unshuffle and the grouped conv, which onnxruntime runs slowly,
+and made both faster with the same outputs; int8 still measured slower than fp32 on an AVX2 CPU,
+which the report then says (figures: benchmarks/measured/int8_runtimes.md).
 """
 from __future__ import annotations
 
