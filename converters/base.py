@@ -17,11 +17,13 @@ the pipeline, bench, report and CLI derive everything from them. The functions a
 """
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from hpun_edge.model import EvenForward
@@ -131,6 +133,43 @@ class ExportSpec:
     def output_shape(self) -> list[int]:
         h, w = self.hw or (self.tile, self.tile)
         return [1, self.channels, h * self.scale, w * self.scale]
+
+
+def own_dequantize_per_consumer(module: nn.Module) -> nn.Module:
+    """A copy of an int8 reference graph (`hpun_edge.quantization`'s fx graph) in which every consumer
+    of a `dequantize_per_tensor` has its own copy of it (the same function); a module that is no fx
+    graph (an fp32 module) is returned as it is, and the module given is never changed.
+
+    Two converters fail on a dequantize shared by two ops:
+
+    * ExecuTorch: XNNPACK's partitioner puts a quantized op together with its dequantize inputs, so a
+      shared one ties both consumers into one group; with an fp32 op between them (mixed precision:
+      the head's int8 output read by the first block's add and, 40 ops later, by the global skip
+      add) that group has a dependency cycle ("Invalid partition, found dependency cycles").
+    * LiteRT: litert-torch 0.10's layout pass (``optimize_layout_transposes_pass.insert_t_q_dq``)
+      overwrites a shared dequantize's metadata when it transposes it for one consumer (the PUD's
+      pixel_unshuffle reshape, kept NCHW); the other consumer (the PUD's ``+ x``, NHWC) then has no
+      shape ("Attempting to convert non-NHWC compatible node to NHWC: dequantize_per_tensor_1").
+      With one dequantize per consumer the PUD converts as it is (int8 rank-4 RESHAPE/TRANSPOSE,
+      MAX_POOL_2D, grouped CONV_2D, all in XNNPACK): benchmarks/measured/int8_runtimes.md.
+    """
+    if not isinstance(module, torch.fx.GraphModule):
+        return module
+    gm = copy.deepcopy(module)
+    made = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or "dequantize_per_tensor" not in str(node.target) or len(node.users) < 2:
+            continue
+        for user in list(node.users)[1:]:
+            with gm.graph.inserting_before(user):
+                twin = gm.graph.call_function(node.target, node.args, node.kwargs)
+            twin.meta = dict(node.meta)
+            user.replace_input_with(node, twin)
+            made += 1
+    if made:
+        gm.graph.lint()
+        gm.recompile()
+    return gm
 
 
 def conv_census(model: nn.Module) -> dict[str, int]:

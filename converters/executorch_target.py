@@ -19,7 +19,7 @@ from typing import Any
 
 from hpun_edge.ops import op_for
 
-from .base import ArtifactError, TargetSpec, conv_census, read_head, shape_problem, sniff
+from .base import ArtifactError, TargetSpec, conv_census, own_dequantize_per_consumer, read_head, shape_problem, sniff
 from .profiles import classify_aten, classify_xnnpack, conv_order, empty_profile, finish, median_after_first
 
 EXPORTER = (
@@ -34,43 +34,12 @@ class Lowered:
     program: Any  # ExecutorchProgramManager
 
 
-def duplicate_shared_dequantize(gm) -> int:
-    """Give every consumer of a shared `dequantize_per_tensor` its own copy (same function).
-
-    XNNPACK's partitioner puts a quantized op together with its dequantize inputs; a dequantize
-    shared by two ops ties them into one group. When an fp32 op sits between them (with mixed
-    precision: the head's int8 output read by the first block's add and, 40 ops later, by the
-    global skip add), that group has a dependency cycle and lowering fails ("Invalid partition,
-    found dependency cycles"). Returns how many copies were made.
-    """
-    import torch
-
-    made = 0
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or "dequantize_per_tensor" not in str(node.target) or len(node.users) < 2:
-            continue
-        for user in list(node.users)[1:]:
-            with gm.graph.inserting_before(user):
-                copy = gm.graph.call_function(node.target, node.args, node.kwargs)
-            copy.meta = dict(node.meta)
-            user.replace_input_with(node, copy)
-            made += 1
-    if made:
-        gm.graph.lint()
-        gm.recompile()
-    return made
-
-
 def convert(module, sample, spec) -> Lowered:
-    import copy
-
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    if isinstance(module, torch.fx.GraphModule):  # an int8 reference graph (quantization/): not in place
-        module = copy.deepcopy(module)
-        duplicate_shared_dequantize(module)
+    module = own_dequantize_per_consumer(module)  # an int8 reference graph: a dequantize shared by two ops ties them
     exported = torch.export.export(module, (sample,), strict=False)
     edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
     return Lowered(edge, edge.to_executorch())

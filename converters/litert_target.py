@@ -19,7 +19,9 @@ from pathlib import Path
 
 from torch import nn
 
-from .base import ArtifactError, TargetSpec, conv_census, one_line, read_head, shape_problem, sniff
+from .base import (
+    ArtifactError, TargetSpec, conv_census, one_line, own_dequantize_per_consumer, read_head, shape_problem, sniff,
+)
 from .profiles import classify_xnnpack, conv_kind, empty_profile, finish
 
 EXPORTER = "litert_torch.convert(module, sample_kwargs={'lr': sample}) -> .export(path)"
@@ -47,7 +49,9 @@ def convert(module, sample, spec):
         from hpun_edge.quantization.quantizers import pt2e_quantizer
 
         config = QuantConfig(pt2e_quantizer=pt2e_quantizer("litert", qat=False))
-        return litert_torch.convert(NamedOutput(module), sample_kwargs={"lr": sample}, quant_config=config)
+        # one dequantize per consumer, or litert-torch's layout pass fails on the PUD's pixel_unshuffle
+        return litert_torch.convert(NamedOutput(own_dequantize_per_consumer(module)), sample_kwargs={"lr": sample},
+                                    quant_config=config)
     if spec.precision == "fp16":  # fp16 weights, fp32 compute where the kernels have no fp16 path
         from litert_torch.generative.quantize.quant_recipes import full_fp16_recipe
 
@@ -302,6 +306,8 @@ SPEC = TargetSpec(
     precisions=("fp32", "fp16", "int8"), packages=("litert-torch", "ai-edge-litert"), extra="litert",
     exporter=EXPORTER, convert=convert, write=write, describe=describe, check_format=check_format, load=load,
     profile=profile, quantizer="litert",
-    # pud_dilated: litert-torch's int8 conversion fails on the 6-D reshape of pixel_unshuffle without it
-    int8_rewrites=("pud_dilated", "srdsc_fold"),
+    # no pud_dilated: its dilated max-pool becomes MIRROR_PAD + STABLEHLO_REDUCE_WINDOW outside XNNPACK;
+    # the plain PUD converts (own_dequantize_per_consumer), all in XNNPACK, and int8 is then faster than
+    # fp32 (figures: benchmarks/measured/int8_runtimes.md)
+    int8_rewrites=("srdsc_fold",),
 )

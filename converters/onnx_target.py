@@ -3,7 +3,7 @@
 The dynamo exporter (torch.export -> onnxscript) is used: it is the exporter torch 2.9+ maintains;
 the TorchScript one (``dynamo=False``) is deprecated there. Both give the same graph for HPUN
 (69 Conv with ``group`` kept, 16 MaxPool, 16 Resize, 1 DepthToSpace, Reshape/Transpose for
-pixel_unshuffle) and the same outputs. Opset 18, weights inside the file (no external data), per-node debug metadata stripped.
+pixel_unshuffle, before the rewrite below) and the same outputs. Opset 18, weights inside the file (no external data), per-node debug metadata stripped.
 
 int8 is stored as uint8 QDQ (`as_uint8_qdq`): the same numbers as the PT2E reference's int8, each
 quantized value and zero point shifted by +128. Stored as int8, onnxruntime on an x86 CPU without
@@ -11,6 +11,14 @@ VNNI runs its QLinearConv as u8 x s8 with VPMADDUBSW, whose int16 pair sums satu
 2 * 255 * 127), and the artifact fell 0.16 dB below its reference on an AVX2-only EPYC; uint8 x uint8
 widens to int16 before multiplying and cannot saturate. It is the format onnxruntime's own
 quantization docs name for that case, and ARM runs it with its udot kernels.
+
+fp32 converts the PUD with the exact ``pud_dilated`` rewrite (`hpun_edge.rewrites`): it removes the
+6-D Transpose of pixel_unshuffle and the grouped conv, which onnxruntime runs slowly (1.8x faster,
+the same outputs). int8 takes the XNNPACK quantizer's graph as ExecuTorch does (``srdsc_fold``
+only), so that one QAT serves both targets in a pipeline: ``pud_dilated`` would make the int8
+artifact about 2x faster too, but a graph of its own needs a QAT of its own (about 2.5 min of the
+main job on 2 cores), and int8 stays slower than fp32 in onnxruntime on this AVX2 CPU either way,
+which the report says (figures: benchmarks/measured/int8_runtimes.md).
 """
 from __future__ import annotations
 
@@ -20,11 +28,24 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .base import ArtifactError, TargetSpec, conv_group_problems, read_head, shape_problem, sniff
+from torch import nn
+
+from hpun_edge.rewrites import apply_rewrites
+
+from .base import ArtifactError, TargetSpec, conv_group_problems, even_forward, read_head, shape_problem, sniff
 from .profiles import conv_kind, empty_profile, finish
 
 OPSET = 18
 EXPORTER = f"torch.onnx.export(dynamo=True, opset_version={OPSET}, external_data=False)"
+# the exact rewrites of both precisions' graphs (the module docstring)
+FP32_REWRITES = ("pud_dilated",)
+INT8_REWRITES = ("srdsc_fold",)  # ExecuTorch's: one QAT for both (the module docstring)
+
+
+def fp32_module(model: nn.Module) -> nn.Module:
+    """What is converted at fp32: ``model.forward_even`` with `FP32_REWRITES` (exact; a network
+    without PUDs, a bench peer, is converted as it is)."""
+    return even_forward(apply_rewrites(model, FP32_REWRITES))
 
 
 def convert(module, sample, spec):
@@ -227,5 +248,5 @@ SPEC = TargetSpec(
     packages=("onnx", "onnxscript", "onnxruntime"), extra="onnx", exporter=EXPORTER,
     convert=convert, write=write, describe=describe, check_format=check_format, load=load, profile=profile,
     # int8: the XNNPACK quantizer's graph as QuantizeLinear/DequantizeLinear pairs (stored as uint8 QDQ)
-    quantizer="xnnpack", int8_rewrites=("srdsc_fold",),
+    quantizer="xnnpack", int8_rewrites=INT8_REWRITES, fp32_module=fp32_module,
 )

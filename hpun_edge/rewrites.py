@@ -19,6 +19,10 @@ each one against the original to float rounding. Which ones a target uses is cho
   ``(w + 1) x + b`` and folds into the 1x1 conv after it (``W diag(w + 1)``, bias ``W b + b_pw``),
   so HPUN-S's front SRDSC(1) becomes a single 1x1 conv. In int8 it also removes the quantized
   depthwise output (one rounding fewer per block).
+* `hpun_edge.lowering`'s PUD lowerings (``pud_phases``, ``pud_phases_split``, ``pud_shiftmax``,
+  ``pud_sepmax``): other exact ways to compute a whole PUD, measured and not used by any target
+  (benchmarks/measured/int8_runtimes.md). Each replaces the whole PUD, so at most one of them, and
+  not with ``pud_dilated`` / ``bilinear_deconv``.
 """
 from __future__ import annotations
 
@@ -28,9 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .lowering import LOWERINGS, LoweredPUD
 from .model import PUD, SRDSC
 
-REWRITES = ("pud_dilated", "bilinear_deconv", "srdsc_fold")
+REWRITES = ("pud_dilated", "bilinear_deconv", "srdsc_fold", *LOWERINGS)
 
 
 def interleave_grouped_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -121,9 +126,13 @@ class FoldedSRDSC(nn.Module):
 
 
 def check_rewrites(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The names in `REWRITES`' order; a ValueError names an unknown one or two that each replace the PUD."""
     unknown = [n for n in names if n not in REWRITES]
     if unknown:
         raise ValueError(f"unknown rewrite(s) {', '.join(unknown)}; valid: {', '.join(REWRITES)}")
+    whole_pud = sorted({n for n in names if n in LOWERINGS or n in ("pud_dilated", "bilinear_deconv")})
+    if any(n in LOWERINGS for n in whole_pud) and len(whole_pud) > 1:
+        raise ValueError(f"rewrites {', '.join(whole_pud)} each replace the whole PUD: choose one")
     return tuple(n for n in REWRITES if n in names)
 
 
@@ -132,9 +141,12 @@ def apply_rewrites(model: nn.Module, names: tuple[str, ...] | list[str]) -> nn.M
     names = check_rewrites(names)
     out = copy.deepcopy(model)
     dilated, deconv, fold = "pud_dilated" in names, "bilinear_deconv" in names, "srdsc_fold" in names
+    lowering = next((n for n in names if n in LOWERINGS), None)
     for parent in list(out.modules()):
         for child_name, child in list(parent.named_children()):
-            if isinstance(child, PUD) and (dilated or deconv):
+            if isinstance(child, PUD) and lowering is not None:
+                setattr(parent, child_name, LoweredPUD(child, lowering))
+            elif isinstance(child, PUD) and (dilated or deconv):
                 setattr(parent, child_name, RewrittenPUD(child, dilated, deconv))
             elif isinstance(child, SRDSC) and fold:
                 setattr(parent, child_name, FoldedSRDSC(child))

@@ -233,6 +233,8 @@ def test_sidecar_round_trip(artifact, weights):
     assert (sc.input_name, sc.output_name, sc.layout, sc.value_range) == ("lr", "sr", "NCHW", [0.0, 1.0])
     assert sc.artifact_sha256 == file_sha256(path) and sc.artifact_bytes == path.stat().st_size
     assert sc.exported_at and sc.ops["by_op"]["Conv"] == 69
+    # the onnx target's fp32 module is pud_dilated's: no pixel_unshuffle Reshape/Transpose, a reflect Pad per PUD
+    assert not {"Reshape", "Transpose"} & set(sc.ops["by_op"]) and sc.ops["by_op"]["Pad"] == 16
 
 
 def _copy(path, dest_dir, name):

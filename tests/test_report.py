@@ -91,6 +91,22 @@ def test_what_to_ship_needs_every_dataset_and_takes_the_fastest():
     assert R.what_to_ship(latency_only)[0].why_none == "no PSNR against PyTorch fp32 in this run"
 
 
+def test_a_runtime_whose_int8_is_slower_than_its_fp32_gets_one_line():
+    rows = synthetic_records([("onnx", "fp32", "fp32", 100.0, (0.0, 0.0), "ok", None),
+                              ("onnx", "int8", "qat", 250.0, (-0.02, -0.03), "ok", None),
+                              ("onnx", "int8", "ptq", 200.0, (-0.04, -0.04), "ok", None),
+                              ("executorch", "fp32", "fp32", 400.0, (0.0, 0.0), "ok", None),
+                              ("executorch", "int8", "qat", 150.0, (-0.02, -0.04), "ok", None),
+                              ("litert", "fp32", "fp32", 80.0, (0.0, 0.0), "failed", "PSNR off"),
+                              ("litert", "int8", "qat", 90.0, (-0.02, -0.04), "ok", None)])
+    assert R.int8_slower_lines(rows) == [
+        "- **onnxruntime**: int8 is slower than fp32 here: onnx int8 (ptq) 200.0 ms against onnx fp32 100.0 ms "
+        "per 640x360 LR image (2.00x)"]  # executorch's int8 is faster; litert's fp32 failed: no comparison
+    md = R.markdown(synthetic_summary(rows))
+    assert md.count("int8 is slower than fp32") == 1
+    assert R.int8_slower_lines(synthetic_records()) == []  # no runtime has both, or int8 is faster
+
+
 # ----------------------------------------------------------------------------------- the plot
 def test_log_axis_only_when_the_spread_exceeds_10x():
     assert not use_log_axis([60.0, 500.0]) and not use_log_axis([10.0, 100.0]) and use_log_axis([10.0, 100.1])

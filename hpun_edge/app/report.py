@@ -1,6 +1,7 @@
 """results.json (checked against its schema), report.md and report.html beside it.
 
-The report, top to bottom: what to ship per runtime (`what_to_ship`), PyTorch fp32 beside bicubic and
+The report, top to bottom: what to ship per runtime (`what_to_ship`; and where int8 measured slower
+than fp32, `int8_slower_lines`), PyTorch fp32 beside bicubic and
 the paper (`references`), the PSNR-versus-latency plot per dataset (`report_plot`; an SVG file linked
 from report.md, inline in report.html), the pictures (`pictures`: PNGs under ``pictures/``), one
 table per target, and per-op profiles. Every path in results.json and the reports is relative to the
@@ -183,6 +184,34 @@ def what_to_ship(records: list[dict]) -> list[ShipChoice]:
     return choices
 
 
+def int8_slower_lines(records: list[dict]) -> list[str]:
+    """One line per runtime whose fastest int8 artifact measured slower than its fastest fp32 one
+    (median ms per 640x360 LR image, artifacts whose rows are all ok), with both latencies: int8
+    there buys size, not speed (onnxruntime on an AVX2 CPU: benchmarks/measured/int8_runtimes.md)."""
+    artifacts: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r["target"] in TARGETS:
+            artifacts.setdefault((r["target"], r["precision"], r.get("method"), r.get("artifact")), []).append(r)
+    fastest: dict[str, dict[str, dict]] = {}
+    for rows in artifacts.values():
+        r = rows[0]
+        median = (r.get("latency_ms") or {}).get("median")
+        if r["precision"] not in ("fp32", "int8") or median is None or not all(x["status"] == "ok" for x in rows):
+            continue
+        best = fastest.setdefault(runtime_of(r["target"]), {})
+        if r["precision"] not in best or median < best[r["precision"]]["latency_ms"]["median"]:
+            best[r["precision"]] = r
+    lines = []
+    for runtime, best in fastest.items():
+        if "int8" in best and "fp32" in best:
+            i8, f32 = best["int8"], best["fp32"]
+            a, b = i8["latency_ms"]["median"], f32["latency_ms"]["median"]
+            if a > b:
+                lines.append(f"- **{runtime}**: int8 is slower than fp32 here: {i8['target']} {label(i8)} {a:.1f} ms "
+                             f"against {f32['target']} {label(f32)} {b:.1f} ms per 640x360 LR image ({a / b:.2f}x)")
+    return lines
+
+
 def ship_lines(records: list[dict]) -> list[str]:
     choices = what_to_ship(records)
     if not choices:
@@ -199,7 +228,7 @@ def ship_lines(records: list[dict]) -> list[str]:
         size = f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "size unknown"
         lines.append(f"- {who}: `{r.get('artifact')}`: {r['target']} {label(r)}, {size}, "
                      f"{r['latency_ms']['median']:.1f} ms per 640x360 LR image, worst {c.worst_delta:+.3f} dB")
-    return lines + [""]
+    return lines + int8_slower_lines(records) + [""]
 
 
 # ------------------------------------------------------------------------------------- sections
