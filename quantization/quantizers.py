@@ -33,24 +33,30 @@ METHODS = ("ptq", "qat")
 @dataclass(frozen=True)
 class QuantizerSpec:
     """One int8 scheme: its name (recorded as ``family`` in sidecars), the pip extra that installs
-    its package, whether it quantizes weights only, the methods it has, and what it makes int8."""
+    its package, whether it quantizes weights only, the methods it has, what it makes int8, and
+    the method the main job uses when none is asked (`main_method`: QAT where it measurably beats
+    PTQ at the main job's QAT budget)."""
 
     name: str
     extra: str
     weight_only: bool
     methods: tuple[str, ...]
     scheme: str
+    main_method: str
 
 
 QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
+    # PTQ loses 0.05 / 0.03 dB on HPUN-S x2 Set5 / Set14, QAT wins most of it back (docs/quantization.md)
     QuantizerSpec("xnnpack", "executorch", False, METHODS,
-                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)"),
+                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat"),
     QuantizerSpec("litert", "litert", False, METHODS,
-                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)"),
+                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat"),
     QuantizerSpec("coreml-weights", "coreml", True, ("ptq",),
-                  "int8 weights (per-channel symmetric), fp16 activations and compute"),
+                  "int8 weights (per-channel symmetric), fp16 activations and compute", "ptq"),
+    # QAT (120 steps, distill_mse) measured -0.029 / -0.020 dB against PTQ's -0.030 / -0.023 on HPUN-S x2
+    # Set5 / Set14 (benchmarks/measured/int8_pud_pw_hpun_s_x2.md): not worth its 3-4 minutes in the main job
     QuantizerSpec("fused-int8", "executorch", False, METHODS,
-                  "the kernels' int8 1x1 convs and XNNPACK's int8 dense convs (W8A8), the rest fp32"),
+                  "the kernels' int8 1x1 convs and XNNPACK's int8 dense convs (W8A8), the rest fp32", "ptq"),
 )}
 
 

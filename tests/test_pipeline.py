@@ -173,3 +173,17 @@ def test_cli_bad_artifact_and_bad_target(tmp_path, capsys):
                  "--out", str(tmp_path / "q")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown target 'tpu'; valid: executorch" in err
+
+
+def test_default_int8_methods_are_each_quantizers_main_method():
+    from hpun_edge.app.config import plan_jobs
+    from hpun_edge.converters import TARGETS
+    from hpun_edge.quantization import get_quantizer
+
+    jobs = plan_jobs(PipelineConfig(precisions=("int8",)))
+    for job in jobs:
+        assert job.method == get_quantizer(TARGETS[job.target].quantizer).main_method
+    methods = {j.target: j.method for j in jobs}
+    assert methods["executorch"] == methods["litert"] == "qat" and methods["executorch-fused"] == "ptq"
+    asked = plan_jobs(PipelineConfig(precisions=("int8",), methods=("qat", "ptq")))
+    assert {(j.target, j.method) for j in asked} >= {("executorch-fused", "qat"), ("executorch-fused", "ptq")}

@@ -24,7 +24,7 @@ class PipelineConfig:
     weights: str | None = None  # None: the shipped pretrained weights
     targets: tuple[str, ...] = DEFAULT_TARGETS
     precisions: tuple[str, ...] = PRECISIONS
-    methods: tuple[str, ...] = ("qat",)  # for int8: qat and/or ptq (a quantizer with one method uses it)
+    methods: tuple[str, ...] = ()  # for int8: qat and/or ptq; none: each quantizer's main_method
     tile: int = 256  # LR; a 640x360 image is 6 tiles, a B100 image (x2) 1
     overlap: int = 16
     datasets: tuple[str, ...] = ("Set5", "Set14", "B100")
@@ -63,11 +63,14 @@ class Job:
 
 
 def int8_methods(target: str, asked: tuple[str, ...]) -> tuple[str, ...]:
-    """The int8 methods a target's artifacts are made with: those asked that its quantizer has;
-    a quantizer with one method (weight-only int8: nothing to fine-tune) uses that one."""
+    """The int8 methods a target's artifacts are made with: those asked that its quantizer has,
+    none asked: its quantizer's `main_method`; a quantizer with one method (weight-only int8:
+    nothing to fine-tune) uses that one."""
     spec = get_quantizer(get_target(target).quantizer)
     if len(spec.methods) == 1:
         return spec.methods
+    if not asked:
+        return (spec.main_method,)
     return tuple(m for m in asked if m in spec.methods)
 
 
