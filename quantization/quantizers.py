@@ -43,6 +43,10 @@ class QuantizerSpec:
     methods: tuple[str, ...]
     scheme: str
     main_method: str
+    # the quantizer whose QAT this one's is, step for step: the same prepared graph, fake-quants and
+    # losses, so its fine-tuned state is that one's (a pipeline fine-tunes once for both;
+    # tests/test_quantization.py::test_litert_qat_state_is_xnnpacks checks it bit for bit)
+    qat_as: str | None = None
 
 
 QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
@@ -50,7 +54,8 @@ QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
     QuantizerSpec("xnnpack", "executorch", False, METHODS,
                   "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat"),
     QuantizerSpec("litert", "litert", False, METHODS,
-                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat"),
+                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat",
+                  qat_as="xnnpack"),
     QuantizerSpec("coreml-weights", "coreml", True, ("ptq",),
                   "int8 weights (per-channel symmetric), fp16 activations and compute", "ptq"),
     # QAT (120 steps, distill_mse) measured -0.029 / -0.020 dB against PTQ's -0.030 / -0.023 on HPUN-S x2

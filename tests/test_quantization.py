@@ -364,6 +364,36 @@ def test_qat_resumes_from_its_checkpoint(train_folder, tmp_path):
         assert torch.equal(again.reference(x), whole.reference(x))
 
 
+@pytest.mark.slow
+def test_litert_qat_state_is_xnnpacks(train_folder, tmp_path):
+    """`QuantizerSpec.qat_as`: LiteRT's QAT is XNNPACK's step for step (the same prepared graph and
+    fake-quants at the pipeline's rewrites and fp32 parts), so the pipeline fine-tunes once for both.
+    Checked bit for bit on the saved states, and a LiteRT QAT resumed from XNNPACK's finished
+    checkpoint is the LiteRT QAT."""
+    from safetensors.torch import load_file
+
+    from hpun_edge.quantization import DEFAULT_FP32_PARTS, FloatParts, get_quantizer
+    from hpun_edge.quantization.calibration import patches_from_folder
+    from hpun_edge.quantization.pt2e import QATConfig, quantize
+
+    assert get_quantizer("litert").qat_as == "xnnpack"
+    model = create_model("hpun_s", 2, pretrained=True).eval()
+    cal = patches_from_folder(train_folder, 2, count=8, patch=16, seed=0)
+    cfg = QATConfig(steps=4, batch_size=2, patch_size=16, ckpt_every=4, log_every=2, lr=1e-4)
+    common = dict(qat=cfg, train_folder=train_folder, rewrites=("srdsc_fold",),
+                  fp32_parts=FloatParts.from_names(DEFAULT_FP32_PARTS))
+    quantize(model, "xnnpack", "qat", cal, ckpt_dir=tmp_path / "xnnpack", **common)
+    own = quantize(model, "litert", "qat", cal, ckpt_dir=tmp_path / "litert", **common)
+    a, b = (load_file(tmp_path / q / "qat_state.safetensors") for q in ("xnnpack", "litert"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    lines = []
+    shared = quantize(model, "litert", "qat", cal, ckpt_dir=tmp_path / "xnnpack", say=lines.append, **common)
+    assert any("resuming at step 4 of 4" in line for line in lines)
+    x = cal.lr[:2]
+    with torch.no_grad():
+        assert torch.equal(shared.reference(x), own.reference(x))
+
+
 # dB per image between an int8 artifact and its fake-quant reference. LiteRT's int8 graph (the plain
 # PUD since it dropped pud_dilated) runs RESIZE_BILINEAR in int8 on the grouped conv's grid, which the
 # reference keeps in fp32: measured 0.064 dB on Set5's first image here, 0.030 dB over Set5 at the

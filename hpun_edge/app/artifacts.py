@@ -171,9 +171,8 @@ class ArtifactMaker:
             cal = self.calibration()
             self.say(f"   quantize ({job.method}, {target.quantizer} quantizer"
                      + (f", rewrites: {', '.join(settings['rewrites']) or 'none'})" if "rewrites" in settings else ")"))
-            tag = hashlib.sha256(key.encode()).hexdigest()[:12]
             common = dict(qat=qat_config(self.cfg), train_folder=cal.source if Path(cal.source).is_dir() else None,
-                          ckpt_dir=Path(self.cfg.out) / "qat" / f"{self.stem}_{target.quantizer}_{tag}",
+                          ckpt_dir=self.qat_dir(target.quantizer, settings),
                           say=lambda line: self.say(f"   {line}"))
             if target.quantizer == OWN_KERNELS:  # the scheme fixes its own rewrites and fp32 parts
                 q = quantize(self.network, target.quantizer, job.method, cal, **common)
@@ -182,6 +181,13 @@ class ArtifactMaker:
                              fp32_parts=self.fp32_parts(), **common)
             self._quantized[key] = q
         return self._quantized[key]
+
+    def qat_dir(self, quantizer: str, settings: dict) -> Path:
+        """Where a QAT checkpoints (and resumes): one folder per fine-tuning, shared by the quantizers
+        whose QAT is the same step for step (`QuantizerSpec.qat_as`)."""
+        family = get_quantizer(quantizer).qat_as or quantizer
+        key = json.dumps({**settings, "family": family} if "family" in settings else settings, sort_keys=True)
+        return Path(self.cfg.out) / "qat" / f"{self.stem}_{family}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
     def reference(self, job: Job, sidecar) -> nn.Module:
         """The fake-quant reference of an int8 artifact (own kernels' PTQ: rebuilt from its sidecar's

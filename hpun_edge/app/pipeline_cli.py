@@ -57,7 +57,7 @@ def add_common(s: argparse.ArgumentParser) -> None:
     s.add_argument("--calib-data", dest="calib_data",
                    help="folder of HR training images or a calibration .safetensors (default <data root>/train)")
     s.add_argument("--calib-count", dest="calib_count", type=int, help="calibration patches (default 64)")
-    s.add_argument("--qat-steps", dest="qat_steps", type=int, help="QAT fine-tuning steps (default 120)")
+    s.add_argument("--qat-steps", dest="qat_steps", type=int, help="QAT fine-tuning steps (default 300)")
     s.add_argument("--qat-lr", dest="qat_lr", type=float, help="QAT learning rate, cosine to 0 (default 1e-4)")
     s.add_argument("--qat-loss", dest="qat_loss",
                    help="what QAT fine-tunes towards: l1 (the HR patch), distill_l1 or distill_mse (the fp32 "
