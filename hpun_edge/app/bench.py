@@ -112,7 +112,7 @@ class BenchConfig:
     lr_size: tuple[int, int] = (360, 640)  # LR height, width
     targets: tuple[str, ...] = field(default_factory=default_targets)
     precisions: tuple[str, ...] = ("fp32", "int8")
-    method: str = "ptq"  # int8 artifacts: ptq (fast) or qat (the pipeline's QAT settings); same int8 graph
+    method: str | None = None  # int8 artifacts: ptq, qat, or None: the pipeline's (each quantizer's main_method)
     tile: int | str | None = AUTO  # LR tile; "whole" / None: one whole-frame export at lr_size; "auto": policy_tile
     overlap: int = 16
     threads: int = 2
@@ -161,7 +161,7 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
             raise ValueError(f"unknown precision {p!r}; valid: fp32, fp16, int8")
     if not any(p in get_target(t).precisions for t in targets for p in cfg.precisions):
         raise ValueError(f"none of the targets {', '.join(targets)} has precision(s) {', '.join(cfg.precisions)}")
-    if cfg.method not in ("ptq", "qat"):
+    if cfg.method not in (None, "ptq", "qat"):
         raise ValueError(f"unknown int8 method {cfg.method!r}; valid: ptq, qat")
     h, w = cfg.lr_size
     tile = resolve_tile(cfg.tile, (h, w), cfg.overlap)
@@ -185,7 +185,7 @@ def pipeline_config(cfg: BenchConfig, model: str) -> PipelineConfig:
     whole-frame runs keep the pipeline's default tile, which their artifacts (made at ``lr_size``) do not use."""
     tile = resolve_tile(cfg.tile, tuple(cfg.lr_size), cfg.overlap)
     return PipelineConfig(model=model, scale=cfg.scale, weights=cfg.weights.get(model), targets=cfg.targets,
-                          precisions=tuple(cfg.precisions), methods=(cfg.method,),
+                          precisions=tuple(cfg.precisions), methods=(cfg.method,) if cfg.method else (),
                           tile=PipelineConfig.tile if tile is None else tile, overlap=cfg.overlap,
                           data_root=cfg.data_root, calib_data=cfg.calib_data, calib_count=cfg.calib_count,
                           threads=cfg.threads, latency_runs=cfg.runs, latency_warmup=cfg.warmup,

@@ -92,9 +92,9 @@ def register(sub) -> None:
                    help=f"{' '.join(target_names(include_aliases=True))} (default: {' '.join(default_targets())}, "
                         "the targets whose runtime runs here)")
     s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default fp32 int8)")
-    s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default ptq; the same "
-                   "graph; QAT with the pipeline's settings, so `make run`'s artifacts are reused; a quantizer with "
-                   "one method uses it)")
+    s.add_argument("--method", choices=("ptq", "qat"), help="how int8 artifacts are made (default: the pipeline's, "
+                   "each quantizer's own method with its settings, so `make run`'s artifacts are reused; ptq: "
+                   "the same graph without fine-tuning)")
     s.add_argument("--weights", help="a .safetensors file (with one --model; default: the shipped weights)")
     sizes = " and ".join(f"{w}x{h}" for h, w in WHOLE_FRAME_SIZES)
     s.add_argument("--tile", help=f"N: fixed LR tiles of N pixels; {WHOLE}: one export at exactly --lr-size, one call; "
