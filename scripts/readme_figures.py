@@ -48,7 +48,7 @@ def table(results: dict) -> str:
         lat = any_r.get("latency_ms") or {}
         size = any_r.get("size_bytes")
         status = any_r["status"] + (f": {any_r['reason']}" if any_r.get("reason") and any_r["status"] != "ok" else "")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {lat.get('median', '-')} | "
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {format(round(lat['median']), ',') if lat.get('median') else '-'} | "
                      + (f"{size / 1e6:.2f} MB" if size else "-") + f" | {status} |")
     return "\n".join(lines)
 
