@@ -263,8 +263,9 @@ def header(summary: dict) -> str:
         f"deltas against PyTorch fp32 through the same tiles. Latency: ms per 640x360 LR image (720p output at x2) and "
         f"per tile, median / p90 over {cfg['latency_runs']} runs after {cfg['latency_warmup']} warm-up runs (fewer, at least "
         f"{cfg.get('latency_min_runs', 3)}, where they would exceed {cfg['latency_budget_s']:.0f} s; each record has its count), "
-        f"{cfg['threads']} threads. int8 = {', '.join(cfg['methods']).upper()} "
-        f"(QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}, loss {cfg.get('qat_loss', 'l1')}); Core ML int8 = int8 weights, fp16 compute.",
+        f"{cfg['threads']} threads. int8: "
+        + (', '.join(cfg['methods']).upper() if cfg.get('methods') else "each quantizer's own method (in each row)")
+        + f" (QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}, loss {cfg.get('qat_loss', 'l1')}); Core ML int8 = int8 weights, fp16 compute.",
         ""])
 
 
