@@ -50,10 +50,12 @@ def check_calibration(cal: CalibrationData, scale: int) -> CalibrationData:
             f"{cal.source}: calibration data made for x{cal.scale}, the model is x{scale} "
             f"(make it again at x{scale}, or use the HR image folder)"
         )
-    if cal.lr.ndim != 4 or cal.lr.shape[1] != 3 or tuple(cal.hr.shape[-2:]) != tuple(s * scale for s in cal.lr.shape[-2:]):
+    # N patches of C channels (3 for an SR model; a bench peer's conv reference has its own C)
+    if (cal.lr.ndim != 4 or cal.hr.ndim != 4 or tuple(cal.lr.shape[:2]) != tuple(cal.hr.shape[:2])
+            or tuple(cal.hr.shape[-2:]) != tuple(s * scale for s in cal.lr.shape[-2:])):
         raise QuantError(
             f"{cal.source}: LR patches {tuple(cal.lr.shape)} and HR patches {tuple(cal.hr.shape)} are not "
-            f"(N, 3, p, p) and (N, 3, p*{scale}, p*{scale})"
+            f"(N, C, p, p) and (N, C, p*{scale}, p*{scale})"
         )
     return cal
 
