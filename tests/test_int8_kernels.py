@@ -221,6 +221,7 @@ def test_int8_export_needs_its_quantization_settings(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hpun_s", "hpun_m"])
 def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, data_root):
     """PTQ on 16 training patches: one input (scale, zero point) per int8 conv (HPUN-S: its 8 folded

@@ -43,6 +43,7 @@ def first_run(images, tmp_path_factory):
     return out, run_pipeline(config(images, out))
 
 
+@pytest.mark.slow
 def test_records_follow_the_schema(first_run):
     out, summary = first_run
     data = json.loads((out / "results.json").read_text())
@@ -65,6 +66,7 @@ def test_records_follow_the_schema(first_run):
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
+@pytest.mark.slow
 def test_coreml_is_converted_not_run_off_macos(first_run):
     out, summary = first_run
     rows = [r for r in summary["records"] if r["target"] == "coreml"]
@@ -80,6 +82,7 @@ def test_coreml_is_converted_not_run_off_macos(first_run):
     assert f"({refs[('int8', first)]:.3f}: its reference)" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_reports_are_written(first_run):
     out, summary = first_run
     md = (out / "report.md").read_text()
@@ -104,6 +107,7 @@ def test_reports_are_written(first_run):
                 assert f is None or ((out / f).is_file() and f"]({f})" in md and f"src='{f}'" in page)
 
 
+@pytest.mark.slow
 def test_second_run_reuses_what_is_up_to_date(images, first_run, capsys):
     out, summary = first_run
     before = {p.name: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()}
@@ -121,6 +125,7 @@ def test_second_run_reuses_what_is_up_to_date(images, first_run, capsys):
     assert psnr(again) == psnr(summary)
 
 
+@pytest.mark.slow
 def test_one_failing_target_does_not_stop_the_others(images, tmp_path, monkeypatch):
     import dataclasses
 

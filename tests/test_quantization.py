@@ -210,6 +210,7 @@ def test_mixed_precision_is_closer_to_fp32(plain_and_mixed, data_root):
     assert patch_psnr(mixed, held_out.lr, fp32) > patch_psnr(plain, held_out.lr, fp32) + 1.0
 
 
+@pytest.mark.slow
 def test_bypassing_every_activation_quantizer_leaves_the_weights_rounding(plain_and_mixed, data_root):
     """quantization.sensitivity: skipping all activation quantizers of a reference graph gives the
     fp32 model with int8-rounded weights (what weight_only_reference computes), and the per-quantizer
@@ -292,6 +293,7 @@ def train_folder(data_root):
     return data_root / "train"
 
 
+@pytest.mark.slow
 def test_qat_fits_its_training_image_better_than_ptq(train_folder, tmp_path):
     """Fine-tuning the fake-quantized graph lowers its error on what it is fine-tuned on: one 96x96
     crop of a T91 image, PTQ and QAT calibrated on the same patches, scored on other patches of it
@@ -318,6 +320,7 @@ def test_qat_fits_its_training_image_better_than_ptq(train_folder, tmp_path):
     assert qat.qat_log and qat.qat_log[-1]["step"] == 40
 
 
+@pytest.mark.slow
 def test_qat_distillation_trains_against_a_fixed_fp32_teacher(train_folder):
     """QAT towards the fp32 model's own output: torch.export shares the parameters with the model it
     captured, so a teacher that is not a copy moves with the student and both collapse together.
@@ -340,6 +343,7 @@ def test_qat_distillation_trains_against_a_fixed_fp32_teacher(train_folder):
         QATConfig(loss="l2")
 
 
+@pytest.mark.slow
 def test_qat_resumes_from_its_checkpoint(train_folder, tmp_path):
     from hpun_edge.quantization.calibration import patches_from_folder
     from hpun_edge.quantization.pt2e import QATConfig, quantize
@@ -401,6 +405,7 @@ def test_litert_qat_state_is_xnnpacks(train_folder, tmp_path):
 ARTIFACT_TOLERANCE_DB = {"litert": 0.1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["executorch", "onnx", "litert"])
 def test_int8_artifact_agrees_with_its_fake_quant_reference(target, data_root, tmp_path):
     """The converted int8 model, run in its runtime, scores what its fake-quant reference scores
