@@ -44,7 +44,6 @@ Each is tested equal to the original PUD (``tests/test_lowering.py``) and is a r
 """
 from __future__ import annotations
 
-import copy
 
 import torch
 import torch.nn.functional as F
@@ -145,21 +144,3 @@ class LoweredPUD(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.interpolate(self.grouped(x), scale_factor=2, mode="bilinear", align_corners=False)
         return self.pointwise(y + x)
-
-
-def check_lowering(how: str) -> str:
-    """`how` when it names a lowering, else a ValueError listing them."""
-    if how not in LOWERINGS:
-        raise ValueError(f"unknown PUD lowering {how!r}; valid: {', '.join(LOWERINGS)}")
-    return how
-
-
-def lower_puds(model: nn.Module, how: str) -> nn.Module:
-    """A deep copy of `model` with every PUD replaced by ``LoweredPUD(pud, how)`` (the original is untouched)."""
-    check_lowering(how)
-    out = copy.deepcopy(model)
-    for parent in list(out.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, PUD):
-                setattr(parent, name, LoweredPUD(child, how))
-    return out

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hpun_edge.lowering import LOWERINGS, LoweredPUD, lower_puds, phase_major_kernel, phases
+from hpun_edge.lowering import LOWERINGS, LoweredPUD, phase_major_kernel, phases
 from hpun_edge.model import PUD
 from hpun_edge.rewrites import apply_rewrites, check_rewrites
 from hpun_edge.zoo import create_model
@@ -56,7 +56,7 @@ def test_lowered_pud_is_exact(how, hw, bias):
 def test_lowered_model_equals_original(how):
     torch.manual_seed(1)
     model = create_model("hpun_s", 2).eval()
-    lowered = lower_puds(model, how).eval()
+    lowered = apply_rewrites(model, (how,)).eval()  # a lowering is a rewrite (hpun_edge.rewrites)
     assert sum(isinstance(m, LoweredPUD) for m in lowered.modules()) == 16
     assert not any(isinstance(m, LoweredPUD) for m in model.modules())  # the original is untouched
     x = torch.rand(1, 3, 18, 26)
