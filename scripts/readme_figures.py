@@ -12,13 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+from hpun_edge.app.report_plot import precision_label
 from hpun_edge.variants import get_variant
 
 
 def label(r: dict) -> str:
-    method = r.get("method")
-    precision = r["precision"] if r["precision"] != "int8" or not method else f"int8 ({method})"
-    return f"{r['target']} {precision}"
+    return f"{r['target']} {precision_label(r)}"
 
 
 def table(results: dict) -> str:
