@@ -121,7 +121,9 @@ def fine_tune(prepared: nn.Module, cfg: QATConfig, folder, scale: int, ckpt_dir,
     images = train_images(str(folder), scale, cfg.patch_size)
     data = PatchDataset(images, cfg.patch_size, cfg.seed)
     dev = device(cfg)
-    prepared.to(dev)
+    # channels-last: oneDNN's grouped and depthwise convolutions (forward and backward) run about
+    # 1.5x faster per step here (HPUN-S x2, batch 8, 2 threads); restored before returning
+    prepared.to(dev, memory_format=torch.channels_last)
     if cfg.loss != "l1":
         if teacher is None:
             raise QuantError(f"QAT loss {cfg.loss} needs the fp32 model as its teacher")
@@ -138,7 +140,7 @@ def fine_tune(prepared: nn.Module, cfg: QATConfig, folder, scale: int, ckpt_dir,
         for group in opt.param_groups:
             group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         pairs = [data[step * cfg.batch_size + j] for j in range(cfg.batch_size)]
-        lr = torch.stack([p[0] for p in pairs]).to(dev).float().div_(255)
+        lr = torch.stack([p[0] for p in pairs]).to(dev).float().div_(255).contiguous(memory_format=torch.channels_last)
         hr = torch.stack([p[1] for p in pairs]).to(dev).float().div_(255)
         sr = prepared(lr)
         if cfg.loss == "l1":
@@ -161,6 +163,7 @@ def fine_tune(prepared: nn.Module, cfg: QATConfig, folder, scale: int, ckpt_dir,
             total = 0.0
         if ckpt is not None and (done % cfg.ckpt_every == 0 or done == cfg.steps):
             _save_state(ckpt, prepared, opt, done, cfg)
+    prepared.to(memory_format=torch.contiguous_format)
     return log
 
 
