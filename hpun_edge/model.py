@@ -15,6 +15,8 @@ Images are float tensors in [0, 1], NCHW, RGB.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -165,3 +167,17 @@ class EvenForward(nn.Module):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.model.forward_even(lr)
+
+
+class ChannelsLastForward(nn.Module):
+    """`EvenForward` of a copy of `model` held in channels-last memory format, for eager CPU
+    inference: oneDNN's grouped and depthwise convolutions run about 1.7x faster so (HPUN-S x2, a
+    288x288 tile, 2 threads); outputs agree with the contiguous model's to about 1e-6. A copy, so
+    that the model the converters export keeps its contiguous weights."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_even(lr.contiguous(memory_format=torch.channels_last)).contiguous()

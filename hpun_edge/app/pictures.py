@@ -114,9 +114,10 @@ def picture_datasets(datasets: list[Dataset]) -> list[Dataset]:
     return [d for d in datasets if d.name in PICTURE_SETS] or datasets[:1]
 
 
-def choose_crops(forward: Callable, datasets: list[Dataset], scale: int, opts: InferenceOptions,
+def choose_crops(upscaler: Callable[[np.ndarray], np.ndarray], datasets: list[Dataset], scale: int,
                  size: int = CROP_LR, count: int = N_CROPS) -> list[Crop]:
-    """The `count` crops (one per image) where PyTorch fp32 and bicubic differ most (module docstring)."""
+    """The `count` crops (one per image) where PyTorch fp32 (`upscaler`: an LR image -> its SR
+    image through the run's tiles) and bicubic differ most (module docstring)."""
     found = []
     for ds in picture_datasets(datasets):
         for hr_path in ds.hr_paths():
@@ -126,7 +127,7 @@ def choose_crops(forward: Callable, datasets: list[Dataset], scale: int, opts: I
                 continue  # the measurements list it as skipped
             if min(lr.shape[:2]) < 2:
                 continue
-            diff = np.abs(scoring_channel(upscale(forward, lr, scale, opts))
+            diff = np.abs(scoring_channel(upscaler(lr))
                           - scoring_channel(bicubic_upscale(lr, scale)))
             score, y, x, k = best_window(diff, scale, size)
             found.append(Crop(ds.name, hr_path.name, y, x, k, round(score, 4)))
@@ -183,9 +184,11 @@ def artifact_sources(out: Path, records: list[dict], cfg, opts) -> tuple[list[So
 
 def write_pictures(out: Path, cfg, torch_forward: Callable, datasets: list[Dataset], records: list[dict],
                    weights_sha: str, say: Callable[[str], None] = lambda line: None, *, size: int = CROP_LR,
-                   count: int = N_CROPS) -> dict:
+                   count: int = N_CROPS, torch_upscaler: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """Choose the crops (`count` windows of `size` LR pixels) or reuse them, write every source's PNGs
-    that are not up to date, and return the manifest the report shows (paths relative to `out`)."""
+    that are not up to date, and return the manifest the report shows (paths relative to `out`).
+    `torch_upscaler`: `torch_forward` through the run's tiles on a whole image, where the caller has
+    one that remembers its outputs (the pipeline's baseline pass: the crop choice then costs nothing)."""
     out, folder = Path(out), Path(out) / FOLDER
     opts = tiled_options(cfg.tile, cfg.overlap)
     index_path = folder / "index.json"
@@ -201,7 +204,8 @@ def write_pictures(out: Path, cfg, torch_forward: Callable, datasets: list[Datas
             crops = [Crop(**c) for c in index["crops"]]
         else:
             say("   pictures: choose the crops (PyTorch fp32 against bicubic)")
-            crops = choose_crops(torch_forward, datasets, cfg.scale, opts, size, count)
+            upscaler = torch_upscaler or (lambda lr: upscale(torch_forward, lr, cfg.scale, opts))
+            crops = choose_crops(upscaler, datasets, cfg.scale, size, count)
             index = {}
         by_name = {d.name: d for d in datasets}
         images = {c.id: load_pair(by_name[c.dataset], by_name[c.dataset].hr_dir / c.image, cfg.scale) for c in crops}

@@ -9,12 +9,15 @@ measuring settings (``out/records/``). Everything under ``out/`` is written atom
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 
 from hpun_edge.converters import get_target, load_artifact, read_sidecar
@@ -23,7 +26,7 @@ from hpun_edge.data import find_dataset
 from hpun_edge.evaluate import evaluate_dataset, write_json
 from hpun_edge.files import atomic_write_bytes
 from hpun_edge.inference import upscale
-from hpun_edge.model import EvenForward
+from hpun_edge.model import ChannelsLastForward
 from hpun_edge.weights import model_from_weights
 from hpun_edge.zoo import pretrained_path
 
@@ -80,8 +83,10 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
 
     # 2. PyTorch fp32 through the same tiling: the baseline every delta is taken against
     say(f"== {cfg.model} x{cfg.scale} PyTorch fp32 (the baseline) and bicubic on {', '.join(cfg.datasets)}")
+    torch_forward = ChannelsLastForward(model).eval()
+    torch_upscaler = remembered(tiled_upscaler(torch_forward, cfg))  # its outputs also choose the pictures' crops
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", maker.weights_sha, cfg,
-                                lambda: measure_forward(EvenForward(model).eval(), cfg, datasets))
+                                lambda: measure_forward(torch_forward, cfg, datasets, upscaler=torch_upscaler))
     records = rows_for(cfg, "pytorch", "fp32", "fp32", None, torch_fp32, torch_fp32, status="ok")
     bicubic = cached_measure(out, f"bicubic_x{cfg.scale}", bicubic_sha256(), cfg,
                              lambda: measure_bicubic(cfg.scale, datasets))  # the reference below every model
@@ -100,7 +105,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
                                 status="failed", reason=one_line(e))
 
     # 6. pictures: a few crops, every artifact's output and its difference to PyTorch fp32 (app.pictures)
-    pictures = write_pictures(out, cfg, EvenForward(model).eval(), datasets, records, maker.weights_sha, say=say)
+    pictures = write_pictures(out, cfg, torch_forward, datasets, records, maker.weights_sha, say=say,
+                              torch_upscaler=torch_upscaler)
 
     # 7. report
     from .report import portable_path, write_reports
@@ -139,13 +145,28 @@ def run_job(job: Job, cfg: PipelineConfig, maker: ArtifactMaker, datasets, torch
 
 
 # ---------------------------------------------------------------------------------- measurement
-def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = False) -> dict:
-    """PSNR/SSIM per dataset through the fixed-tile tiling; latency (tile, 640x360) when asked."""
+def tiled_upscaler(forward, cfg: PipelineConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """An LR image -> its SR image by `forward` through the run's fixed-size tiles."""
     opts = tiled_options(cfg.tile, cfg.overlap)
+    return lambda lr: upscale(forward, lr, cfg.scale, opts)
 
-    def upscaler(lr):
-        return upscale(forward, lr, cfg.scale, opts)
 
+def remembered(upscaler: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """`upscaler`, remembering its output per LR image (by content) for this process."""
+    seen: dict[str, np.ndarray] = {}
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        key = hashlib.sha256(repr((lr.shape, lr.dtype.str)).encode() + lr.tobytes()).hexdigest()
+        if key not in seen:
+            seen[key] = upscaler(lr)
+        return seen[key]
+    return run
+
+
+def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = False, upscaler=None) -> dict:
+    """PSNR/SSIM per dataset through the fixed-tile tiling (`upscaler`: `forward`'s, unless given);
+    latency (tile, 640x360) when asked."""
+    upscaler = upscaler or tiled_upscaler(forward, cfg)
     result: dict = {"datasets": {}}
     for ds in datasets:
         r = evaluate_dataset(upscaler, ds, cfg.scale, model=cfg.model)
