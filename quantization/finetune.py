@@ -64,7 +64,7 @@ def device(cfg: QATConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
-def _ckpt_paths(ckpt_dir: Path) -> tuple[Path, Path]:
+def checkpoint_paths(ckpt_dir: Path) -> tuple[Path, Path]:
     return ckpt_dir / "qat_state.safetensors", ckpt_dir / "qat_state.json"
 
 
@@ -77,7 +77,7 @@ def _save_state(ckpt_dir: Path, prepared, opt, step: int, cfg: QATConfig) -> Non
             if torch.is_tensor(v):
                 tensors[f"opt.{i}.{k}"] = v.detach().cpu().contiguous()
     data = save(tensors)
-    st_path, js_path = _ckpt_paths(ckpt_dir)
+    st_path, js_path = checkpoint_paths(ckpt_dir)
     atomic_write_bytes(st_path, lambda tmp: Path(tmp).write_bytes(data))
     text = json.dumps({"step": step, "config": asdict(cfg)}, indent=2)
     atomic_write_bytes(js_path, lambda tmp: Path(tmp).write_text(text))
@@ -86,7 +86,7 @@ def _save_state(ckpt_dir: Path, prepared, opt, step: int, cfg: QATConfig) -> Non
 def _load_state(ckpt_dir: Path, prepared, opt, cfg: QATConfig) -> int:
     from safetensors.torch import load_file
 
-    st_path, js_path = _ckpt_paths(ckpt_dir)
+    st_path, js_path = checkpoint_paths(ckpt_dir)
     if not (st_path.is_file() and js_path.is_file()):
         return 0
     record = json.loads(js_path.read_text())

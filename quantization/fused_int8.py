@@ -66,6 +66,7 @@ class FusedInt8:
     qat: dict | None = None  # the QAT settings (QATConfig) when fine-tuned
     qat_log: list[dict] = field(default_factory=list)
     quantizer: str = SCHEME
+    qat_source: str | None = None  # QAT: "fine-tuned here", or the shipped state it is (quantization.shipped)
 
     @property
     def export_module(self) -> nn.Module:
@@ -83,7 +84,8 @@ class FusedInt8:
 
     def settings(self) -> dict:
         """The sidecar's ``quantization`` block."""
-        return {**scheme_settings(self.calibration.get("patches"), self.method, self.qat), "model": self.model,
+        return {**scheme_settings(self.calibration.get("patches"), self.method, self.qat), "qat_source": self.qat_source,
+                "model": self.model,
                 "scale": self.scale, "calibration": self.calibration,
                 "int8_inputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.ranges.items()},
                 "int8_outputs": {k: {"scale": s, "zero_point": z} for k, (s, z) in self.out_ranges.items()}}

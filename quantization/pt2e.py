@@ -72,13 +72,14 @@ class QuantizedModel:
     qat_log: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     fp32_parts: FloatParts = FloatParts()
+    qat_source: str | None = None  # QAT: "fine-tuned here", or the shipped state it is (quantization.shipped)
 
     def settings(self) -> dict:
         return {
             "family": self.quantizer, "calib_count": self.calibration.get("patches"),
             "method": self.method, "model": self.model, "scale": self.scale,
             "rewrites": list(self.rewrites), "fp32_parts": self.fp32_parts.names(),
-            "calibration": self.calibration, "qat": self.qat,
+            "calibration": self.calibration, "qat": self.qat, "qat_source": self.qat_source,
             "seconds": round(self.seconds, 1),
         }
 

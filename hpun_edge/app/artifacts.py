@@ -34,6 +34,8 @@ from hpun_edge.converters.sidecar import artifact_digest, file_sha256, tool_vers
 from hpun_edge.quantization import CalibrationData, FloatParts, QuantError, get_quantizer, load_calibration, quantize
 from hpun_edge.quantization.calibration import calibration_source
 from hpun_edge.quantization.fused_int8 import SCHEME as OWN_KERNELS, int8_module, ranges_from_settings, scheme_settings
+from hpun_edge.quantization.finetune import QATConfig
+from hpun_edge.quantization.shipped import ShippedQAT, find_shipped, seed_checkpoint
 
 from .config import Job, PipelineConfig, qat_config
 
@@ -75,6 +77,7 @@ class ArtifactMaker:
         self.folder, self.stem, self.hw, self.say = Path(folder), stem, hw, say
         self.weights_sha = file_sha256(weights) if weights is not None else state_sha256(network)
         self._quantized: dict = {}
+        self._shipped: dict[tuple[str, str], ShippedQAT | None] = {}
 
     # -------------------------------------------------------------------------------- naming
     @property
@@ -91,19 +94,45 @@ class ArtifactMaker:
 
     # ------------------------------------------------------------------------- freshness
     def quant_settings(self, job: Job) -> dict | None:
-        """The settings that make an int8 artifact (None for other precisions)."""
+        """The settings that make an int8 artifact (None for other precisions); a QAT's budget is
+        the shipped state's where one applies (`shipped_qat`), else the config's."""
         if job.precision != "int8":
             return None
+        settings = self._settings_without_qat(job)
+        if job.method == "qat":
+            shipped = self.shipped_qat(job)
+            settings["qat"] = asdict(shipped.qat if shipped else qat_config(self.cfg))
+            settings["qat_source"] = shipped.source() if shipped else "fine-tuned here"
+        return settings
+
+    def _settings_without_qat(self, job: Job) -> dict:
         target = get_target(job.target)
         if target.quantizer == OWN_KERNELS:
-            return scheme_settings(self.cfg.calib_count, job.method,
-                                   asdict(qat_config(self.cfg)) if job.method == "qat" else None)
+            return scheme_settings(self.cfg.calib_count, job.method)
         weight_only = get_quantizer(target.quantizer).weight_only
         return {"family": target.quantizer, "method": job.method,
                 "rewrites": [] if weight_only else list(target.int8_rewrites),
                 "fp32_parts": [] if weight_only else self.fp32_parts().names(),
-                "calib_count": self.cfg.calib_count,
-                "qat": asdict(qat_config(self.cfg)) if job.method == "qat" else None}
+                "calib_count": self.cfg.calib_count, "qat": None}
+
+    def qat_family(self, job: Job) -> str:
+        quantizer = get_target(job.target).quantizer
+        return get_quantizer(quantizer).qat_as or quantizer
+
+    def shipped_qat(self, job: Job) -> ShippedQAT | None:
+        """The QAT state shipped beside the weights that this job's QAT is (`quantization.shipped`),
+        or None: it fine-tunes here (``--qat-state fine-tune``, a peer, other weights or settings)."""
+        if job.method != "qat" or self.cfg.qat_state != "shipped" or self.weights is None or not is_hpun(self.network):
+            return None
+        family = self.qat_family(job)
+        key = (family, json.dumps(self._settings_without_qat(job), sort_keys=True))
+        if key not in self._shipped:
+            shipped, why = find_shipped(self.name, self.network.scale, family, self.weights_sha,
+                                        self._settings_without_qat(job))
+            if why:
+                self.say(f"   the shipped {family} QAT state does not apply here ({why}): fine-tuning here")
+            self._shipped[key] = shipped
+        return self._shipped[key]
 
     def fp32_parts(self) -> FloatParts:
         """What stays fp32 in a PT2E int8 artifact: the config's parts for HPUN; a peer is int8 throughout."""
@@ -171,22 +200,28 @@ class ArtifactMaker:
             cal = self.calibration()
             self.say(f"   quantize ({job.method}, {target.quantizer} quantizer"
                      + (f", rewrites: {', '.join(settings['rewrites']) or 'none'})" if "rewrites" in settings else ")"))
-            common = dict(qat=qat_config(self.cfg), train_folder=cal.source if Path(cal.source).is_dir() else None,
-                          ckpt_dir=self.qat_dir(target.quantizer, settings),
+            shipped = self.shipped_qat(job)
+            ckpt_dir = self.qat_dir(job, settings)
+            if shipped is not None:
+                self.say(f"   QAT state shipped with the weights: {shipped.label} (--qat-state fine-tune: fine-tune here)")
+                seed_checkpoint(shipped, ckpt_dir)
+            common = dict(qat=QATConfig(**settings["qat"]) if settings.get("qat") else qat_config(self.cfg),
+                          train_folder=cal.source if Path(cal.source).is_dir() else None, ckpt_dir=ckpt_dir,
                           say=lambda line: self.say(f"   {line}"))
             if target.quantizer == OWN_KERNELS:  # the scheme fixes its own rewrites and fp32 parts
                 q = quantize(self.network, target.quantizer, job.method, cal, **common)
             else:
                 q = quantize(self.network, target.quantizer, job.method, cal, rewrites=tuple(settings["rewrites"]),
                              fp32_parts=self.fp32_parts(), **common)
+            q.qat_source = settings.get("qat_source")  # the sidecar says where its QAT state comes from
             self._quantized[key] = q
         return self._quantized[key]
 
-    def qat_dir(self, quantizer: str, settings: dict) -> Path:
-        """Where a QAT checkpoints (and resumes): one folder per fine-tuning, shared by the quantizers
-        whose QAT is the same step for step (`QuantizerSpec.qat_as`)."""
-        family = get_quantizer(quantizer).qat_as or quantizer
-        key = json.dumps({**settings, "family": family} if "family" in settings else settings, sort_keys=True)
+    def qat_dir(self, job: Job, settings: dict) -> Path:
+        """Where a QAT checkpoints (and resumes): one folder per fine-tuning of these weights, shared
+        by the quantizers whose QAT is the same step for step (`QuantizerSpec.qat_as`)."""
+        family = self.qat_family(job)
+        key = json.dumps({**settings, "family": family, "weights_sha256": self.weights_sha}, sort_keys=True)
         return Path(self.cfg.out) / "qat" / f"{self.stem}_{family}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
     def reference(self, job: Job, sidecar) -> nn.Module:

@@ -12,6 +12,7 @@ from hpun_edge.converters import TARGETS, get_target
 from hpun_edge.converters.base import PRECISIONS
 from hpun_edge.quantization import DEFAULT_FP32_PARTS, FloatParts, QATConfig, get_quantizer
 from hpun_edge.quantization.quantizers import METHODS
+from hpun_edge.quantization.shipped import QAT_STATE_CHOICES
 from hpun_edge.variants import check_scale, get_variant
 
 DEFAULT_TARGETS = tuple(TARGETS)  # every registered target
@@ -39,6 +40,9 @@ class PipelineConfig:
     qat_lr: float = 1e-4
     qat_batch: int = 8
     qat_loss: str = "l1"  # quantization.finetune.QAT_LOSSES: l1 (to HR), distill_l1 / distill_mse (to the fp32 model)
+    # shipped: the QAT state shipped beside the shipped weights where it matches (quantization.shipped),
+    # else fine-tune here with the settings above; fine-tune: always fine-tune here
+    qat_state: str = "shipped"
     # int8 mixed precision (quantization.mixed.FloatParts words): what stays fp32 in PT2E int8 artifacts
     int8_fp32_parts: tuple[str, ...] = DEFAULT_FP32_PARTS
     threads: int = 2
@@ -109,6 +113,8 @@ def check_config(cfg: PipelineConfig) -> PipelineConfig:
     if not plan_jobs(cfg):
         raise ValueError(f"none of the targets {', '.join(cfg.targets)} has precision(s) {', '.join(cfg.precisions)}")
     qat_config(cfg)
+    if cfg.qat_state not in QAT_STATE_CHOICES:
+        raise ValueError(f"unknown QAT state {cfg.qat_state!r}; valid: {', '.join(QAT_STATE_CHOICES)}")
     FloatParts.from_names(cfg.int8_fp32_parts)  # a QuantError (ValueError) naming a bad word
     if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
         raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from hpun_edge.converters import target_names
 from hpun_edge.files import atomic_write_bytes
 from hpun_edge.quantization import DEFAULT_FP32_PARTS
+from hpun_edge.quantization.shipped import QAT_STATE_CHOICES
 from hpun_edge.training.config import read_config_file
 from hpun_edge.variants import SCALES, VARIANTS
 
@@ -62,6 +63,10 @@ def add_common(s: argparse.ArgumentParser) -> None:
     s.add_argument("--qat-loss", dest="qat_loss",
                    help="what QAT fine-tunes towards: l1 (the HR patch), distill_l1 or distill_mse (the fp32 "
                         "model's output)")
+    s.add_argument("--qat-state", dest="qat_state", choices=QAT_STATE_CHOICES,
+                   help="shipped (default): for the shipped weights, the QAT state shipped beside them where it "
+                        "matches the run's quantization (hpun_edge/weights/qat); fine-tune: fine-tune here with the "
+                        "--qat-* settings")
     s.add_argument("--int8-fp32-parts", dest="int8_fp32_parts", nargs="*",
                    help="what int8 models keep in fp32: residual_adds mean_shift module:<regex> "
                         "(default: " + " ".join(DEFAULT_FP32_PARTS) + "; give the flag alone for int8 everywhere)")
