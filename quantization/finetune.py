@@ -118,8 +118,6 @@ def fine_tune(prepared: nn.Module, cfg: QATConfig, folder, scale: int, ckpt_dir,
     The distillation losses compare with `teacher` (the fp32 model that was quantized) on the same
     LR patch, so every step's gradient is the quantization error alone; with L1 to HR most of it is
     the fp32 model's own error, which a short fine-tune cannot remove."""
-    images = train_images(str(folder), scale, cfg.patch_size)
-    data = PatchDataset(images, cfg.patch_size, cfg.seed)
     dev = device(cfg)
     # channels-last: oneDNN's grouped and depthwise convolutions (forward and backward) run about
     # 1.5x faster per step here (HPUN-S x2, batch 8, 2 threads); restored before returning
@@ -134,6 +132,8 @@ def fine_tune(prepared: nn.Module, cfg: QATConfig, folder, scale: int, ckpt_dir,
     start = _load_state(ckpt, prepared, opt, cfg) if ckpt is not None else 0
     if start:
         say(f"QAT: resuming at step {start} of {cfg.steps} ({ckpt})")
+    if start < cfg.steps:  # a finished checkpoint (or a shipped state) needs no training images
+        data = PatchDataset(train_images(str(folder), scale, cfg.patch_size), cfg.patch_size, cfg.seed)
     log: list[dict] = []
     t0, total = time.monotonic(), 0.0
     for step in range(start, cfg.steps):

@@ -462,7 +462,7 @@ def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tilin
     from hpun_edge.quantization.fused_int8 import int8_module, ranges_from_settings
 
     out, _, _ = fused_run
-    runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_int8-ptq.pte", threads=1)
+    runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_int8-qat.pte", threads=1)
     model = create_model("hpun_s", 2, pretrained=True).eval()
     reference = int8_module(model, *ranges_from_settings(sidecar.quantization))
     x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(11))

@@ -189,6 +189,6 @@ def test_default_int8_methods_are_each_quantizers_main_method():
     for job in jobs:
         assert job.method == get_quantizer(TARGETS[job.target].quantizer).main_method
     methods = {j.target: j.method for j in jobs}
-    assert methods["executorch"] == methods["litert"] == "qat" and methods["executorch-fused"] == "ptq"
+    assert methods["executorch"] == methods["litert"] == "qat" and methods["executorch-fused"] == "qat"
     asked = plan_jobs(PipelineConfig(precisions=("int8",), methods=("qat", "ptq")))
     assert {(j.target, j.method) for j in asked} >= {("executorch-fused", "qat"), ("executorch-fused", "ptq")}

@@ -116,7 +116,7 @@ def register(sub) -> None:
                    help=f"{' '.join(target_names())} (default: all; also {' '.join(target_names(include_aliases=True)[len(target_names()):])})")
     s.add_argument("--precisions", nargs="+", help="fp32 fp16 int8 (default: all each target has)")
     s.add_argument("--methods", nargs="+", help="int8 methods: qat ptq (default: each quantizer's own, QAT for XNNPACK and "
-                   "LiteRT, PTQ for the own kernels' scheme, where QAT measured no better)")
+                   "LiteRT and the own kernels; for the shipped weights their QAT states are shipped: --qat-state)")
     s.set_defaults(func=cmd_pipeline)
 
     s = sub.add_parser("quantize", help="PTQ or QAT int8 for one target; writes the model and its accuracy record")
