@@ -497,7 +497,15 @@ def test_bench_asks_for_the_pipelines_qat_settings(tmp_path):
     pipe_cfg = PipelineConfig(out=str(tmp_path), tile=cfg.tile, overlap=cfg.overlap, threads=cfg.threads,
                               calib_count=cfg.calib_count)
     pipe_maker = pipeline.artifact_maker(pipe_cfg, *pipeline.load_network(pipe_cfg))
+    # the shipped weights: both take the QAT state shipped beside them (quantization.shipped)
+    assert bench_maker.quant_settings(job) == pipe_maker.quant_settings(job)
+    assert bench_maker.quant_settings(job)["qat_source"].startswith("shipped ")
+    # asked to fine-tune: the pipeline's QAT settings
+    pcfg.qat_state = "fine-tune"
+    bench_maker = pipeline.artifact_maker(pcfg, *pipeline.load_network(pcfg))
     want = asdict(qat_config(PipelineConfig()))
     assert bench_maker.quant_settings(job)["qat"] == want
     assert want != asdict(QATConfig())  # the pipeline's lr (1e-4) is not QATConfig's own default
+    pcfg.qat_state = pipe_cfg.qat_state
+    bench_maker = pipeline.artifact_maker(pcfg, *pipeline.load_network(pcfg))
     assert bench_maker.path(job) == pipe_maker.path(job) and bench_maker.build_key(job) == pipe_maker.build_key(job)

@@ -224,6 +224,16 @@ class ArtifactMaker:
         key = json.dumps({**settings, "family": family, "weights_sha256": self.weights_sha}, sort_keys=True)
         return Path(self.cfg.out) / "qat" / f"{self.stem}_{family}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
+    def reference_id(self, job: Job) -> tuple[str, str]:
+        """(a record name, a key) of `job`'s fake-quant reference: the same for every target that
+        shares the quantization (ExecuTorch's and ONNX's int8: the XNNPACK quantizer's graph)."""
+        target = get_target(job.target)
+        key = {"network": self.name, "scale": self.network.scale, "weights_sha256": self.weights_sha,
+               "quantizer": target.quantizer, "quantization": self.quant_settings(job),
+               "tools": tool_versions(("torchao",)), "code": code_fingerprint()}
+        return (f"{self.stem}_{target.quantizer}_{job.name}.reference",
+                hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest())
+
     def reference(self, job: Job, sidecar) -> nn.Module:
         """The fake-quant reference of an int8 artifact (own kernels' PTQ: rebuilt from its sidecar's
         ranges, no calibration; otherwise the quantization's, a QAT resumed from its last checkpoint)."""

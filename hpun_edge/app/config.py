@@ -48,7 +48,7 @@ class PipelineConfig:
     threads: int = 2
     latency_runs: int = 10
     latency_warmup: int = 3
-    latency_budget_s: float = 10.0  # per measurement: a slow artifact gets fewer timed runs (the record says how many)
+    latency_budget_s: float = 6.0  # per measurement: a slow artifact gets fewer timed runs (the record says how many)
     latency_min_runs: int = 2  # ... but at least this many
     out: str = "out"
 

@@ -41,22 +41,23 @@ def percentile(values: list[float], q: float) -> float:
 
 def time_calls(fn: Callable[[], object], runs: int, warmup: int, budget_s: float | None = None,
                min_runs: int = 3) -> tuple[list[float], int]:
-    """`warmup` untimed calls, then `runs` timed ones (ms). With `budget_s`: when the first warm-up
-    call says that the runs would take longer than the budget, one warm-up only and fewer runs (at
-    least `min_runs`)."""
+    """`warmup` untimed calls, then `runs` timed ones (ms); ``warmup=0`` where the caller's runtime is
+    warm already (it has just run the same call shape), and the first call is timed. With
+    `budget_s`: when the first call says that the calls would take longer than the budget, at most
+    one warm-up and fewer runs (at least `min_runs`). Returns (times, warm-up calls made)."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
+    out = [first * 1e3] if warmup == 0 else []
     if budget_s is not None and first * (runs + warmup - 1) > budget_s:
-        warmup, runs = 1, max(min_runs, min(runs, int(budget_s / max(first, 1e-9))))
+        warmup, runs = min(warmup, 1), max(min_runs, min(runs, int(budget_s / max(first, 1e-9))))
     for _ in range(warmup - 1):
         fn()
-    out = []
-    for _ in range(runs):
+    while len(out) < runs:
         t0 = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t0) * 1e3)
-    return out, max(warmup, 1)
+    return out, warmup
 
 
 def count_tiles(h: int, w: int, tile: int, overlap: int) -> int:

@@ -129,7 +129,9 @@ def run_job(job: Job, cfg: PipelineConfig, maker: ArtifactMaker, datasets, torch
     reference = None
     if job.precision == "int8":  # Core ML's: int8 weights, fp16 compute (quantization.pt2e.HalfCompute)
         say("   measure the fake-quant reference")
-        reference = cached_measure(Path(cfg.out), path.name + ".reference", sidecar.artifact_sha256, cfg,
+        # one record per reference: ONNX's int8 is ExecuTorch's quantization, measured once
+        name, key = maker.reference_id(job)
+        reference = cached_measure(Path(cfg.out), name, key, cfg,
                                    lambda: measure_forward(maker.reference(job, sidecar), cfg, datasets[:1]))
     if not target.runs_here():
         return rows_for(cfg, job.target, job.precision, job.method, sidecar, None, torch_fp32, status="skipped",
@@ -177,8 +179,9 @@ def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = Fals
                       min_runs=cfg.latency_min_runs)
         result["latency_tile_ms"] = measure_latency(forward, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=None,
                                                     **timing).to_dict()
+        # the 640x360 image runs the same tile shape through the runtime just warmed: no warm-up call
         result["latency_ms"] = measure_latency(forward, cfg.scale, cfg.tile, cfg.overlap, cfg.threads,
-                                               hw=LATENCY_HW, **timing).to_dict()
+                                               hw=LATENCY_HW, **{**timing, "warmup": 0}).to_dict()
     return result
 
 
