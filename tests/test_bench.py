@@ -404,7 +404,7 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     int8_ref = rows[("conv3x3_64to64", "executorch", "int8")]
     for r in (q8, q8_native):
         assert r["status"] == "ok", r["reason"]
-        assert r["method"] == "ptq" and r["dense_gmacs_per_s"] == int8_ref["gmacs_per_s"] > 0
+        assert r["method"] == "qat" and r["dense_gmacs_per_s"] == int8_ref["gmacs_per_s"] > 0
     own_q8 = ["hpun.fused_pub_q8.out", "hpun.pw_relu_pud_pw_add_q8.out"]
     assert q8["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own_q8]
     sc8 = read_sidecar(q8["artifact"])
@@ -412,6 +412,7 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     assert sc8.details["own_ops"] == {k: 8 for k in own_q8}
     assert sc8.details["model_convolutions"] == census
     assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16 + 1
+    assert sc8.quantization["qat_source"].startswith("shipped hpun_s_x2_fused-int8.safetensors")
     assert list(sc8.quantization["int8_outputs"]) == ["body_tail"]  # HPUN-S's one dense conv in the body
 
 
@@ -459,12 +460,20 @@ def test_fused_int8_artifact_stays_on_its_fake_quant_reference_through_the_tilin
     from hpun_edge.app import native
     from hpun_edge.inference import tiled_forward
     from hpun_edge.zoo import create_model
-    from hpun_edge.quantization.fused_int8 import int8_module, ranges_from_settings
+    from hpun_edge.quantization.calibration import load_calibration
+    from hpun_edge.quantization.finetune import QATConfig
+    from hpun_edge.quantization.fused_int8 import quantize_fused, ranges_from_settings
 
     out, _, _ = fused_run
     runner, sidecar = load_artifact(out / "artifacts" / "hpun_s_x2_executorch-fused_int8-qat.pte", threads=1)
     model = create_model("hpun_s", 2, pretrained=True).eval()
-    reference = int8_module(model, *ranges_from_settings(sidecar.quantization))
+    # the QAT's fake-quant model, resumed from the bench's finished checkpoint (the shipped state)
+    settings = sidecar.quantization
+    (ckpt,) = (out / "qat").glob("hpun_s_x2_fused-int8_*")
+    cal = load_calibration(None, 2, count=settings["calib_count"], data_root=str(data_root))
+    q = quantize_fused(model, cal, "qat", qat=QATConfig(**settings["qat"]), train_folder=data_root / "train", ckpt_dir=ckpt)
+    assert q.qat_log == [] and (q.ranges, q.out_ranges) == ranges_from_settings(settings)
+    reference = q.reference
     x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():
         want = tiled_forward(reference, x, 2, 32, 8, fixed_size=True)
