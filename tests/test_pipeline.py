@@ -160,6 +160,25 @@ def test_schema_rejects_bad_records():
     assert "missing psnr_y" in validate_record({k: v for k, v in good.items() if k != "psnr_y"})
     assert any("needs a reason" in e for e in validate_record({**good, "status": "failed"}))
     assert any("latency_ms lacks p90" in e for e in validate_record({**good, "latency_ms": {"median": 1.0}}))
+    qat = {"steps": 1000, "lr": 1e-4, "loss": "l1", "source": "shipped hpun_s_x2_xnnpack.safetensors sha256:ab"}
+    assert validate_record({**good, "precision": "int8", "qat": qat}) == []
+    assert validate_record({**good, "qat": {"steps": 3}}) == ["qat lacks lr", "qat lacks loss", "qat lacks source"]
+
+
+def test_the_report_names_each_qat_and_where_it_ran():
+    """The header says which fine-tuning made which int8 rows (rows' ``qat``), not the config's budget
+    when a shipped state made them."""
+    from hpun_edge.app.report import qat_line
+
+    shipped = {"steps": 1000, "lr": 1e-4, "loss": "l1", "source": "shipped hpun_s_x2_xnnpack.safetensors sha256:ab"}
+    here = {"steps": 300, "lr": 1e-4, "loss": "l1", "source": "fine-tuned here"}
+    records = [{"target": t, "qat": q} for t, q in (("executorch", shipped), ("executorch", shipped), ("litert", shipped),
+                                                     ("executorch-fused", here), ("onnx", None))]
+    summary = {"records": records, "config": {"qat_steps": 300, "qat_lr": 1e-4, "qat_loss": "l1"}}
+    assert qat_line(summary) == ("QAT: executorch, litert: 1000 steps of l1 at lr 0.0001, shipped "
+                                 "hpun_s_x2_xnnpack.safetensors sha256:ab; executorch-fused: 300 steps of l1 at lr "
+                                 "0.0001, fine-tuned here")
+    assert qat_line({**summary, "records": []}) == "QAT: 300 steps, lr 0.0001, loss l1"
 
 
 def test_cli_bad_artifact_and_bad_target(tmp_path, capsys):

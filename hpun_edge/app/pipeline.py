@@ -232,9 +232,18 @@ def rows_for(cfg, target, precision, method, sidecar, measured, torch_fp32, *, s
             "latency_ms": (measured or {}).get("latency_ms"),
             "latency_tile_ms": (measured or {}).get("latency_tile_ms"),
             "ops": ops, "problems": list(problems), "status": status, "reason": reason,
-            "tile": cfg.tile, "overlap": cfg.overlap,
+            "tile": cfg.tile, "overlap": cfg.overlap, "qat": qat_summary(sidecar),
         })
     return rows
+
+
+def qat_summary(sidecar) -> dict | None:
+    """An int8 QAT artifact's fine-tuning (budget, loss and where it ran: its sidecar's), else None."""
+    quant = (sidecar.quantization if sidecar else None) or {}
+    qat = quant.get("qat")
+    if quant.get("method") != "qat" or not qat:
+        return None
+    return {"steps": qat["steps"], "lr": qat["lr"], "loss": qat["loss"], "source": quant.get("qat_source") or "fine-tuned here"}
 
 
 def check_writable(out: Path) -> None:

@@ -40,6 +40,7 @@ REQUIRED = {
 }
 LATENCY_KEYS = ("median", "p90", "input_hw", "threads")
 OPS_KEYS = ("delegated", "total", "fallback")
+QAT_KEYS = ("steps", "lr", "loss", "source")
 
 
 def validate_record(r: dict) -> list[str]:
@@ -58,6 +59,11 @@ def validate_record(r: dict) -> list[str]:
         errors += [f"latency_ms lacks {k}" for k in LATENCY_KEYS if k not in r["latency_ms"]]
     if isinstance(r.get("ops"), dict):
         errors += [f"ops lacks {k}" for k in OPS_KEYS if k not in r["ops"]]
+    if r.get("qat") is not None:  # an int8 QAT row: its fine-tuning (pipeline.qat_summary)
+        if not isinstance(r["qat"], dict):
+            errors.append(f"qat has type {type(r['qat']).__name__}")
+        else:
+            errors += [f"qat lacks {k}" for k in QAT_KEYS if k not in r["qat"]]
     return errors
 
 
@@ -261,12 +267,29 @@ def header(summary: dict) -> str:
         f"Weights `{summary['weights']}` (sha256 {summary['weights_sha256'][:12]}...). PSNR/SSIM on Y, "
         f"crop_border = scale, through crop-and-stitch tiles of {cfg['tile']} LR pixels (overlap {cfg['overlap']}); "
         f"deltas against PyTorch fp32 through the same tiles. Latency: ms per 640x360 LR image (720p output at x2) and "
-        f"per tile, median / p90 over {cfg['latency_runs']} runs after {cfg['latency_warmup']} warm-up runs (fewer, at least "
-        f"{cfg.get('latency_min_runs', 3)}, where they would exceed {cfg['latency_budget_s']:.0f} s; each record has its count), "
-        f"{cfg['threads']} threads. int8: "
+        f"per tile, median / p90 over {cfg['latency_runs']} runs, the tile's after {cfg['latency_warmup']} warm-up calls, "
+        f"the image's right after them with none (fewer runs, at least {cfg.get('latency_min_runs', 3)}, where they would "
+        f"exceed {cfg['latency_budget_s']:.0f} s; each record has its counts), {cfg['threads']} threads. int8: "
         + (', '.join(cfg['methods']).upper() if cfg.get('methods') else "each quantizer's own method (in each row)")
-        + f" (QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}, loss {cfg.get('qat_loss', 'l1')}); Core ML int8 = int8 weights, fp16 compute.",
+        + f" ({qat_line(summary)}); Core ML int8 = int8 weights, fp16 compute.",
         ""])
+
+
+def qat_line(summary: dict) -> str:
+    """The run's QAT fine-tunings, each with the targets whose int8 it is (rows' ``qat``), or the config's."""
+    seen: dict[str, list[str]] = {}
+    for r in summary["records"]:
+        q = r.get("qat")
+        if q:
+            source = re.sub(r"(sha256:[0-9a-f]{12})[0-9a-f]+", r"\1...", q["source"])
+            text = f"{q['steps']} steps of {q['loss']} at lr {q['lr']:g}, {source}"
+            seen.setdefault(text, [])
+            if r["target"] not in seen[text]:
+                seen[text].append(r["target"])
+    if not seen:
+        cfg = summary["config"]
+        return f"QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}, loss {cfg.get('qat_loss', 'l1')}"
+    return "QAT: " + "; ".join(f"{', '.join(targets)}: {text}" for text, targets in seen.items())
 
 
 def target_tables(records: list[dict]) -> list[str]:
