@@ -114,13 +114,15 @@ def test_a_qat_checkpoint_belongs_to_its_weights(tmp_path):
     assert b.quant_settings(job)["qat_source"] == "fine-tuned here"
 
 
-def test_make_run_uses_the_shipped_states():
-    """Every int8 QAT job of the main job (`make run`: the defaults) finds its shipped state with the
-    pinned torch/torchao: a change to the defaults, the weights or the versions that would make
-    `make run` fine-tune for minutes again fails here (re-ship with scripts/ship_qat_state.py)."""
-    cfg = check_config(PipelineConfig(datasets=("Set5", "Set14")))
-    maker = ArtifactMaker(create_model("hpun_s", 2, pretrained=True), cfg, weights=pretrained_path("hpun_s", 2),
-                          folder=Path("unused"), stem="hpun_s_x2")
+@pytest.mark.parametrize("model", ["hpun_s", "hpun_m"])
+def test_make_run_uses_the_shipped_states(model):
+    """Every int8 QAT job of the main job (`make run`: the defaults; HPUN-M: `hpun-edge bench`'s second
+    model) finds its shipped state with the pinned torch/torchao: a change to the defaults, the
+    weights or the versions that would make them fine-tune for minutes again fails here (re-ship
+    with scripts/ship_qat_state.py)."""
+    cfg = check_config(PipelineConfig(model=model, datasets=("Set5", "Set14")))
+    maker = ArtifactMaker(create_model(model, 2, pretrained=True), cfg, weights=pretrained_path(model, 2),
+                          folder=Path("unused"), stem=f"{model}_x2")
     qat_jobs = [j for j in plan_jobs(cfg) if j.method == "qat"]
     assert qat_jobs
     for job in qat_jobs:
