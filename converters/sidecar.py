@@ -17,9 +17,10 @@ import os
 import shutil
 import tempfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
+
+from hpun_edge.versions import tool_versions  # re-exported: sidecars record them
 
 from .base import INPUT_NAME, OUTPUT_NAME, ArtifactError, one_line
 
@@ -122,15 +123,6 @@ def artifact_digest(path: Path) -> tuple[str, int]:
         total += f.stat().st_size
     return h.hexdigest(), total
 
-
-def tool_versions(packages: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for name in ("torch", *packages):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def remove_path(path: Path) -> None:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hpun_edge.files import atomic_write_bytes
+from hpun_edge.versions import tool_versions
 from hpun_edge.zoo import WEIGHTS_DIR
 
 from .errors import QuantError
@@ -37,13 +37,7 @@ MATCHED = ("method", "rewrites", "fp32_parts", "calib_count")
 
 def state_tools() -> dict[str, str]:
     """The versions a state's tensors depend on (torchao names the prepared graph's fake-quants)."""
-    out = {}
-    for name in ("torch", "torchao"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return tool_versions(("torchao",))
 
 
 def state_path(model: str, scale: int, family: str) -> Path:

@@ -124,11 +124,10 @@ class ArtifactMaker:
         or None: it fine-tunes here (``--qat-state fine-tune``, a peer, other weights or settings)."""
         if job.method != "qat" or self.cfg.qat_state != "shipped" or self.weights is None or not is_hpun(self.network):
             return None
-        family = self.qat_family(job)
-        key = (family, json.dumps(self._settings_without_qat(job), sort_keys=True))
+        family, settings = self.qat_family(job), self._settings_without_qat(job)
+        key = (family, json.dumps(settings, sort_keys=True))
         if key not in self._shipped:
-            shipped, why = find_shipped(self.name, self.network.scale, family, self.weights_sha,
-                                        self._settings_without_qat(job))
+            shipped, why = find_shipped(self.name, self.network.scale, family, self.weights_sha, settings)
             if why:
                 self.say(f"   the shipped {family} QAT state does not apply here ({why}): fine-tuning here")
             self._shipped[key] = shipped
@@ -205,7 +204,7 @@ class ArtifactMaker:
             if shipped is not None:
                 self.say(f"   QAT state shipped with the weights: {shipped.label} (--qat-state fine-tune: fine-tune here)")
                 seed_checkpoint(shipped, ckpt_dir)
-            common = dict(qat=QATConfig(**settings["qat"]) if settings.get("qat") else qat_config(self.cfg),
+            common = dict(qat=QATConfig(**settings["qat"]) if job.method == "qat" else None,
                           train_folder=cal.source if Path(cal.source).is_dir() else None, ckpt_dir=ckpt_dir,
                           say=lambda line: self.say(f"   {line}"))
             if target.quantizer == OWN_KERNELS:  # the scheme fixes its own rewrites and fp32 parts
