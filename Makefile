@@ -34,12 +34,14 @@ run-full: $(STAMP)
 	$(VENV)/bin/hpun-edge pipeline --datasets Set5 Set14 B100 --out $(OUT)
 	@echo "report: $(OUT)/report.md, $(OUT)/report.html, $(OUT)/results.json"
 
-# Under CI the Swift toolchain (a trixie chroot) and the aarch64 cross tools (g++-aarch64-linux-gnu,
-# qemu-user, the aarch64 executorch wheel) are set up first, so the Swift and aarch64 tests run too.
+# Under CI the Swift toolchain (a trixie chroot), the aarch64 cross tools (g++-aarch64-linux-gnu,
+# qemu-user, the aarch64 executorch wheel) and Debian's chromium (the report's browser test) are set
+# up first, so the Swift, aarch64 and browser tests run too.
 
 test: $(STAMP)
 	if [ "$${CI:-}" = "true" ]; then ios_demo/scripts/setup_swift_chroot.sh; fi
 	if [ "$${CI:-}" = "true" ]; then native/scripts/setup_aarch64.sh $(PY); fi
+	if [ "$${CI:-}" = "true" ]; then scripts/setup_chromium.sh; fi
 	$(PY) -m pytest -q --durations=20
 
 # The everyday loop: everything but the tests marked slow (kernel and runner builds, exports of every

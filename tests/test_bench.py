@@ -1,18 +1,21 @@
-"""hpun-edge bench: the derived figures (GMAC/s, dense-rate ideal, S/M), the table, the records in
-the results.json schema, and one tiny real run (onnx fp32, 64-pixel tiles, one timed run). No
-assertion is about how fast anything is."""
+"""hpun-edge bench: the derived figures (GMAC/s, dense-rate ideal, S/M, HPUN/IMDN), the tiling policy,
+the table, the records in the results.json schema, and one tiny real run (onnx fp32, 64-pixel tiles,
+one timed run, IMDN beside HPUN). No assertion is about how fast anything is."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from hpun_edge.app import bench, bench_report
 from hpun_edge.app.bench import BenchConfig
 from hpun_edge.app.report import validate_record, validate_results
-from hpun_edge.peers import CHAIN_SPEC
+from hpun_edge.app.config import Job
+from hpun_edge.peers import CHAIN_SPEC, IMDN_SPEC, conv_multi_adds, create_peer
 
 REF_CHAIN_MODEL = CHAIN_SPEC.name
+IMDN = IMDN_SPEC.name
 
 
 def rec(model, target, precision, ms, macs, role="model", status="ok"):
@@ -94,7 +97,7 @@ def test_table_and_markdown():
     header, _, first = text.splitlines()[:3]
     assert "640x360 ms (median / p90)" in header and "vs hpun_m" in header and "x ideal" in header
     assert first.startswith("| hpun_s | executorch | fp32 | 500.0 / 500.0 | 3 | 45.90G | 91.8 | 106.2 | ")
-    assert first.endswith("| 0.50 | ok |")
+    assert first.endswith("| 0.50 | - | ok |")  # no IMDN row in this run: no HPUN/IMDN ratio
     assert "| dense 3x3 conv 64->64 | executorch | fp32 | 80.0 / 80.0 | 3 | 8.49G | 106.2 | ok |" in text
     assert "| 8 chained dense 3x3 convs + relu | executorch | fp32 | 320.0 / 320.0 | 3 | 67.95G | 212.3 | ok |" in text
     data = {"config": BenchConfig().to_dict(), "machine": {"summary": "test"}, "records": records}
@@ -121,6 +124,99 @@ def test_write_bench_json_refuses_a_record_outside_the_schema(tmp_path):
     assert not (tmp_path / "b.json").exists()
 
 
+# --- IMDN, the network a user would pick instead (issue 21) -----------------------------------------
+
+def with_imdn():
+    """The synthetic rows plus IMDN on executorch and onnx (fp32), and HPUN-S on executorch-fused."""
+    imdn_macs = conv_multi_adds(create_peer(IMDN, 2), (360, 640))
+    records = synthetic() + [rec("hpun_s", "executorch-fused", "fp32", 360.0, 45.9e9),
+                             rec(IMDN, "executorch", "fp32", 900.0, imdn_macs, role="peer"),
+                             rec(IMDN, "onnx", "fp32", 1000.0, imdn_macs, role="peer")]
+    bench_report.add_derived(records, ("hpun_s", "hpun_m"))
+    return records, imdn_macs
+
+
+def test_imdn_ratio_on_each_model_row():
+    records, imdn_macs = with_imdn()
+    rows = {(r["model"], r["target"], r["precision"]): r for r in records}
+    s_ex, s_fused, m_onnx = (rows[("hpun_s", "executorch", "fp32")], rows[("hpun_s", "executorch-fused", "fp32")],
+                             rows[("hpun_m", "onnx", "fp32")])
+    assert s_ex["imdn_ratio"] == {"to": IMDN, "target": "executorch", "precision": "fp32", "value": 500.0 / 900.0,
+                                  "multi_adds_ratio": pytest.approx(45.9e9 / imdn_macs)}
+    # executorch-fused converts HPUN only: against IMDN's ExecuTorch XNNPACK row
+    assert s_fused["imdn_ratio"]["target"] == "executorch" and s_fused["imdn_ratio"]["value"] == 360.0 / 900.0
+    assert m_onnx["imdn_ratio"]["target"] == "onnx" and m_onnx["imdn_ratio"]["value"] == 1500.0 / 1000.0
+    # IMDN's own rows get the dense-rate figures, not ratios to anything
+    imdn = rows[(IMDN, "executorch", "fp32")]
+    assert imdn["x_dense_ideal"] == pytest.approx(900.0 / bench_report.ideal_ms(imdn_macs, imdn["dense_gmacs_per_s"]))
+    assert "imdn_ratio" not in imdn and "latency_ratio" not in imdn
+    # a failed IMDN row is no measurement; a precision IMDN lacks gives no ratio
+    records[-1].update(status="failed", reason="broke")
+    records.append(rec("hpun_s", "onnx", "int8", 700.0, 45.9e9))
+    bench_report.add_derived(records, ("hpun_s", "hpun_m"))
+    assert m_onnx["imdn_ratio"]["value"] is None and "imdn_ratio" not in records[-1]
+    for r in records:
+        assert validate_record(r) == []
+
+
+def test_imdn_ratio_in_the_table_and_summary():
+    records, _ = with_imdn()
+    s_fused = next(r for r in records if r["target"] == "executorch-fused")
+    s_fused["imdn_ratio"]["interleaved"] = {"value": 0.42, "rounds": 5}
+    text = bench_report.table(records, ("hpun_s", "hpun_m"))
+    assert text.splitlines()[0].endswith("| vs hpun_m | vs imdn | status |")
+    assert "| 0.56 | ok |" in next(l for l in text.splitlines() if l.startswith("| hpun_s | executorch | fp32"))
+    assert "| 0.40 (0.42 alt.) vs executorch | ok |" in text  # the fused row names the IMDN row it is against
+    assert "| imdn | executorch | fp32 | 900.0 / 900.0 |" in text
+    lines = bench_report.summary_lines(records, ("hpun_s", "hpun_m"))
+    assert "hpun_s/imdn x2 latency, fp32: executorch 0.56; onnx 1.20; executorch-fused 0.40 (0.42 alt.) against IMDN " \
+           "on executorch (Multi-Adds ratio 0.29)" in lines
+    assert any(l.startswith("hpun_m/imdn x2 latency, fp32: executorch 1.11; onnx 1.50") for l in lines)
+
+
+def test_imdn_targets_and_jobs():
+    assert bench.imdn_target("executorch-fused") == "executorch"
+    assert bench.imdn_target("executorch-fused-native") == "executorch-native"
+    assert bench.imdn_target("litert") == "litert" and bench.imdn_target("onnx") == "onnx"
+    cfg = bench.check_config(BenchConfig(targets=("executorch-fused", "onnx"), precisions=("fp32", "int8")))
+    jobs = [(j.target, j.precision, j.method) for j in bench.imdn_jobs(cfg)]
+    assert jobs == [("executorch", "fp32", "fp32"), ("executorch", "int8", "ptq"), ("onnx", "fp32", "fp32"),
+                    ("onnx", "int8", "ptq")]
+    maker = bench.peer_maker(cfg, IMDN)
+    assert maker.network.scale == 2 and maker.hw == (360, 640)  # 640x360: whole-frame by the policy
+    assert maker.path(bench.imdn_jobs(cfg)[0]).name == "imdn_x2_640x360_executorch_fp32.pte"
+    tiled = bench.peer_maker(bench.check_config(replace(cfg, tile=256)), IMDN)
+    assert tiled.hw is None and tiled.spec(bench.imdn_jobs(cfg)[0]).input_shape == [1, 3, 256, 256]
+
+
+def test_tiling_policy_and_tile_setting():
+    assert bench.policy_tile((360, 640)) is None and bench.policy_tile((720, 1280)) is None
+    # other sizes: the tile running the fewest Multi-Adds, tiles x tile^2 (640x480: 6 x 256^2, 1.28x the
+    # image's, against 4 x 368^2, 1.76x, and 2 x 512^2, 1.71x); on a tie the larger tile (fewer calls):
+    # 400x300 is 4 x 256^2 or one 512 tile (2.18x), against 2 x 368^2 (2.26x)
+    assert bench.policy_tile((480, 640)) == bench.fewest_macs_tile((480, 640)) == 256
+    assert bench.policy_tile((540, 960)) == 368 and bench.policy_tile((1080, 1920)) == 256
+    assert bench.check_config(BenchConfig()).tile is None  # the default: auto, whole-frame at 640x360
+    assert bench.check_config(BenchConfig(lr_size=(300, 400))).tile == 512
+    assert bench.check_config(BenchConfig(tile="whole", lr_size=(300, 400))).tile is None
+    assert bench.check_config(BenchConfig(tile="256")).tile == 256
+    with pytest.raises(ValueError, match="--tile 'big'"):
+        bench.check_config(BenchConfig(tile="big"))
+    with pytest.raises(ValueError, match="even LR size"):
+        bench.check_config(BenchConfig(tile="whole", lr_size=(361, 640)))
+    whole = bench.check_config(BenchConfig())
+    r = bench.base_record(whole, "hpun_s", "onnx", "fp32", "fp32", role="model")
+    assert r["tile"] is None and r["overlap"] is None
+    assert bench.pipeline_config(whole, "hpun_s").tile == 256  # the pipeline's default; its artifacts take hw
+    _, _, maker = next(bench.model_makers(replace(whole, models=("hpun_s",))))
+    with pytest.raises(ValueError, match="--adb: the C.. runner takes square tiles"):
+        bench.runner_tile("whole")
+    assert bench.runner_tile("auto") == bench.RUNNER_TILE and bench.runner_tile("368") == "368"
+    job = Job("executorch", "fp32", "fp32")
+    assert maker.path(job).name == "hpun_s_x2_640x360_executorch_fp32.pte"
+    assert maker.spec(job).input_shape == [1, 3, 360, 640]
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from hpun_edge.app.cli import main
@@ -139,7 +235,7 @@ def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
     validate_results(data)
     rows = {(r["model"], r["target"], r["precision"]): r for r in data["records"]}
     assert set(rows) == {("hpun_s", "onnx", "fp32"), ("hpun_m", "onnx", "fp32"), ("conv3x3_64to64", "onnx", "fp32"),
-                         (REF_CHAIN_MODEL, "onnx", "fp32")}
+                         (REF_CHAIN_MODEL, "onnx", "fp32"), (IMDN, "onnx", "fp32")}
     s, ref = rows[("hpun_s", "onnx", "fp32")], rows[("conv3x3_64to64", "onnx", "fp32")]
     chain = rows[(REF_CHAIN_MODEL, "onnx", "fp32")]
     assert chain["multi_adds"] == 8 * ref["multi_adds"] and s["dense_chain_gmacs_per_s"] == chain["gmacs_per_s"] > 0
@@ -154,6 +250,20 @@ def test_tiny_real_run_writes_schema_records(tiny_run, capsys):
     assert (out / "artifacts" / "hpun_s_x2_onnx_fp32.onnx").is_file()  # the pipeline's artifact layout
     assert (out / "bench" / "conv3x3_64to64_96x64_onnx_fp32.onnx.json").is_file()  # the reference has a sidecar
     assert (out / "bench.md").read_text().count("| hpun_") == 2
+    # IMDN x2 beside them: the same image through the same tiles, each model's latency ratio to it
+    imdn = rows[(IMDN, "onnx", "fp32")]
+    assert imdn["status"] == "ok" and imdn["bench_role"] == "peer" and imdn["scale"] == 2
+    assert imdn["latency_ms"]["tiles"] == 2 and imdn["tile"] == 64 and imdn["overlap"] == 8
+    assert imdn["multi_adds"] == conv_multi_adds(create_peer(IMDN, 2), (64, 96))
+    assert imdn["macs_executed"] == 2 * conv_multi_adds(create_peer(IMDN, 2), (64, 64))
+    assert (out / "bench" / "imdn_x2_onnx_fp32.onnx").is_file()
+    for m in ("hpun_s", "hpun_m"):
+        ir = rows[(m, "onnx", "fp32")]["imdn_ratio"]
+        assert ir["target"] == "onnx" and ir["value"] == pytest.approx(
+            rows[(m, "onnx", "fp32")]["latency_ms"]["median"] / imdn["latency_ms"]["median"])
+    inter = s["imdn_ratio"]["interleaved"]  # the first model's, timed in alternation with IMDN's artifact
+    assert inter["rounds"] == 1 and inter["value"] > 0
+    assert "interleaved" not in rows[("hpun_m", "onnx", "fp32")]["imdn_ratio"]
 
 
 def test_second_run_reuses_the_artifacts(tiny_run, capsys):
@@ -162,10 +272,35 @@ def test_second_run_reuses_the_artifacts(tiny_run, capsys):
     out, argv, _ = tiny_run
     before = {p: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()}
     before.update({p: p.stat().st_mtime_ns for p in (out / "bench").iterdir()})
-    assert main(argv + ["--no-reference"]) == 0
+    assert main(argv + ["--no-reference", "--no-imdn"]) == 0
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
     printed = capsys.readouterr().out
-    assert "| hpun_s | onnx | fp32 |" in printed and "dense 3x3 conv" not in printed
+    assert "| hpun_s | onnx | fp32 |" in printed and "dense 3x3 conv" not in printed and "| imdn |" not in printed
+
+
+@pytest.mark.slow
+def test_whole_frame_run_exports_hpun_and_imdn_at_the_image_size(tmp_path):
+    """--tile whole: one export of each network at exactly the (non-square) LR size, one call each."""
+    from hpun_edge.app.cli import main
+    from hpun_edge.converters import read_sidecar
+
+    argv = ["bench", "--model", "hpun_s", "--scale", "2", "--lr-size", "48x80", "--tile", "whole", "--targets",
+            "onnx", "--precisions", "fp32", "--runs", "1", "--warmup", "1", "--threads", "1", "--no-reference",
+            "--out", str(tmp_path), "--json", str(tmp_path / "bench.json")]
+    assert main(argv) == 0
+    data = json.loads((tmp_path / "bench.json").read_text())
+    validate_results(data)
+    assert data["config"]["tile"] is None
+    s, imdn = data["records"]
+    assert (s["model"], imdn["model"]) == ("hpun_s", IMDN)
+    for r in (s, imdn):
+        assert r["status"] == "ok" and r["tile"] is None and r["latency_ms"]["tiles"] == 1
+        assert r["macs_executed"] == pytest.approx(r["multi_adds"])  # no overlap: the image's Multi-Adds
+        assert read_sidecar(r["artifact"]).input_shape == [1, 3, 48, 80]
+    assert s["artifact"].endswith("artifacts/hpun_s_x2_80x48_onnx_fp32.onnx")
+    assert imdn["artifact"].endswith("bench/imdn_x2_80x48_onnx_fp32.onnx")
+    assert s["imdn_ratio"]["interleaved"]["value"] > 0
+    assert "whole-frame (one export at exactly 80x48, one call)" in (tmp_path / "bench.md").read_text()
 
 
 def test_unknown_model_is_a_usage_error(capsys):
@@ -222,7 +357,7 @@ def fused_run(tmp_path_factory):
     int8 = _find_data_root() is not None or os.environ.get("CI", "").lower() == "true"
     argv = ["bench", "--model", "hpun_s", "--scale", "2", "--lr-size", "40x56", "--tile", "32", "--overlap", "8",
             "--targets", "executorch-fused", "--precisions", "fp32", *(["int8"] if int8 else []), "--runs", "1",
-            "--warmup", "1", "--threads", "1", "--native", "--out", str(out), "--json", str(out / "bench.json")]
+            "--warmup", "1", "--threads", "1", "--native", "--no-imdn", "--out", str(out), "--json", str(out / "bench.json")]
     return out, main(argv), int8
 
 
@@ -355,7 +490,7 @@ def test_bench_asks_for_the_pipelines_qat_settings(tmp_path):
     from hpun_edge.quantization.pt2e import QATConfig
 
     cfg = BenchConfig(models=("hpun_s",), targets=("executorch",), precisions=("int8",), method="qat",
-                      out=str(tmp_path))
+                      tile=256, out=str(tmp_path))  # at a tile: whole-frame artifacts are the bench's own
     pcfg = bench.pipeline_config(cfg, "hpun_s")
     job = Job("executorch", "int8", "qat")
     bench_maker = pipeline.artifact_maker(pcfg, *pipeline.load_network(pcfg))

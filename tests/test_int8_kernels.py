@@ -263,9 +263,9 @@ def test_int8_export_needs_its_quantization_settings(tmp_path):
 
 @pytest.mark.parametrize("name", ["hpun_s", "hpun_m"])
 def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, data_root):
-    """PTQ on 16 training patches: one input (scale, zero point) per int8 conv (HPUN-S: its 8 folded
-    SRDSC(1) and 8 PUB SRDSC(5) 1x1 convs and the body tail; HPUN-M: its 8 PUB 1x1 convs, 8 HPUB 3x3
-    convs and the body tail) and one output range per dense one, recorded in the settings and rebuilt
+    """PTQ: one input (scale, zero point) per int8 conv (HPUN-S: its 8 folded SRDSC(1) and 8 PUB
+    SRDSC(5) 1x1 convs, its 16 PUD 1x1 convs and the body tail; HPUN-M: its 8 PUB 1x1 convs, its 16
+    PUD 1x1 convs, 8 HPUB 3x3 convs and the body tail) and one output range per dense one, recorded in the settings and rebuilt
     from them exactly. With the pipeline's calibration (64 patches of 48 px) the fake-quant reference
     stays within 0.05 dB of fp32 on Set5 on average, and no image loses more than 0.15 dB (measured:
     HPUN-S -0.028 dB, bird -0.068; HPUN-M -0.026, bird -0.067; this test's computation)."""
@@ -279,7 +279,7 @@ def test_quantize_fused_calibrates_each_int8_conv_and_keeps_the_accuracy(name, d
 
     model = create_model(name, 2, pretrained=True).eval()
     q = quantize_fused(model, load_calibration(None, 2, count=64, data_root=str(data_root)))
-    assert len(q.ranges) == 17 and len(q.out_ranges) == (1 if name == "hpun_s" else 9)
+    assert len(q.ranges) == 17 + 16 and len(q.out_ranges) == (1 if name == "hpun_s" else 9)
     assert all(0 < s < 1 and -128 <= z <= 127 for s, z in [*q.ranges.values(), *q.out_ranges.values()]), q.ranges
     settings = q.settings()
     assert settings["family"] == "fused-int8" and settings["calib_count"] == 64
@@ -389,14 +389,13 @@ def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
     into XNNPACK's delegate with their quantize/dequantize ops, so the only ops outside it are the
     project's (8 fused_pud_pw_add_q8, 8 fused_pub_q8) and the input's layout copy; every conv counted."""
     from hpun_edge.converters import ExportSpec, export
+    from hpun_edge.quantization.fused_int8 import FusedInt8, int8_module
     from hpun_edge.zoo import create_model
-    from hpun_edge.quantization.fused_int8 import SCHEME, int8_module
 
     model = create_model("hpun_m", 2, pretrained=True).eval()
     ranges, out_ranges = _ranges(model)
-    settings = {"family": SCHEME, "method": "ptq", "int8_inputs": {}, "int8_outputs": {}}
-    sidecar = export(model, ExportSpec("executorch", "hpun_m", 2, 32, "int8"), tmp_path / "m.pte",
-                     forward_module=int8_module(model, ranges, out_ranges), quantization=settings)
+    q = FusedInt8(int8_module(model, ranges, out_ranges), ranges, out_ranges, "hpun_m", 2)
+    sidecar = export(model, ExportSpec("executorch-fused", "hpun_m", 2, 32, "int8"), tmp_path / "m.pte", quantized=q)
     assert sidecar.problems == [] and sidecar.precision == "int8"
     assert sidecar.ops["fallback_counts"] == {"dim_order_ops._clone_dim_order.out": 1, "hpun.fused_pub_q8.out": 8,
                                               "hpun.fused_pud_pw_add_q8.out": 8}, sidecar.ops["fallback_counts"]

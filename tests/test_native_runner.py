@@ -57,7 +57,8 @@ def _run(runner: Path, *args: str, timeout: float = 300) -> subprocess.Completed
 # ------------------------------------------------------------------------------ outputs
 @pytest.mark.parametrize("hw", [(37, 50), (10, 12)], ids=["odd-multi-tile", "smaller-than-tile"])
 def test_runner_output_equals_the_python_tiled_paths(runner, hpun_pte, tmp_path, hw):
-    from hpun_edge.model import EvenForward, load_artifact
+    from hpun_edge.converters import load_artifact
+    from hpun_edge.model import EvenForward
     from hpun_edge.zoo import create_model
 
     x = torch.from_numpy(np.random.RandomState(hw[0]).rand(1, 3, *hw).astype(np.float32))
@@ -372,7 +373,9 @@ def test_a_wheel_for_another_architecture_is_refused_naming_the_fix(tmp_path):
                            f"-DCMAKE_TOOLCHAIN_FILE={native.AARCH64_TOOLCHAIN}",
                            f"-DEXECUTORCH_ROOT={native.executorch_root()}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    msg = native.cmake_message(proc.stdout + proc.stderr)
+    from hpun_edge.converters.kernels import cmake_message
+
+    msg = cmake_message(proc.stdout + proc.stderr)
     import platform
 
     if platform.machine() == "x86_64":

@@ -48,14 +48,15 @@ def test_records_follow_the_schema(first_run):
     data = json.loads((out / "results.json").read_text())
     validate_results(data)
     rows = {(r["target"], r["precision"]): r for r in data["records"]}
-    assert set(rows) == {("pytorch", "fp32"), ("executorch", "fp32"), ("executorch", "int8"), ("onnx", "fp32"),
-                         ("onnx", "int8"), ("coreml", "fp32"), ("coreml", "int8")}
+    assert set(rows) == {("pytorch", "fp32"), ("bicubic", "fp64"), ("executorch", "fp32"), ("executorch", "int8"),
+                         ("onnx", "fp32"), ("onnx", "int8"), ("coreml", "fp32"), ("coreml", "int8")}
+    assert rows[("bicubic", "fp64")]["psnr_delta_vs_torch_fp32"] < 0 < rows[("bicubic", "fp64")]["psnr_y"]
     for key in [("executorch", "fp32"), ("onnx", "fp32"), ("executorch", "int8"), ("onnx", "int8")]:
         r = rows[key]
         assert r["status"] == "ok", r["reason"]
         assert r["latency_ms"]["input_hw"] == [360, 640] and r["latency_ms"]["threads"] == 1
         assert r["latency_ms"]["median"] > 0 and r["latency_tile_ms"]["input_hw"] == [64, 64]
-        assert r["size_bytes"] > 0 and (out / "artifacts" / r["artifact"].split("/")[-1]).exists()
+        assert r["size_bytes"] > 0 and r["artifact"].startswith("artifacts/") and (out / r["artifact"]).exists()
     for target in ("executorch", "onnx"):  # fp32 artifacts score what PyTorch scores
         assert abs(rows[(target, "fp32")]["psnr_delta_vs_torch_fp32"]) < 0.01
         assert rows[(target, "int8")]["psnr_y_fake_quant"] is not None
@@ -80,22 +81,42 @@ def test_coreml_is_converted_not_run_off_macos(first_run):
 
 
 def test_reports_are_written(first_run):
-    out, _ = first_run
+    out, summary = first_run
     md = (out / "report.md").read_text()
     page = (out / "report.html").read_text()
     assert "## executorch" in md and "converted, not run (needs macOS)" in md
     assert "<svg" in page and "PSNR-Y on" in page and "<circle" in page
+    assert "## What to ship" in md and "| HR | " in md  # the reference table's row of the synthetic set
+    assert str(out) not in md + page + (out / "results.json").read_text()  # paths relative to the output folder
+    # the pictures: both images' crops (a set of two), every artifact that ran, linked from both reports
+    pictures = summary["pictures"]
+    assert len(pictures["crops"]) == 2
+    labels = [p["label"] for p in pictures["crops"][0]["panels"]]
+    assert labels == ["HR", "bicubic", "PyTorch fp32", "executorch fp32", "executorch int8 (ptq)", "onnx fp32",
+                      "onnx int8 (ptq)"]
+    panels = {p["label"]: p for p in pictures["crops"][0]["panels"]}
+    assert panels["onnx fp32"]["max_diff"] < 1.0 and panels["onnx int8 (ptq)"]["mean_diff"] > 0
+    if sys.platform != "darwin":
+        assert [a["label"] for a in pictures["absent"]] == ["coreml fp32", "coreml int8 (ptq)"]
+    for c in pictures["crops"]:
+        for p in c["panels"]:
+            for f in (p["image"], p["heat"]):
+                assert f is None or ((out / f).is_file() and f"]({f})" in md and f"src='{f}'" in page)
 
 
 def test_second_run_reuses_what_is_up_to_date(images, first_run, capsys):
     out, summary = first_run
     before = {p.name: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()}
+    pictures = {p.name: p.stat().st_mtime_ns for p in (out / "pictures").iterdir()}
     again = run_pipeline(config(images, out))
     err = capsys.readouterr().err
     assert "quantize" not in err and "export" not in err
     assert err.count("measured before") >= 5
     after = {p.name: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()}
     assert after == before
+    assert "pictures" not in err  # crops and every artifact's pictures reused
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "pictures").iterdir() if p.suffix == ".png"} == {
+        k: v for k, v in pictures.items() if k.endswith(".png")}
     psnr = lambda s: [(r["target"], r["precision"], r["psnr_y"]) for r in s["records"]]  # noqa: E731
     assert psnr(again) == psnr(summary)
 
@@ -139,9 +160,14 @@ def test_schema_rejects_bad_records():
 def test_cli_bad_artifact_and_bad_target(tmp_path, capsys):
     from hpun_edge.app.cli import main
 
+    from PIL import Image
+
     bad = tmp_path / "m.pte"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot a model")
-    assert main(["eval", "--model", str(bad), "--scale", "2", "--dataset", str(tmp_path)]) == 2
+    photos = tmp_path / "set"
+    photos.mkdir()
+    Image.new("RGB", (24, 24), (90, 120, 30)).save(photos / "a.png")  # a valid set: the model is the problem
+    assert main(["eval", "--model", str(bad), "--scale", "2", "--dataset", str(photos)]) == 2
     assert "m.pte" in capsys.readouterr().err
     assert main(["quantize", "--model", "hpun_s", "--scale", "2", "--method", "ptq", "--target", "tpu",
                  "--out", str(tmp_path / "q")]) == 2

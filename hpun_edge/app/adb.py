@@ -236,7 +236,7 @@ def find_runner(runner: str | None) -> Path:
 def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, benchmark_model: str | None = None,
                 results: str | os.PathLike | None = None, say=print) -> dict:
     """Push, run, parse and add to results.json; returns {'phone', 'serial', 'records', 'results'}."""
-    from .bench import NATIVE_SUFFIX, bench_model_artifacts, check_config
+    from .bench import NATIVE_SUFFIX, bench_model_artifacts, check_config, runner_tile
     from .latency import count_tiles
 
     adb = find_adb()  # before anything slow: a missing adb or phone fails in a second
@@ -248,7 +248,7 @@ def phone_bench(cfg, serial: str | None = None, *, runner: str | None = None, be
     # ExecuTorch programs run in the native runner, .tflite files in LiteRT's benchmark_model
     targets = tuple(t.name for t in TARGETS.values()
                     if t.runtime == "executorch" or (benchmark_model and t.runtime == "litert"))
-    cfg = check_config(type(cfg)(**{**cfg.__dict__, "targets": targets}))
+    cfg = check_config(type(cfg)(**{**cfg.__dict__, "targets": targets, "tile": runner_tile(cfg.tile)}))
     say(f"phone: {phone} ({serial})")
     raw_dir = Path(cfg.out) / "phone" / re.sub(r"[^A-Za-z0-9._-]+", "_", phone)
     raw_dir.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,8 @@ class ArtifactMaker:
     """Artifacts of `network` (an HPUN, or a bench peer) under `folder`, named ``<stem>_<target>_<job>``.
 
     ``weights``: the .safetensors the network was loaded from (None: a peer, seeded weights);
-    ``hw``: the input size for a whole-frame peer (default: the config's square tile)."""
+    ``hw``: the input size (LR height, width) of a whole-frame artifact, a peer's or an HPUN's
+    exported at exactly one image size (default: the config's square tile)."""
 
     def __init__(self, network: nn.Module, cfg: PipelineConfig, *, weights: Path | None, folder: Path, stem: str,
                  hw: tuple[int, int] | None = None, say: Callable[[str], None] = lambda line: None):

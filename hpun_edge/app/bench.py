@@ -6,8 +6,14 @@ versa), and so are the references, which are peer networks (`hpun_edge.peers`) e
 by the same maker into ``<out>/bench``. One run measures, with the same threads and warm-up/run
 counts:
 
-* each model's artifact on an LR image of ``lr_size`` (default 640x360) through the fixed-size
-  crop-and-stitch tiling the report uses (`latency.measure_latency`);
+* each model's artifact on an LR image of ``lr_size`` (default 640x360) under the tiling policy
+  (`policy_tile`: one whole-frame export at exactly ``lr_size`` for the sizes users run most, else
+  the fixed-size crop-and-stitch tiling the report uses; ``tile`` overrides it; `latency.measure_latency`);
+* IMDN (`hpun_edge.peers.IMDN`, seeded random weights) at the run's scale, per target and precision
+  where it converts, under the same tiling: the network a user would pick instead. Each model row
+  gets its latency ratio to IMDN's row (``imdn_ratio``; for a target that converts HPUN only,
+  ``executorch-fused``, IMDN's row on the first target of its runtime, ExecuTorch XNNPACK), and for
+  the first model that ratio again with the two artifacts timed in alternation;
 * per runtime and precision, ONE dense 3x3 conv 64->64 over the whole ``lr_size`` map (the issue's
   yardstick: its rate, Multi-Adds / latency, is what dense convolution achieves in that runtime now)
   and EIGHT such convs chained with relu (the rate inside a network, the stricter yardstick);
@@ -32,19 +38,66 @@ import torch
 
 from hpun_edge.complexity import conv_macs_per_lr_pixel
 from hpun_edge.converters import TARGETS, get_target, load_artifact, read_sidecar
-from hpun_edge.peers import CHAIN, CHAIN_SPEC, CONV_SPEC, DenseConvReference, create_peer
+from hpun_edge.peers import CHAIN, CHAIN_SPEC, CONV_SPEC, IMDN_SPEC, DenseConvReference, conv_multi_adds, create_peer
 from hpun_edge.variants import check_scale, get_variant
 from hpun_edge.zoo import create_model
 
 from .artifacts import ArtifactMaker
 from .config import Job, PipelineConfig, int8_methods, plan_jobs
-from .latency import Latency, measure_latency, percentile, time_calls
+from .latency import Latency, count_tiles, measure_latency, percentile, time_calls
 from .native import build_runner, run_runner
 from .pipeline import artifact_maker, load_network, one_line, ops_summary, say
 
 BENCH_DATASET = "latency"
 REF_MODELS = (CONV_SPEC.name, CHAIN_SPEC.name)
+IMDN = IMDN_SPEC.name
 NATIVE_SUFFIX = "-native"  # --native rows: the target's .pte timed by the C++ runner
+
+# The tiling policy (benchmarks/measured/tiling_policy.md): one whole-frame export at exactly the LR
+# size for the sizes users run most (640x360 and 1280x720 LR: 720p and 1440p output at x2); any other
+# size through fixed tiles (overlap 16) of the POLICY_TILES size that runs the fewest Multi-Adds over
+# it (tiles x tile^2; on a tie the larger tile: fewer calls).
+WHOLE, AUTO = "whole", "auto"
+WHOLE_FRAME_SIZES = ((360, 640), (720, 1280))
+POLICY_TILES = (256, 368, 512)
+POLICY_OVERLAP = 16
+
+
+def fewest_macs_tile(hw: tuple[int, int], overlap: int = POLICY_OVERLAP) -> int:
+    """The POLICY_TILES size whose tiles run the fewest Multi-Adds over an LR image of `hw`
+    (tiles x tile^2, an image smaller than a tile padded up to it); the larger one on a tie."""
+    return min(reversed(POLICY_TILES), key=lambda t: count_tiles(*hw, t, overlap) * t * t)
+
+
+def policy_tile(hw: tuple[int, int], overlap: int = POLICY_OVERLAP) -> int | None:
+    """The policy's tile for an LR image of `hw` (height, width): None for one whole-frame export."""
+    return None if tuple(hw) in WHOLE_FRAME_SIZES else fewest_macs_tile(hw, overlap)
+
+
+RUNNER_TILE = 256  # the C++ runner's (phones') tile under "auto": it runs square programs only
+
+
+def runner_tile(tile: int | str | None) -> int | str:
+    """The tile setting for the C++ runner on a phone (square tiles only): ``auto`` is RUNNER_TILE;
+    a whole-frame request is refused in one line."""
+    if tile is None or tile == WHOLE:
+        raise ValueError(f"--adb: the C++ runner takes square tiles; --tile {WHOLE} does not apply (give --tile N)")
+    return RUNNER_TILE if tile == AUTO else tile
+
+
+def resolve_tile(tile: int | str | None, hw: tuple[int, int], overlap: int = POLICY_OVERLAP) -> int | None:
+    """A tile setting as the bench runs it: an int (fixed tiles), None (whole frame) for ``whole``,
+    `policy_tile` for ``auto``."""
+    if tile == AUTO:
+        return policy_tile(hw, overlap)
+    if tile is None or tile == WHOLE:
+        return None
+    if isinstance(tile, str):
+        try:
+            return int(tile)
+        except ValueError:
+            raise ValueError(f"--tile {tile!r}: expected an even number of LR pixels, {WHOLE} or {AUTO}") from None
+    return tile
 
 
 def default_targets() -> tuple[str, ...]:
@@ -60,13 +113,14 @@ class BenchConfig:
     targets: tuple[str, ...] = field(default_factory=default_targets)
     precisions: tuple[str, ...] = ("fp32", "int8")
     method: str = "ptq"  # int8 artifacts: ptq (fast) or qat (the pipeline's QAT settings); same int8 graph
-    tile: int = 256
+    tile: int | str | None = AUTO  # LR tile; "whole" / None: one whole-frame export at lr_size; "auto": policy_tile
     overlap: int = 16
     threads: int = 2
     runs: int = 10
     warmup: int = 3
     budget_s: float = 30.0  # per measurement; a slow one gets fewer runs (at least 3), recorded
     reference: bool = True  # the dense 3x3 conv 64->64 references (one conv, 8 chained) per runtime x precision
+    imdn: bool = True  # IMDN at the run's scale per target x precision, and each model's latency ratio to it
     native: bool = False  # also time each ExecuTorch program with the C++ runner
     profile: bool = False  # per-op profile of each artifact (hpun_edge.app.profiling)
     profile_runs: int = 3
@@ -109,8 +163,13 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
         raise ValueError(f"none of the targets {', '.join(targets)} has precision(s) {', '.join(cfg.precisions)}")
     if cfg.method not in ("ptq", "qat"):
         raise ValueError(f"unknown int8 method {cfg.method!r}; valid: ptq, qat")
-    if cfg.tile % 2 or cfg.tile <= 2 * cfg.overlap:
-        raise ValueError(f"tile {cfg.tile} must be even and exceed twice the overlap {cfg.overlap}")
+    h, w = cfg.lr_size
+    tile = resolve_tile(cfg.tile, (h, w), cfg.overlap)
+    if tile is None and (h % 2 or w % 2):
+        raise ValueError(f"--tile {WHOLE}: a whole-frame export needs an even LR size (pixel_unshuffle), not {w}x{h}; "
+                         "give --tile N")
+    if tile is not None and (tile % 2 or tile <= 2 * cfg.overlap):
+        raise ValueError(f"tile {tile} must be even and exceed twice the overlap {cfg.overlap}")
     if cfg.runs < 1 or cfg.warmup < 1 or cfg.threads < 1:
         raise ValueError("--runs, --warmup and --threads must be at least 1")
     if cfg.benchmark_model and not Path(cfg.benchmark_model).is_file():
@@ -118,13 +177,16 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     for name, path in cfg.weights.items():
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such weights file (--weights for {name})")
-    return replace(cfg, targets=targets, lr_size=tuple(cfg.lr_size))
+    return replace(cfg, targets=targets, lr_size=tuple(cfg.lr_size), tile=tile)
 
 
 def pipeline_config(cfg: BenchConfig, model: str) -> PipelineConfig:
-    """The pipeline settings the bench's artifacts of `model` are made with (so they are the pipeline's)."""
+    """The pipeline settings the bench's artifacts of `model` are made with (so they are the pipeline's);
+    whole-frame runs keep the pipeline's default tile, which their artifacts (made at ``lr_size``) do not use."""
+    tile = resolve_tile(cfg.tile, tuple(cfg.lr_size), cfg.overlap)
     return PipelineConfig(model=model, scale=cfg.scale, weights=cfg.weights.get(model), targets=cfg.targets,
-                          precisions=tuple(cfg.precisions), methods=(cfg.method,), tile=cfg.tile, overlap=cfg.overlap,
+                          precisions=tuple(cfg.precisions), methods=(cfg.method,),
+                          tile=PipelineConfig.tile if tile is None else tile, overlap=cfg.overlap,
                           data_root=cfg.data_root, calib_data=cfg.calib_data, calib_count=cfg.calib_count,
                           threads=cfg.threads, latency_runs=cfg.runs, latency_warmup=cfg.warmup,
                           latency_budget_s=cfg.budget_s, out=cfg.out)
@@ -134,6 +196,28 @@ def reference_target(target: str) -> str:
     """The target whose dense-conv references a row is compared with: the first of its runtime's."""
     runtime = get_target(target.removesuffix(NATIVE_SUFFIX)).runtime
     return next(t.name for t in TARGETS.values() if t.runtime == runtime)
+
+
+def imdn_target(target: str) -> str:
+    """The target of the IMDN row that a model row on `target` is compared with: the same target, or
+    for one that converts HPUN only (``executorch-fused``) the first of its runtime's (``executorch``,
+    XNNPACK); a ``-native`` row's is the same target's ``-native`` row."""
+    base = target.removesuffix(NATIVE_SUFFIX)
+    spec = get_target(base)
+    name = reference_target(base) if spec.hpun_only else spec.name
+    return name + (NATIVE_SUFFIX if target.endswith(NATIVE_SUFFIX) else "")
+
+
+def imdn_jobs(cfg: BenchConfig) -> list[Job]:
+    """IMDN's artifacts for the run: per target (`imdn_target` of each) and precision it has; int8 by PTQ
+    (random weights: nothing to fine-tune; the same int8 graph as QAT's)."""
+    jobs = []
+    for target in dict.fromkeys(imdn_target(t) for t in cfg.targets):
+        for precision in cfg.precisions:
+            if precision in get_target(target).precisions:
+                method = int8_methods(target, ("ptq",))[0] if precision == "int8" else precision
+                jobs.append(Job(target, precision, method))
+    return jobs
 
 
 def macs_per_lr_pixel(model: str, scale: int) -> float:
@@ -152,12 +236,15 @@ def gmacs_per_s(macs: float | None, ms: float | None) -> float | None:
 
 # -------------------------------------------------------------------------------------- records
 def base_record(cfg: BenchConfig, model: str, target: str, precision: str, method: str, *, role: str) -> dict:
+    """A bench row before measurement; `role`: ``model`` (HPUN), ``peer`` (IMDN: tiled as the models),
+    ``reference`` (a dense-conv reference, whole-frame). ``tile`` None: one whole-frame call."""
+    tile = resolve_tile(cfg.tile, tuple(cfg.lr_size), cfg.overlap)
     return {
-        "model": model, "scale": cfg.scale if role == "model" else 1, "target": target, "precision": precision,
+        "model": model, "scale": cfg.scale if role != "reference" else 1, "target": target, "precision": precision,
         "method": method, "artifact": None, "size_bytes": None, "dataset": BENCH_DATASET, "psnr_y": None,
         "ssim_y": None, "psnr_delta_vs_torch_fp32": None, "latency_ms": None, "ops": None, "status": "ok",
-        "reason": None, "bench_role": role, "tile": cfg.tile if role == "model" else None,
-        "overlap": cfg.overlap if role == "model" else None,
+        "reason": None, "bench_role": role, "tile": tile if role != "reference" else None,
+        "overlap": cfg.overlap if role != "reference" and tile is not None else None,
     }
 
 
@@ -184,8 +271,14 @@ def machine() -> dict:
 
 # ---------------------------------------------------------------------------------------- models
 def measure_model(cfg: BenchConfig, runner) -> dict:
+    """The latency of one LR image of ``lr_size``: through the fixed-size tiling, or one whole-frame call."""
     return measure_latency(runner, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=tuple(cfg.lr_size),
                            runs=cfg.runs, warmup=cfg.warmup, budget_s=cfg.budget_s).to_dict()
+
+
+def whole_hw(cfg: BenchConfig) -> tuple[int, int] | None:
+    """The input size of whole-frame artifacts (None when the run tiles)."""
+    return tuple(cfg.lr_size) if cfg.tile is None else None
 
 
 def model_makers(cfg: BenchConfig):
@@ -193,17 +286,49 @@ def model_makers(cfg: BenchConfig):
     for name in cfg.models:
         pcfg = pipeline_config(cfg, name)
         model, weights = load_network(pcfg)
-        yield name, pcfg, artifact_maker(pcfg, model, weights)
+        yield name, pcfg, artifact_maker(pcfg, model, weights, hw=whole_hw(cfg))
+
+
+def peer_maker(cfg: BenchConfig, name: str) -> ArtifactMaker:
+    """The maker of a peer timed as the models are (IMDN), at the run's scale and tiling:
+    ``<out>/bench/<peer>_x<s>_<target>_<job>`` at the tile, ``<peer>_x<s>_<w>x<h>_...`` whole-frame."""
+    hw = whole_hw(cfg)
+    pcfg = replace(pipeline_config(cfg, cfg.models[0]), methods=("ptq",))
+    stem = f"{name}_x{cfg.scale}" + (f"_{hw[1]}x{hw[0]}" if hw else "")
+    return ArtifactMaker(create_peer(name, cfg.scale), pcfg, weights=None, folder=Path(cfg.out) / "bench", stem=stem,
+                         hw=hw, say=say)
+
+
+def tile_macs(cfg: BenchConfig, maker: ArtifactMaker) -> float:
+    """Multi-Adds of one call of the network's artifact (a tile, or the whole frame)."""
+    h, w = cfg.lr_size
+    hw = (h, w) if cfg.tile is None else (cfg.tile, cfg.tile)
+    if hasattr(maker.network, "forward_features"):  # HPUN: Multi-Adds per LR pixel
+        return macs_per_lr_pixel(maker.name, cfg.scale) * hw[0] * hw[1]
+    return conv_multi_adds(maker.network, hw)
 
 
 def bench_model(cfg: BenchConfig, name: str, pcfg: PipelineConfig, maker: ArtifactMaker) -> list[dict]:
     """One row per pipeline job of `name`, then (--native) the ExecuTorch rows again in the C++ runner."""
-    h, w = cfg.lr_size
-    nominal = macs_per_lr_pixel(name, cfg.scale)
+    return bench_network(cfg, name, maker, plan_jobs(pcfg), "model", macs_per_lr_pixel(name, cfg.scale) *
+                         cfg.lr_size[0] * cfg.lr_size[1])
+
+
+def bench_imdn(cfg: BenchConfig, maker: ArtifactMaker) -> list[dict]:
+    """IMDN's rows (`imdn_jobs`), made and measured as the models' are."""
+    return bench_network(cfg, IMDN, maker, imdn_jobs(cfg), "peer", conv_multi_adds(maker.network, tuple(cfg.lr_size)))
+
+
+def bench_network(cfg: BenchConfig, name: str, maker: ArtifactMaker, jobs: list[Job], role: str,
+                  multi_adds: float) -> list[dict]:
+    """One row per job: the artifact made (or reused) by `maker` and timed on ``lr_size`` under the
+    run's tiling; ``macs_executed`` counts the tiles' overlap. Then (--native) the ExecuTorch rows
+    again in the C++ runner."""
+    per_call = tile_macs(cfg, maker)
     records = []
-    for job in plan_jobs(pcfg):
-        rec = base_record(cfg, name, job.target, job.precision, job.method, role="model")
-        rec["multi_adds"] = nominal * h * w
+    for job in jobs:
+        rec = base_record(cfg, name, job.target, job.precision, job.method, role=role)
+        rec["multi_adds"] = multi_adds
         say(f"== bench {name} x{cfg.scale} {job.target} {job.name}")
         target = get_target(job.target)
         try:
@@ -217,7 +342,7 @@ def bench_model(cfg: BenchConfig, name: str, pcfg: PipelineConfig, maker: Artifa
             runner, sidecar = load_artifact(path, threads=cfg.threads)
             say("   measure")
             rec["latency_ms"] = measure_model(cfg, runner)
-            rec["macs_executed"] = nominal * cfg.tile * cfg.tile * rec["latency_ms"]["tiles"]  # tiles with overlap
+            rec["macs_executed"] = per_call * rec["latency_ms"]["tiles"]  # tiles with their overlap
             if sidecar.problems:
                 rec.update(status="failed", reason="; ".join(sidecar.problems))
             if cfg.profile:
@@ -233,7 +358,7 @@ def bench_model(cfg: BenchConfig, name: str, pcfg: PipelineConfig, maker: Artifa
     if cfg.native:
         records += [bench_native(cfg, r) for r in list(records)
                     if get_target(r["target"]).runtime == "executorch" and r.get("artifact")]
-    order = {t: i for i, t in enumerate(cfg.targets)}
+    order = {t: i for i, t in enumerate(dict.fromkeys([*cfg.targets, *(j.target for j in jobs)]))}
     order.update({t + NATIVE_SUFFIX: i + 0.5 for t, i in list(order.items())})
     return sorted(records, key=lambda r: order.get(r["target"], len(order)))  # stable: the targets' order
 
@@ -251,10 +376,16 @@ def native_runner() -> Path:
 def bench_native(cfg: BenchConfig, py: dict) -> dict:
     """The same .pte as the Python row `py`, timed by the C++ runner on the same image and tiling.
     The runner synthesises its input (seeded); the tiling, and so the work, is the Python path's."""
-    rec = base_record(cfg, py["model"], py["target"] + NATIVE_SUFFIX, py["precision"], py["method"], role="model")
+    rec = base_record(cfg, py["model"], py["target"] + NATIVE_SUFFIX, py["precision"], py["method"],
+                      role=py["bench_role"])
     for k in ("artifact", "size_bytes", "ops", "multi_adds"):
         rec[k] = py.get(k)
     say(f"== bench {py['model']} x{cfg.scale} {rec['target']} {py['precision']}")
+    if cfg.tile is None:
+        h, w = cfg.lr_size
+        rec.update(status="skipped", reason=f"the C++ runner takes square tiles, not a whole-frame {w}x{h} program "
+                                            "(timed in Python only; give --tile N)")
+        return rec
     try:
         runner = native_runner()
         say("   measure (hpun_runner)")
@@ -264,9 +395,8 @@ def bench_native(cfg: BenchConfig, py: dict) -> dict:
                          timeout=max(600.0, 20 * cfg.budget_s))
         rec["latency_ms"] = got["latency_ms"]
         rec["runtime"] = got.get("runtime")
-        nominal = py["multi_adds"] / (cfg.lr_size[0] * cfg.lr_size[1]) if py.get("multi_adds") else None
-        if nominal:
-            rec["macs_executed"] = nominal * cfg.tile * cfg.tile * rec["latency_ms"]["tiles"]
+        if py.get("macs_executed") and py.get("latency_ms"):  # per call, from the Python row: the same tiles
+            rec["macs_executed"] = py["macs_executed"] / py["latency_ms"]["tiles"] * rec["latency_ms"]["tiles"]
         problems = read_sidecar(py["artifact"]).problems
         if problems:
             rec.update(status="failed", reason="; ".join(problems))
@@ -335,6 +465,22 @@ def add_interleaved(cfg: BenchConfig, records: list[dict], models: tuple[str, ..
             first["latency_ratio"]["interleaved"] = {"value": None, "reason": one_line(e)}
 
 
+def add_imdn_interleaved(cfg: BenchConfig, records: list[dict], model: str) -> None:
+    """For every row of `model` with an ``imdn_ratio`` whose two rows both ran: the ratio again with the
+    two artifacts timed in alternation (``imdn_ratio.interleaved``), or the reason it could not be."""
+    for r in records:
+        ir = r.get("imdn_ratio")
+        if r.get("bench_role") != "model" or r["model"] != model or not ir or ir.get("value") is None:
+            continue
+        other = next(o for o in records if o.get("bench_role") == "peer" and o["model"] == IMDN
+                     and o["target"] == ir["target"] and o["precision"] == r["precision"])
+        say(f"== bench {model} / {IMDN} interleaved: {r['target']} / {other['target']} {r['precision']}")
+        try:
+            ir["interleaved"] = interleaved_ratio(cfg, r, other)
+        except Exception as e:
+            ir["interleaved"] = {"value": None, "reason": one_line(e)}
+
+
 def interleaved_ratio(cfg: BenchConfig, first: dict, last: dict) -> dict:
     """Latency of `first` over `last` with the two timed in alternation, ``cfg.runs`` rounds of one
     whole image each (after one untimed call each): the ratio of the two medians, and the median
@@ -379,9 +525,14 @@ def run_bench(cfg: BenchConfig) -> dict:
     makers = list(model_makers(cfg))  # every model's weights loaded and checked before any work
     for _, pcfg, maker in makers:
         maker.check_inputs(plan_jobs(pcfg))
+    imdn = peer_maker(cfg, IMDN) if cfg.imdn else None
+    if imdn is not None:
+        imdn.check_inputs(imdn_jobs(cfg))
     records: list[dict] = []
     for name, pcfg, maker in makers:
         records += bench_model(cfg, name, pcfg, maker)
+    if imdn is not None:
+        records += bench_imdn(cfg, imdn)
     if cfg.reference:  # per runtime: a target is measured against its runtime's reference
         wanted = {(reference_target(t), p) for t in cfg.targets for p in cfg.precisions
                   if p in get_target(t).precisions}
@@ -391,6 +542,7 @@ def run_bench(cfg: BenchConfig) -> dict:
                     records += [bench_reference(cfg, target, precision, m) for m in REF_MODELS]
     add_derived(records, cfg.models)
     add_interleaved(cfg, records, cfg.models)
+    add_imdn_interleaved(cfg, records, cfg.models[0])
     return {"kind": "bench", "config": cfg.to_dict(), "machine": machine(),
             "seconds": round(time.monotonic() - t0, 1), "records": records}
 

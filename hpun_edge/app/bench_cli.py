@@ -7,7 +7,9 @@ from pathlib import Path
 from hpun_edge.converters import target_names
 from hpun_edge.variants import SCALES, VARIANTS
 
-from .bench import BenchConfig, default_targets, parse_hw
+from .bench import (
+    AUTO, POLICY_TILES, RUNNER_TILE, WHOLE, WHOLE_FRAME_SIZES, BenchConfig, default_targets, parse_hw, runner_tile,
+)
 from .console import CONSOLE, quiet
 from .pipeline_cli import add_verbose
 from .bench_report import label, summary_lines, table, write_bench_json
@@ -31,6 +33,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
             setattr(cfg, k, v)
     if args.no_reference:
         cfg.reference = False
+    if args.no_imdn:
+        cfg.imdn = False
     if args.native:
         cfg.native = True
     if args.weights:
@@ -48,6 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.targets:
             raise ValueError("--adb runs .pte files through the native runner (and .tflite files through "
                              "--benchmark-model); --targets does not apply")
+        runner_tile(cfg.tile)  # a whole-frame request fails here, before adb is looked for
         result = phone_bench(cfg, args.adb or None, runner=args.runner, benchmark_model=args.benchmark_model,
                              results=args.json)
         print(f"| model | target | precision | ms (median / p90) | status |\n|---|---|---|---|---|")
@@ -77,7 +82,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    s = sub.add_parser("bench", help="latency per model x target x precision beside a dense 3x3 conv reference; "
+    s = sub.add_parser("bench", help="latency per model x target x precision beside IMDN and a dense 3x3 conv reference; "
                                      "--adb: on an Android phone")
     s.add_argument("--model", nargs="+", choices=list(VARIANTS), help="models (default hpun_s hpun_m); the latency "
                    "ratio is to the last one")
@@ -91,7 +96,12 @@ def register(sub) -> None:
                    "graph; QAT with the pipeline's settings, so `make run`'s artifacts are reused; a quantizer with "
                    "one method uses it)")
     s.add_argument("--weights", help="a .safetensors file (with one --model; default: the shipped weights)")
-    s.add_argument("--tile", type=int, help="fixed LR tile the artifacts take (default 256)")
+    sizes = " and ".join(f"{w}x{h}" for h, w in WHOLE_FRAME_SIZES)
+    s.add_argument("--tile", help=f"N: fixed LR tiles of N pixels; {WHOLE}: one export at exactly --lr-size, one call; "
+                   f"{AUTO} (default): the tiling policy, {WHOLE} for {sizes} LR, else the tile of "
+                   f"{'/'.join(map(str, POLICY_TILES))} running the fewest Multi-Adds over the image "
+                   f"(benchmarks/measured/tiling_policy.md); HPUN and IMDN alike; with --adb, {AUTO} is {RUNNER_TILE} "
+                   "(the C++ runner takes square tiles)")
     s.add_argument("--overlap", type=int, help="LR pixels of context around each tile (default 16)")
     s.add_argument("--threads", type=int, help="runtime threads (default 2)")
     s.add_argument("--runs", type=int, help="timed runs (default 10)")
@@ -99,6 +109,8 @@ def register(sub) -> None:
     s.add_argument("--budget", type=float, help="seconds per measurement before runs are cut (default 30, min 3 runs)")
     s.add_argument("--no-reference", dest="no_reference", action="store_true",
                    help="skip the dense 3x3 conv 64->64 references (one conv, and 8 chained)")
+    s.add_argument("--no-imdn", dest="no_imdn", action="store_true",
+                   help="skip IMDN (the peer network each model's latency is compared with: vs imdn)")
     s.add_argument("--native", action="store_true",
                    help="also time each ExecuTorch program with the C++ runner (built when missing): rows "
                         "<target>-native, compared with their runtime's reference")

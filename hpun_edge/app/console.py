@@ -39,12 +39,21 @@ OWN_CODE = str(Path(hpun_edge.__file__).resolve().parent)  # the installed packa
 
 
 class Console:
-    """Where the user's output goes (`out`, `err`: the terminal), and where the rest goes (`log`)."""
+    """Where the user's output goes (`out`, `err`: the terminal; outside `quiet`, the current
+    sys.stdout / sys.stderr), and the log file the rest goes to (None outside `quiet`)."""
 
     def __init__(self) -> None:
-        self.out: TextIO = sys.stdout
-        self.err: TextIO = sys.stderr
+        self._out: TextIO | None = None
+        self._err: TextIO | None = None
         self.log_path: Path | None = None
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return self._err or sys.stderr
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -91,7 +100,7 @@ def quiet(log_dir: str | os.PathLike, verbose: bool = False, argv: list[str] | N
     saved_out, saved_err = os.dup(1), os.dup(2)
     log = open(log_path, "a", buffering=1)
     log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} hpun-edge {' '.join(argv or sys.argv[1:])}\n")
-    old = (sys.stdout, sys.stderr, warnings.showwarning, CONSOLE.out, CONSOLE.err, CONSOLE.log_path)
+    old = (sys.stdout, sys.stderr, warnings.showwarning, CONSOLE._out, CONSOLE._err, CONSOLE.log_path)
     root = logging.getLogger()
     handler = logging.StreamHandler(log)
     old_handlers = root.handlers[:]
@@ -104,7 +113,7 @@ def quiet(log_dir: str | os.PathLike, verbose: bool = False, argv: list[str] | N
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         sys.stdout, sys.stderr = log, log
-        CONSOLE.out, CONSOLE.err, CONSOLE.log_path = term_out, term_err, log_path
+        CONSOLE._out, CONSOLE._err, CONSOLE.log_path = term_out, term_err, log_path
         warnings.showwarning = showwarning
         root.handlers = [handler]
         yield CONSOLE
@@ -112,7 +121,7 @@ def quiet(log_dir: str | os.PathLike, verbose: bool = False, argv: list[str] | N
         sys.stdout.flush()
         log.flush()
         root.handlers = old_handlers
-        sys.stdout, sys.stderr, warnings.showwarning, CONSOLE.out, CONSOLE.err, CONSOLE.log_path = old
+        sys.stdout, sys.stderr, warnings.showwarning, CONSOLE._out, CONSOLE._err, CONSOLE.log_path = old
         os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)
         os.close(saved_out)

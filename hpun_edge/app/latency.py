@@ -39,16 +39,16 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def time_calls(fn: Callable[[], object], runs: int, warmup: int, budget_s: float | None = None
-               ) -> tuple[list[float], int]:
+def time_calls(fn: Callable[[], object], runs: int, warmup: int, budget_s: float | None = None,
+               min_runs: int = 3) -> tuple[list[float], int]:
     """`warmup` untimed calls, then `runs` timed ones (ms). With `budget_s`: when the first warm-up
     call says that the runs would take longer than the budget, one warm-up only and fewer runs (at
-    least 3)."""
+    least `min_runs`)."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
     if budget_s is not None and first * (runs + warmup - 1) > budget_s:
-        warmup, runs = 1, max(3, min(runs, int(budget_s / max(first, 1e-9))))
+        warmup, runs = 1, max(min_runs, min(runs, int(budget_s / max(first, 1e-9))))
     for _ in range(warmup - 1):
         fn()
     out = []
@@ -66,13 +66,23 @@ def count_tiles(h: int, w: int, tile: int, overlap: int) -> int:
     return len(tile_spans(he, tile, overlap)) * len(tile_spans(we, tile, overlap))
 
 
-def measure_latency(forward, scale: int, tile: int, overlap: int, threads: int, *, hw: tuple[int, int] | None,
-                    runs: int, warmup: int, seed: int = 0, budget_s: float | None = None) -> Latency:
-    """Latency of one tile (hw None) or of a whole hw image through the fixed-size tiling."""
+def measure_latency(forward, scale: int, tile: int | None, overlap: int, threads: int, *, hw: tuple[int, int] | None,
+                    runs: int, warmup: int, seed: int = 0, budget_s: float | None = None,
+                    min_runs: int = 3) -> Latency:
+    """Latency of one tile (hw None), of a whole hw image through the fixed-size tiling, or (tile
+    None) of one call on the whole hw image (a whole-frame artifact)."""
     g = torch.Generator().manual_seed(seed)
+    if tile is None:
+        if hw is None:
+            raise ValueError("measure_latency: a whole-frame measurement (tile None) needs the image size hw")
+        x = torch.rand(1, 3, *hw, generator=g)
+        with torch.inference_mode():
+            times, warm = time_calls(lambda: forward(x), runs, warmup, budget_s, min_runs)
+        return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), list(hw), threads,
+                       len(times), warm, 1)
     if hw is None:
         x = torch.rand(1, 3, tile, tile, generator=g)
-        times, warm = time_calls(lambda: forward(x), runs, warmup, budget_s)
+        times, warm = time_calls(lambda: forward(x), runs, warmup, budget_s, min_runs)
         return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), [tile, tile], threads,
                        len(times), warm, 1)
     x = torch.rand(1, 3, *hw, generator=g)
@@ -81,7 +91,7 @@ def measure_latency(forward, scale: int, tile: int, overlap: int, threads: int, 
         with torch.inference_mode():
             return tiled_forward(forward, x, scale, tile, overlap, fixed_size=True)
 
-    times, warm = time_calls(run, runs, warmup, budget_s)
+    times, warm = time_calls(run, runs, warmup, budget_s, min_runs)
     return Latency(round(statistics.median(times), 3), round(percentile(times, 90), 3), list(hw), threads,
                    len(times), warm, count_tiles(*hw, tile, overlap))
 

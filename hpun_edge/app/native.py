@@ -248,7 +248,7 @@ SMOKE_TILE, SMOKE_OVERLAP, SMOKE_HW = 16, 4, (20, 30)  # hpun_s x2: 6 tiles; abo
 
 def smoke_program(directory: Path = SMOKE_DIR, tile: int = SMOKE_TILE) -> Path:
     """The shipped HPUN-S x2 as an fp32 XNNPACK .pte at a small tile (exported once, then reused)."""
-    from hpun_edge.converters.base import ExportSpec, export
+    from hpun_edge.converters import ExportSpec, export
     from hpun_edge.zoo import create_model, pretrained_path
 
     path = Path(directory) / f"hpun_s_x2_t{tile}.pte"

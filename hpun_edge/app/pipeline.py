@@ -31,6 +31,8 @@ from .artifacts import ArtifactMaker
 from .config import Job, PipelineConfig, check_config, plan_jobs
 from .console import CONSOLE
 from .latency import LATENCY_HW, measure_latency, tiled_options
+from .pictures import write_pictures
+from .references import BICUBIC_TARGET, bicubic_sha256, measure_bicubic
 
 RECORD_FORMAT = "hpun-edge-record/1"
 _T0 = time.monotonic()
@@ -54,10 +56,12 @@ def load_network(cfg: PipelineConfig):
     return model, weights
 
 
-def artifact_maker(cfg: PipelineConfig, model, weights: Path) -> ArtifactMaker:
-    """The pipeline's artifacts of `model`: ``<out>/artifacts/<model>_x<s>_<target>_<job>``."""
-    return ArtifactMaker(model, cfg, weights=weights, folder=Path(cfg.out) / "artifacts",
-                         stem=f"{cfg.model}_x{cfg.scale}", say=say)
+def artifact_maker(cfg: PipelineConfig, model, weights: Path, hw: tuple[int, int] | None = None) -> ArtifactMaker:
+    """The pipeline's artifacts of `model`: ``<out>/artifacts/<model>_x<s>_<target>_<job>`` at the
+    config's tile; with `hw` (LR height, width), whole-frame ones: ``<model>_x<s>_<w>x<h>_<target>_<job>``."""
+    stem = f"{cfg.model}_x{cfg.scale}" + (f"_{hw[1]}x{hw[0]}" if hw else "")
+    return ArtifactMaker(model, cfg, weights=weights, folder=Path(cfg.out) / "artifacts", stem=stem,
+                         hw=tuple(hw) if hw else None, say=say)
 
 
 # ----------------------------------------------------------------------------------- the stages
@@ -78,6 +82,9 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     torch_fp32 = cached_measure(out, f"{cfg.model}_x{cfg.scale}_pytorch_fp32", maker.weights_sha, cfg,
                                 lambda: measure_forward(EvenForward(model).eval(), cfg, datasets))
     records = rows_for(cfg, "pytorch", "fp32", "fp32", None, torch_fp32, torch_fp32, status="ok")
+    bicubic = cached_measure(out, f"bicubic_x{cfg.scale}", bicubic_sha256(), cfg,
+                             lambda: measure_bicubic(cfg.scale, datasets))  # the reference below every model
+    records += rows_for(cfg, BICUBIC_TARGET, "fp64", "bicubic", None, bicubic, torch_fp32, status="ok")
 
     # 3-5. quantize, convert, run: one job per (target, precision[, method])
     for job in plan_jobs(cfg):
@@ -91,11 +98,15 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
             records += rows_for(cfg, job.target, job.precision, job.method, None, None, torch_fp32,
                                 status="failed", reason=one_line(e))
 
-    # 6. report
-    from .report import write_reports
+    # 6. pictures: a few crops, every artifact's output and its difference to PyTorch fp32 (app.pictures)
+    pictures = write_pictures(out, cfg, EvenForward(model).eval(), datasets, records, maker.weights_sha, say=say)
 
-    summary = {"config": cfg.to_dict(), "weights": str(weights), "weights_sha256": maker.weights_sha,
-               "seconds": round(time.monotonic() - t_start, 1), "records": records}
+    # 7. report
+    from .report import portable_path, write_reports
+
+    summary = {"config": cfg.to_dict(), "weights": portable_path(str(weights), out),
+               "weights_sha256": maker.weights_sha,
+               "seconds": round(time.monotonic() - t_start, 1), "records": records, "pictures": pictures}
     write_reports(summary, out)
     return summary
 
@@ -140,7 +151,8 @@ def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = Fals
         result["datasets"][ds.name] = {"psnr_y": r.psnr_y, "ssim_y": r.ssim_y, "images": len(r.images),
                                        "skipped": r.skipped}
     if latency:
-        timing = dict(runs=cfg.latency_runs, warmup=cfg.latency_warmup, budget_s=cfg.latency_budget_s)
+        timing = dict(runs=cfg.latency_runs, warmup=cfg.latency_warmup, budget_s=cfg.latency_budget_s,
+                      min_runs=cfg.latency_min_runs)
         result["latency_tile_ms"] = measure_latency(forward, cfg.scale, cfg.tile, cfg.overlap, cfg.threads, hw=None,
                                                     **timing).to_dict()
         result["latency_ms"] = measure_latency(forward, cfg.scale, cfg.tile, cfg.overlap, cfg.threads,
@@ -151,7 +163,7 @@ def measure_forward(forward, cfg: PipelineConfig, datasets, latency: bool = Fals
 def measure_key(cfg: PipelineConfig) -> dict:
     return {"tile": cfg.tile, "overlap": cfg.overlap, "datasets": list(cfg.datasets), "threads": cfg.threads,
             "latency_runs": cfg.latency_runs, "latency_warmup": cfg.latency_warmup,
-            "latency_budget_s": cfg.latency_budget_s, "scale": cfg.scale}
+            "latency_budget_s": cfg.latency_budget_s, "latency_min_runs": cfg.latency_min_runs, "scale": cfg.scale}
 
 
 def cached_measure(out: Path, name: str, sha: str, cfg: PipelineConfig, compute) -> dict:
@@ -186,7 +198,7 @@ def rows_for(cfg, target, precision, method, sidecar, measured, torch_fp32, *, s
         psnr = m.get("psnr_y")
         rows.append({
             "model": cfg.model, "scale": cfg.scale, "target": target, "precision": precision, "method": method,
-            "artifact": str(Path(cfg.out) / "artifacts" / sidecar.artifact) if sidecar else None,
+            "artifact": f"artifacts/{sidecar.artifact}" if sidecar else None,  # relative to the output folder
             "size_bytes": sidecar.artifact_bytes if sidecar else None,
             "dataset": name, "psnr_y": psnr, "ssim_y": m.get("ssim_y"),
             "psnr_delta_vs_torch_fp32": None if psnr is None or "psnr_y" not in base else psnr - base["psnr_y"],

@@ -1,4 +1,10 @@
-"""results.json (checked against its schema), report.md and report.html (tables + PSNR-vs-latency plot).
+"""results.json (checked against its schema), report.md and report.html beside it.
+
+The report, top to bottom: what to ship per runtime (`what_to_ship`), PyTorch fp32 beside bicubic and
+the paper (`references`), the PSNR-versus-latency plot per dataset (`report_plot`; an SVG file linked
+from report.md, inline in report.html), the pictures (`pictures`: PNGs under ``pictures/``), one
+table per target, and per-op profiles. Every path in results.json and the reports is relative to the
+output folder (`portable_summary`); the weights are named relative to the package, or by file name.
 
 One record per (model, scale, target, precision[, method], dataset). PSNR/SSIM are on Y, with
 ``crop_border = scale``, through the artifact's fixed-tile tiling; ``psnr_delta_vs_torch_fp32`` is
@@ -9,12 +15,18 @@ it. Latency is milliseconds per 640x360 LR image (``latency_ms``) and per tile (
 from __future__ import annotations
 
 import html
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import hpun_edge
+from hpun_edge.converters import TARGETS
 from hpun_edge.evaluate import write_json
 from hpun_edge.files import atomic_write_bytes
 
 from .profiling import profile_markdown
+from .references import BICUBIC_TARGET, TORCH_TARGET, reference_table
+from .report_plot import SHIP_TOLERANCE_DB, plot_svg, precision_label, runtime_of
 
 SCHEMA_VERSION = "hpun-edge-results/1"
 STATUSES = ("ok", "skipped", "failed")
@@ -62,24 +74,174 @@ def _fmt(v, spec: str, empty: str = "-") -> str:
 
 
 def label(r: dict) -> str:
-    return r["precision"] if r["precision"] != "int8" else f"int8 ({r.get('method')})"
+    return precision_label(r)
 
 
-def markdown(summary: dict) -> str:
-    cfg, records = summary["config"], summary["records"]
-    lines = [
+# ---------------------------------------------------------------------------------------- paths
+def portable_path(value, out: Path):
+    """A path as results.json and the reports show it: relative to the output folder when inside it
+    (a relative path is taken from the working directory), else a relative path without ``..`` as it
+    is (a dataset's name, ``artifacts/...``), else relative to the package's parent when inside the
+    package (``hpun_edge/weights/...``), else its name alone."""
+    if not isinstance(value, str) or not value:
+        return value
+    p, outdir = Path(value), Path(out).resolve()
+    full = p.resolve()
+    if full == outdir or full.is_relative_to(outdir):
+        return full.relative_to(outdir).as_posix()
+    if not p.is_absolute() and ".." not in p.parts:
+        return value
+    package_parent = Path(hpun_edge.__file__).resolve().parent.parent
+    if full.is_relative_to(package_parent):
+        return full.relative_to(package_parent).as_posix()
+    return full.name
+
+
+def _scrub(text, out: Path):
+    """A message with the output folder's and the package's absolute paths taken out."""
+    if not isinstance(text, str):
+        return text
+    for base in (Path(out).resolve(), Path(hpun_edge.__file__).resolve().parent.parent):
+        text = text.replace(f"{base}/", "")
+    return text
+
+
+PATH_KEYS = ("weights", "data_root", "calib_data")
+
+
+def portable_summary(summary: dict, out: Path) -> dict:
+    """The summary with no machine path left: config paths, the weights, record artifacts and reasons."""
+    cfg = dict(summary.get("config", {}))
+    for k in PATH_KEYS:
+        if k in cfg:
+            cfg[k] = portable_path(cfg[k], out)
+    if "datasets" in cfg:
+        cfg["datasets"] = [portable_path(d, out) for d in cfg["datasets"]]
+    if "out" in cfg:
+        cfg["out"] = "."
+    records = [{**r, "artifact": portable_path(r.get("artifact"), out), "reason": _scrub(r.get("reason"), out)}
+               for r in summary.get("records", [])]
+    return {**summary, "config": cfg, "weights": portable_path(summary.get("weights"), out), "records": records}
+
+
+# --------------------------------------------------------------------------------- what to ship
+@dataclass(frozen=True)
+class ShipChoice:
+    """Per runtime: the fastest artifact within `SHIP_TOLERANCE_DB` of PyTorch fp32 on every dataset."""
+
+    runtime: str
+    targets: tuple[str, ...]
+    record: dict | None  # the chosen artifact's first row; None: no artifact qualifies
+    worst_delta: float | None  # its lowest psnr_delta_vs_torch_fp32 over the datasets
+    why_none: str | None = None
+
+
+def what_to_ship(records: list[dict]) -> list[ShipChoice]:
+    """For each runtime of the run (registered targets only), among its artifacts whose rows are all
+    ok: the fastest (median ms per 640x360 LR image) whose PSNR is within `SHIP_TOLERANCE_DB` of
+    PyTorch fp32 through the same tiles on every dataset of the run (``psnr_delta_vs_torch_fp32 >=
+    -0.05``); none when no artifact qualifies, with the closest, or why nothing ran."""
+    datasets = [r["dataset"] for r in records if r["target"] == TORCH_TARGET] or \
+        list(dict.fromkeys(r["dataset"] for r in records))
+    artifacts: dict[tuple, list[dict]] = {}
+    for r in records:
+        if r["target"] in TARGETS:
+            artifacts.setdefault((r["target"], r["precision"], r.get("method"), r.get("artifact")), []).append(r)
+    runtimes: dict[str, list[list[dict]]] = {}
+    for rows in artifacts.values():
+        runtimes.setdefault(runtime_of(rows[0]["target"]), []).append(rows)
+    choices = []
+    for runtime, groups in runtimes.items():
+        targets = tuple(dict.fromkeys(g[0]["target"] for g in groups))
+        ran, good = [], []
+        for rows in groups:
+            if not all(r["status"] == "ok" for r in rows):
+                continue
+            deltas = {r["dataset"]: r.get("psnr_delta_vs_torch_fp32") for r in rows}
+            if any(deltas.get(d) is None for d in datasets):
+                continue
+            worst = min(deltas[d] for d in datasets)
+            ran.append((worst, rows[0]))
+            median = (rows[0].get("latency_ms") or {}).get("median")
+            if worst >= -SHIP_TOLERANCE_DB and median is not None:
+                good.append((median, worst, rows[0]))
+        if good:
+            median, worst, r = min(good, key=lambda g: g[0])
+            choices.append(ShipChoice(runtime, targets, r, worst))
+        elif ran:
+            worst, r = max(ran, key=lambda g: g[0])
+            choices.append(ShipChoice(runtime, targets, None, None,
+                                      f"none within {SHIP_TOLERANCE_DB} dB of PyTorch fp32 (closest: {r['target']} "
+                                      f"{label(r)}, worst {worst:+.3f} dB)"))
+        elif any(all(r["status"] == "ok" for r in rows) for rows in groups):
+            choices.append(ShipChoice(runtime, targets, None, None, "no PSNR against PyTorch fp32 in this run"))
+        else:
+            first = groups[0][0]
+            choices.append(ShipChoice(runtime, targets, None, None,
+                                      f"nothing ran here ({first['target']} {label(first)}: "
+                                      f"{first.get('reason') or first['status']})"))
+    return choices
+
+
+def ship_lines(records: list[dict]) -> list[str]:
+    choices = what_to_ship(records)
+    if not choices:
+        return []
+    lines = ["## What to ship", "",
+             f"Per runtime, the fastest artifact (640x360 median) whose PSNR-Y is within {SHIP_TOLERANCE_DB} dB of "
+             "PyTorch fp32 through the same tiles on every dataset of this run.", ""]
+    for c in choices:
+        who = f"**{c.runtime}** ({', '.join(c.targets)})"
+        if c.record is None:
+            lines.append(f"- {who}: {c.why_none}")
+            continue
+        r = c.record
+        size = f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "size unknown"
+        lines.append(f"- {who}: `{r.get('artifact')}`: {r['target']} {label(r)}, {size}, "
+                     f"{r['latency_ms']['median']:.1f} ms per 640x360 LR image, worst {c.worst_delta:+.3f} dB")
+    return lines + [""]
+
+
+# ------------------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class Section:
+    """A part of the report: its markdown, and its HTML where that is not the markdown's rendering."""
+
+    md: str
+    html: str | None = None
+
+
+def plot_file(dataset: str) -> str:
+    return f"plots/psnr_latency_{re.sub(r'[^A-Za-z0-9._-]+', '_', dataset)}.svg"
+
+
+def plot_datasets(records: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["dataset"] for r in records if r["status"] == "ok" and r.get("latency_ms")
+                              and r.get("psnr_y") is not None))
+
+
+def torch_psnr(records: list[dict], dataset: str) -> float | None:
+    return next((r["psnr_y"] for r in records if r["target"] == TORCH_TARGET and r["dataset"] == dataset), None)
+
+
+def header(summary: dict) -> str:
+    cfg = summary["config"]
+    return "\n".join([
         f"# hpun-edge report: {cfg['model']} x{cfg['scale']}",
         "",
         f"Weights `{summary['weights']}` (sha256 {summary['weights_sha256'][:12]}...). PSNR/SSIM on Y, "
         f"crop_border = scale, through crop-and-stitch tiles of {cfg['tile']} LR pixels (overlap {cfg['overlap']}); "
         f"deltas against PyTorch fp32 through the same tiles. Latency: ms per 640x360 LR image (720p output at x2) and "
         f"per tile, median / p90 over {cfg['latency_runs']} runs after {cfg['latency_warmup']} warm-up runs (fewer, at least "
-        f"3, where they would exceed {cfg['latency_budget_s']:.0f} s; each record has its count), "
+        f"{cfg.get('latency_min_runs', 3)}, where they would exceed {cfg['latency_budget_s']:.0f} s; each record has its count), "
         f"{cfg['threads']} threads. int8 = {', '.join(cfg['methods']).upper()} "
         f"(QAT: {cfg['qat_steps']} steps, lr {cfg['qat_lr']}, loss {cfg.get('qat_loss', 'l1')}); Core ML int8 = int8 weights, fp16 compute.",
-        "",
-    ]
-    for target in dict.fromkeys(r["target"] for r in records):
+        ""])
+
+
+def target_tables(records: list[dict]) -> list[str]:
+    lines = []
+    for target in dict.fromkeys(r["target"] for r in records if r["target"] not in (TORCH_TARGET, BICUBIC_TARGET)):
         rows = [r for r in records if r["target"] == target]
         lines += [f"## {target}", "",
                   "| precision | dataset | PSNR-Y | SSIM-Y | vs torch fp32 (dB) | vs fake-quant (dB) | "
@@ -102,93 +264,116 @@ def markdown(summary: dict) -> str:
                 f"| {label(r)} | {r['dataset']} | {psnr} | {_fmt(r['ssim_y'], '.4f')} | "
                 f"{_fmt(delta, '+.3f')}{flag} | {_fmt(r.get('psnr_delta_vs_fake_quant'), '+.3f')} | "
                 f"{_fmt(lat.get('median'), '.1f')} / {_fmt(lat.get('p90'), '.1f')} | {_fmt(tl.get('median'), '.1f')} | "
-                f"{size} | {opstxt} | {status} |"
+                f"{size} | {opstxt} | {status.replace('|', '/')} |"
             )
         lines.append("")
+    return lines
+
+
+def sections(summary: dict) -> list[Section]:
+    records = summary["records"]
+    parts = [Section(header(summary))]
+    ship = ship_lines(records)
+    if ship:
+        parts.append(Section("\n".join(ship)))
+    refs = reference_table(summary)
+    if refs:
+        parts.append(Section("\n".join(refs)))
+    plots = plot_datasets(records)
+    if plots:
+        md = ["## PSNR versus latency", ""] + [f"![PSNR-Y on {d} against latency]({plot_file(d)})\n" for d in plots]
+        svgs = [plot_svg(records, d, torch_psnr(records, d)) for d in plots]
+        parts.append(Section("\n".join(md), "<h2>PSNR versus latency</h2>\n" + "\n".join(
+            f"<figure class='plot'>{s}</figure>" for s in svgs)))
+    if summary.get("pictures"):
+        from .pictures import pictures_html, pictures_markdown
+
+        parts.append(Section(pictures_markdown(summary["pictures"]), pictures_html(summary["pictures"])))
+    parts.append(Section("\n".join(target_tables(records))))
     profiled = {(r["model"], r["target"], label(r)): r["profile"] for r in records if r.get("profile")}
-    if profiled:  # per-op profiles (hpun_edge.app.profiling), one per artifact
-        for (model, target, lab), profile in profiled.items():
-            lines += [f"## Where the time goes: {model} {target} {lab}", "", profile_markdown(profile), ""]
-    lines.append(f"Pipeline wall time: {summary['seconds']:.0f} s. Machine-readable: results.json.")
-    return "\n".join(lines) + "\n"
+    for (model, target, lab), profile in profiled.items():  # per-op profiles (hpun_edge.app.profiling)
+        parts.append(Section("\n".join([f"## Where the time goes: {model} {target} {lab}", "",
+                                        profile_markdown(profile), ""])))
+    parts.append(Section(f"Pipeline wall time: {summary['seconds']:.0f} s. Machine-readable: results.json."))
+    return parts
 
 
-def plot_svg(records: list[dict], dataset: str, width: int = 640, height: int = 360) -> str:
-    """PSNR (on `dataset`) against 640x360 latency, one labelled point per artifact that ran."""
-    pts = [(r["latency_ms"]["median"], r["psnr_y"], f"{r['target']} {label(r)}") for r in records
-           if r["dataset"] == dataset and r["status"] == "ok" and r.get("latency_ms") and r.get("psnr_y") is not None]
-    if not pts:
-        return f"<p>No artifact ran on {html.escape(dataset)}: nothing to plot.</p>"
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1 = 0.0, max(xs) * 1.15
-    y0, y1 = min(ys) - 0.05, max(ys) + 0.05
-    m = 60
+def markdown(summary: dict) -> str:
+    return "\n".join(s.md.rstrip("\n") + "\n" for s in sections(summary))
 
-    def sx(v):
-        return m + (v - x0) / (x1 - x0) * (width - 2 * m)
 
-    def sy(v):
-        return height - m - (v - y0) / (y1 - y0) * (height - 2 * m)
+# ------------------------------------------------------------------------------------------ HTML
+def inline_html(text: str) -> str:
+    """One line of the report's markdown as HTML: images, links, code and bold."""
+    t = html.escape(text, quote=True)
+    t = re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", r'<img alt="\1" src="\2">', t)
+    t = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', t)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
-           f'<line x1="{m}" y1="{height - m}" x2="{width - m}" y2="{height - m}" stroke="black"/>',
-           f'<line x1="{m}" y1="{m}" x2="{m}" y2="{height - m}" stroke="black"/>',
-           f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">latency, ms per 640x360 LR image (median)</text>',
-           f'<text x="15" y="{height / 2}" transform="rotate(-90 15 {height / 2})" text-anchor="middle">'
-           f'PSNR-Y on {html.escape(dataset)} (dB)</text>',
-           f'<text x="{m}" y="{height - m + 15}" text-anchor="middle">0</text>',
-           f'<text x="{width - m}" y="{height - m + 15}" text-anchor="middle">{x1:.0f}</text>',
-           f'<text x="{m - 5}" y="{sy(y0) + 4}" text-anchor="end">{y0:.2f}</text>',
-           f'<text x="{m - 5}" y="{sy(y1) + 4}" text-anchor="end">{y1:.2f}</text>']
-    for x, y, name in pts:
-        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="steelblue"/>')
-        out.append(f'<text x="{sx(x) + 6:.1f}" y="{sy(y) - 6:.1f}">{html.escape(name)}</text>')
-    out.append("</svg>")
+
+def md_to_html(md: str) -> str:
+    """The subset of markdown the report writes: headings, tables, list items, paragraphs."""
+    out, lines, i = [], md.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{inline_html(line[level:].strip())}</h{level}>")
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(lines[i])
+                i += 1
+            out.append("<table>")
+            for k, row in enumerate(rows):
+                if row.startswith("|---"):
+                    continue
+                tag = "th" if k + 1 < len(rows) and rows[k + 1].startswith("|---") else "td"
+                cells = [inline_html(c.strip()) for c in row.strip().strip("|").split("|")]
+                out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            out.append("</table>")
+            continue
+        elif line.startswith("- "):
+            out.append("<ul>")
+            while i < len(lines) and lines[i].startswith("- "):
+                out.append(f"<li>{inline_html(lines[i][2:])}</li>")
+                i += 1
+            out.append("</ul>")
+            continue
+        elif line.strip():
+            out.append(f"<p>{inline_html(line)}</p>")
+        i += 1
     return "\n".join(out)
 
 
-def html_report(summary: dict, md: str) -> str:
-    records = summary["records"]
-    first = records[0]["dataset"] if records else ""
-    body = []
-    for line in md.splitlines():  # the markdown tables, rendered as HTML tables
-        if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("|---"):
-            continue
-        elif line.startswith("|"):
-            cells = [html.escape(c.strip()).replace("**", "") for c in line.strip("|").split("|")]
-            tag = "th" if "PSNR-Y" in line else "td"
-            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-        elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    text, open_table = [], False
-    for b in body:  # wrap runs of rows in <table>
-        if b.startswith("<tr>") and not open_table:
-            text.append("<table>")
-            open_table = True
-        if not b.startswith("<tr>") and open_table:
-            text.append("</table>")
-            open_table = False
-        text.append(b)
-    if open_table:
-        text.append("</table>")
-    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>hpun-edge report</title><style>{style}</style>"
-            f"</head><body>\n" + "\n".join(text[:2]) + f"\n<h2>PSNR versus latency</h2>\n{plot_svg(records, first)}\n"
-            + "\n".join(text[2:]) + "\n</body></html>\n")
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin-bottom:1em}"
+         "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}th{background:#f4f4f4}"
+         "code{font-size:12px}figure{margin:0 0 1em 0}.crop{display:flex;flex-wrap:wrap;gap:10px}"
+         ".crop figure{margin:0;width:min-content}.crop img{image-rendering:pixelated;display:block}"
+         ".crop figcaption{font-size:12px;margin-top:2px}")
+
+
+def html_report(summary: dict, md: str | None = None) -> str:
+    """report.html: the markdown's sections rendered, with the plots inline and the pictures as a grid."""
+    body = "\n".join(s.html if s.html is not None else md_to_html(s.md) for s in sections(summary))
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>hpun-edge report</title>"
+            f"<link rel='icon' href='data:,'><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
 
 
 def write_reports(summary: dict, out: Path) -> dict[str, Path]:
-    data = {"schema": SCHEMA_VERSION, **summary}
+    """results.json, report.md, report.html and the plots' SVG files under `out`, each written atomically."""
+    out = Path(out)
+    data = {"schema": SCHEMA_VERSION, **portable_summary(summary, out)}
     validate_results(data)
-    md = markdown(summary)
+    view = {k: v for k, v in data.items() if k != "schema"}
+    md = markdown(view)
     paths = {"results": out / "results.json", "markdown": out / "report.md", "html": out / "report.html"}
     write_json(paths["results"], data)
+    for d in plot_datasets(view["records"]):
+        svg = plot_svg(view["records"], d, torch_psnr(view["records"], d))
+        atomic_write_bytes(out / plot_file(d), lambda tmp, svg=svg: Path(tmp).write_text(svg + "\n"))
     atomic_write_bytes(paths["markdown"], lambda tmp: Path(tmp).write_text(md))
-    page = html_report(summary, md)
+    page = html_report(view)
     atomic_write_bytes(paths["html"], lambda tmp: Path(tmp).write_text(page))
     return paths
