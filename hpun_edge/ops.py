@@ -14,10 +14,12 @@ layout (channels-last in, channels-last out: the kernels' NHWC paths). The PUD p
 
     pud(x) = interpolate(conv_grouped(max_pool3(pixel_unshuffle(x, 2))), x2 bilinear) + x
 
-up to and including the residual ``+ x``, before the PUD's 1x1 conv. The int8 ops (``*_q8``) run one
-1x1 conv with PT2E's fake-quant semantics: the input quantized per tensor (static scale and zero
-point, rounded as ``quantized_decomposed.quantize_per_tensor`` rounds), int8 weights per output
-channel, exact int32 sums, float output (`pw_q8_reference`).
+up to and including the residual ``+ x``, before the PUD's 1x1 conv. The int8 ops run 1x1 convs with
+PT2E's fake-quant semantics: the input quantized per tensor (static scale and zero point, rounded
+as ``quantized_decomposed.quantize_per_tensor`` rounds), int8 weights per output channel, exact
+int32 sums, float output (`pw_q8_reference`): the ``*_q8`` ops their block's SRDSC 1x1 conv (the
+PUD's 1x1 conv float32; ``fused_pud_pw_add_q8`` the PUD's), the ``*_q8x2`` ops both; the rest of the
+block (the PUD's front part, the depthwise conv, the residual add) stays float32.
 """
 from __future__ import annotations
 
@@ -125,11 +127,34 @@ def pw_relu_pud_pw_add_q8_reference(x, x_qw, x_ws, x_b, x_scale, x_zp, w, b, pw_
     return fused_pud_pw_reference(z, w, b, pw_w, pw_b, residual=x)
 
 
+def pw_relu_pud_pw_add_q8x2_reference(x, x_qw, x_ws, x_b, x_scale, x_zp, w, b, pw_qw, pw_ws, pw_b, pw_scale,
+                                      pw_zp) -> torch.Tensor:
+    """HPUN-S's front block with both 1x1 convs int8: x + pw_q8(PUD front(relu(pw_q8(x))))."""
+    z = pw_q8_reference(x, x_qw, x_ws, x_b, x_scale, x_zp, relu=True)
+    y = pw_q8_reference(fused_pud_reference(z, w, b), pw_qw, pw_ws, pw_b, pw_scale, pw_zp, residual=x)
+    return y.contiguous(memory_format=memory_format(x))
+
+
+def fused_pud_pw_add_q8_reference(x, w, b, pw_qw, pw_ws, pw_b, pw_scale, pw_zp, residual) -> torch.Tensor:
+    """An HPUB front block's PUD with its 1x1 conv int8, after the dense conv: residual + pw_q8(PUD front(x))."""
+    y = pw_q8_reference(fused_pud_reference(x, w, b), pw_qw, pw_ws, pw_b, pw_scale, pw_zp, residual=residual)
+    return y.contiguous(memory_format=memory_format(x))
+
+
 def fused_pub_q8_reference(x, w, b, pw_w, pw_b, dw_w, dw_b, pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp):
     """A PUB with a folded SRDSC(5) whose 1x1 conv is int8: x + pw_q8(dwconv5(relu(PUD(x))))."""
     t = fused_pud_pw_reference(x, w, b, pw_w, pw_b, relu=True)
     d = F.conv2d(t, dw_w, dw_b, padding=dw_w.shape[-1] // 2, groups=t.shape[1])
     return pw_q8_reference(d, pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp, residual=x)
+
+
+def fused_pub_q8x2_reference(x, w, b, pw_qw, pw_ws, pw_b, pw_scale, pw_zp, dw_w, dw_b, pw2_qw, pw2_ws, pw2_b,
+                             pw2_scale, pw2_zp) -> torch.Tensor:
+    """A PUB with a folded SRDSC(5) and both 1x1 convs int8: x + pw_q8(dwconv5(relu(pw_q8(PUD front(x)))))."""
+    t = pw_q8_reference(fused_pud_reference(x, w, b), pw_qw, pw_ws, pw_b, pw_scale, pw_zp, relu=True)
+    d = F.conv2d(t, dw_w, dw_b, padding=dw_w.shape[-1] // 2, groups=t.shape[1])
+    y = pw_q8_reference(d, pw2_qw, pw2_ws, pw2_b, pw2_scale, pw2_zp, residual=x)
+    return y.contiguous(memory_format=memory_format(x))
 
 
 # --------------------------------------------------------------------------------- the op table
@@ -160,6 +185,9 @@ class OpDef:
 
 _PUD = "Tensor x, Tensor w, Tensor b"
 _PW = "Tensor pw_w, Tensor pw_b"
+# an int8 1x1 conv (pw_q8_reference): int8 weights, their per-output-channel scales, the fp32 bias, the
+# input's scale and zero point
+_Q8 = "Tensor {0}_qw, Tensor {0}_ws, Tensor {0}_b, float {0}_scale, int {0}_zp"
 OPS: tuple[OpDef, ...] = (
     OpDef("fused_pud", _PUD, fused_pud_reference, 1, "fused PUD kernel",
           "a PUD up to its residual add (unshuffle, max-pool, grouped conv, bilinear x2, + x), before its 1x1 conv"),
@@ -172,12 +200,19 @@ OPS: tuple[OpDef, ...] = (
           "HPUN-S's front block x + PUD(relu(1x1(x))), the first 1x1 conv computed row by row inside the PUD"),
     OpDef("fused_pub", f"{_PUD}, {_PW}, Tensor dw_w, Tensor dw_b, Tensor pw2_w, Tensor pw2_b", fused_pub_reference,
           4, "fused PUB kernel", "a whole PUB with its folded SRDSC(5): x + 1x1(dw5(relu(PUD(x))))"),
-    OpDef("pw_relu_pud_pw_add_q8", "Tensor x, Tensor x_qw, Tensor x_ws, Tensor x_b, float x_scale, int x_zp, "
-          "Tensor w, Tensor b, Tensor pw_w, Tensor pw_b", pw_relu_pud_pw_add_q8_reference, 3, "fused PUD kernel",
-          "pw_relu_pud_pw_add with its first 1x1 conv in int8"),
-    OpDef("fused_pub_q8", f"{_PUD}, {_PW}, Tensor dw_w, Tensor dw_b, Tensor pw2_qw, Tensor pw2_ws, Tensor pw2_b, "
-          "float pw2_scale, int pw2_zp", fused_pub_q8_reference, 4, "fused PUB kernel",
-          "fused_pub with its SRDSC's 1x1 conv in int8"),
+    OpDef("fused_pud_pw_add_q8", f"{_PUD}, {_Q8.format('pw')}, Tensor residual", fused_pud_pw_add_q8_reference, 2,
+          "fused PUD kernel", "fused_pud_pw_add with the PUD's 1x1 conv in int8"),
+    # the own kernels' int8 (quantization.fused_int8): PTQ runs the _q8 ops (the PUD's 1x1 conv fp32),
+    # QAT the _q8x2 ops and fused_pud_pw_add_q8 (the PUD's 1x1 conv int8 too)
+    OpDef("pw_relu_pud_pw_add_q8", f"Tensor x, {_Q8.format('x')}, Tensor w, Tensor b, {_PW}",
+          pw_relu_pud_pw_add_q8_reference, 3, "fused PUD kernel", "pw_relu_pud_pw_add with its first 1x1 conv in int8"),
+    OpDef("fused_pub_q8", f"{_PUD}, {_PW}, Tensor dw_w, Tensor dw_b, {_Q8.format('pw2')}", fused_pub_q8_reference, 4,
+          "fused PUB kernel", "fused_pub with its SRDSC's 1x1 conv in int8"),
+    OpDef("pw_relu_pud_pw_add_q8x2", f"Tensor x, {_Q8.format('x')}, Tensor w, Tensor b, {_Q8.format('pw')}",
+          pw_relu_pud_pw_add_q8x2_reference, 3, "fused PUD kernel", "pw_relu_pud_pw_add with both 1x1 convs in int8"),
+    OpDef("fused_pub_q8x2", f"{_PUD}, {_Q8.format('pw')}, Tensor dw_w, Tensor dw_b, {_Q8.format('pw2')}",
+          fused_pub_q8x2_reference, 4, "fused PUB kernel",
+          "fused_pub with both 1x1 convs in int8 (the 5x5 depthwise conv fp32)"),
 )
 OP_TABLE: dict[str, OpDef] = {op.name: op for op in OPS}
 RUNTIME_OPS: tuple[str, ...] = tuple(op.runtime_name for op in OPS)

@@ -44,33 +44,52 @@ class _Q8Pointwise(nn.Module):
 
 
 class FusedFrontQ8(nn.Module):
-    """An HPUN-S front block (its X a folded SRDSC(1)) as one ``hpun::pw_relu_pud_pw_add_q8`` call:
-    the folded 1x1 conv in int8 (input: the block's input x), the PUD in fp32."""
+    """An HPUN-S front block (its X a folded SRDSC(1)) as one call: the folded 1x1 conv in int8 (input:
+    the block's input x), the PUD's 1x1 conv in int8 too where `pw_range` is given
+    (``hpun::pw_relu_pud_pw_add_q8x2``; its input the PUD's front part) or fp32
+    (``hpun::pw_relu_pud_pw_add_q8``), the PUD's front part fp32."""
 
-    def __init__(self, front: nn.Module, in_scale: float, in_zp: int):
+    def __init__(self, front: nn.Module, x_range: tuple[float, int], pw_range: tuple[float, int] | None = None):
         super().__init__()
-        self.pud = front.pud
-        self.x_q8 = _Q8Pointwise(front.x.pointwise, in_scale, in_zp)
+        self.grouped = front.pud.grouped
+        self.x_q8 = _Q8Pointwise(front.x.pointwise, *x_range)
+        if pw_range is None:
+            self.pointwise, self.pw_q8 = front.pud.pointwise, None
+        else:
+            self.pointwise, self.pw_q8 = None, _Q8Pointwise(front.pud.pointwise, *pw_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g, p, q = self.pud.grouped, self.pud.pointwise, self.x_q8
-        return torch.ops.hpun.pw_relu_pud_pw_add_q8(x, q.qw, q.w_scale, q.bias, q.in_scale, q.in_zp, g.weight,
-                                                    bias(g), p.weight, bias(p))
+        g, q, p = self.grouped, self.x_q8, self.pw_q8
+        if p is None:
+            return torch.ops.hpun.pw_relu_pud_pw_add_q8(x, q.qw, q.w_scale, q.bias, q.in_scale, q.in_zp, g.weight,
+                                                        bias(g), self.pointwise.weight, bias(self.pointwise))
+        return torch.ops.hpun.pw_relu_pud_pw_add_q8x2(x, q.qw, q.w_scale, q.bias, q.in_scale, q.in_zp, g.weight,
+                                                      bias(g), p.qw, p.w_scale, p.bias, p.in_scale, p.in_zp)
 
 
 class FusedPUBQ8(nn.Module):
-    """A PUB (its SRDSC(5) folded) as one ``hpun::fused_pub_q8`` call: the SRDSC's 1x1 conv in int8
-    (input: dwconv5(t) + t), the PUD and the 5x5 depthwise conv in fp32."""
+    """A PUB (its SRDSC(5) folded) as one call: the SRDSC's 1x1 conv in int8 (input: dwconv5(t) + t),
+    the PUD's 1x1 conv in int8 too where `pw_range` is given (``hpun::fused_pub_q8x2``; its input the
+    PUD's front part) or fp32 (``hpun::fused_pub_q8``); the PUD's front part and the 5x5 depthwise
+    conv fp32."""
 
-    def __init__(self, pub: nn.Module, in_scale: float, in_zp: int):
+    def __init__(self, pub: nn.Module, pw_range: tuple[float, int] | None, pw2_range: tuple[float, int]):
         super().__init__()
-        self.pud, self.depthwise = pub.pud, pub.srdsc.depthwise
-        self.pw2_q8 = _Q8Pointwise(pub.srdsc.pointwise, in_scale, in_zp)
+        self.grouped, self.depthwise = pub.pud.grouped, pub.srdsc.depthwise
+        if pw_range is None:
+            self.pointwise, self.pw_q8 = pub.pud.pointwise, None
+        else:
+            self.pointwise, self.pw_q8 = None, _Q8Pointwise(pub.pud.pointwise, *pw_range)
+        self.pw2_q8 = _Q8Pointwise(pub.srdsc.pointwise, *pw2_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g, p, dw, q = self.pud.grouped, self.pud.pointwise, self.depthwise, self.pw2_q8
-        return torch.ops.hpun.fused_pub_q8(x, g.weight, bias(g), p.weight, bias(p), dw.weight, bias(dw), q.qw,
-                                           q.w_scale, q.bias, q.in_scale, q.in_zp)
+        g, dw, p, q = self.grouped, self.depthwise, self.pw_q8, self.pw2_q8
+        if p is None:
+            pw = self.pointwise
+            return torch.ops.hpun.fused_pub_q8(x, g.weight, bias(g), pw.weight, bias(pw), dw.weight, bias(dw), q.qw,
+                                               q.w_scale, q.bias, q.in_scale, q.in_zp)
+        return torch.ops.hpun.fused_pub_q8x2(x, g.weight, bias(g), p.qw, p.w_scale, p.bias, p.in_scale, p.in_zp,
+                                             dw.weight, bias(dw), q.qw, q.w_scale, q.bias, q.in_scale, q.in_zp)
 
 
 class QDenseConv(nn.Module):
@@ -112,15 +131,24 @@ class QDenseConv(nn.Module):
 
 class FusedFrontDenseQ8(nn.Module):
     """An HPUB front block, ``x + pud(relu(X(x)))``, with X a QDenseConv that applies the relu itself
-    (int8 in XNNPACK), then the PUD with its 1x1 conv and the residual add as one fp32
-    ``hpun::fused_pud_pw_add`` call (as `hpun_edge.fused.FusedFront`)."""
+    (int8 in XNNPACK), then the PUD, its 1x1 conv and the residual add as one call: the 1x1 conv in
+    int8 where `pw_range` is given (``hpun::fused_pud_pw_add_q8``), else fp32
+    (``hpun::fused_pud_pw_add``, as `hpun_edge.fused.FusedFront`)."""
 
-    def __init__(self, front: nn.Module, x: QDenseConv):
+    def __init__(self, front: nn.Module, x: QDenseConv, pw_range: tuple[float, int] | None = None):
         super().__init__()
         if not x.relu:
             raise ValueError("FusedFrontDenseQ8 needs its X conv to apply the relu (QDenseConv(relu=True))")
-        self.x, self.pud = x, front.pud
+        self.x, self.grouped = x, front.pud.grouped
+        if pw_range is None:
+            self.pointwise, self.pw_q8 = front.pud.pointwise, None
+        else:
+            self.pointwise, self.pw_q8 = None, _Q8Pointwise(front.pud.pointwise, *pw_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g, p = self.pud.grouped, self.pud.pointwise
-        return torch.ops.hpun.fused_pud_pw_add(self.x(x), g.weight, bias(g), p.weight, bias(p), x)
+        g, p = self.grouped, self.pw_q8
+        if p is None:
+            pw = self.pointwise
+            return torch.ops.hpun.fused_pud_pw_add(self.x(x), g.weight, bias(g), pw.weight, bias(pw), x)
+        return torch.ops.hpun.fused_pud_pw_add_q8(self.x(x), g.weight, bias(g), p.qw, p.w_scale, p.bias, p.in_scale,
+                                                  p.in_zp, x)

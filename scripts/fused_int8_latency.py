@@ -79,7 +79,7 @@ def main() -> int:
     args = p.parse_args()
 
     from hpun_edge.converters.kernels import load_kernels
-    from hpun_edge.quantization.fused_int8 import INT8_PARTS
+    from hpun_edge.quantization.fused_int8 import DEFAULT_PARTS
 
     torch.set_num_threads(1)
     load_kernels(Path(args.kernels))
@@ -87,7 +87,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     paths = export_pair(args.model, args.scale, args.tile, out, args.data_root)
     x = torch.rand(1, 3, args.tile, args.tile, generator=torch.Generator().manual_seed(0))
-    result = {"model": args.model, "scale": args.scale, "tile": args.tile, "int8_parts": INT8_PARTS,
+    result = {"model": args.model, "scale": args.scale, "tile": args.tile, "int8_parts": list(DEFAULT_PARTS),
               "threads": {}}
     for t in args.threads:
         s = alternate(paths, x, t, args.rounds, args.calls)

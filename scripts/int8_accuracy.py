@@ -4,7 +4,9 @@
         --methods ptq --out out/int8_accuracy.jsonl
     python scripts/int8_accuracy.py --out out/int8_accuracy.jsonl --summary   # the README's table of it
     python scripts/int8_accuracy.py --target executorch-fused --models hpun_s hpun_m --datasets Set5 Set14 \
-        --out out/int8_accuracy_fused.jsonl   # the project's kernels' int8 scheme (quantization/fused_int8.py)
+        --methods ptq qat --out out/int8_accuracy_fused.jsonl   # the project's kernels' int8 scheme
+    python scripts/int8_accuracy.py --target executorch-fused --int8-parts srdsc_pw pud_pw dense dw ...
+        # another set of the scheme's int8 parts (quantization/fused_int8.py PARTS): its fake-quant model
 
 Each (model, scale, method, fp32 parts) quantization is measured with its fake-quant reference
 (convert_pt2e's graph, which the ExecuTorch and ONNX int8 artifacts match within 0.002 dB; see
@@ -33,7 +35,7 @@ from hpun_edge.converters import get_target  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
 from hpun_edge.quantization import get_quantizer, quantize  # noqa: E402
 from hpun_edge.quantization.calibration import load_calibration  # noqa: E402
-from hpun_edge.quantization.fused_int8 import SCHEME as OWN_KERNELS, scheme_settings  # noqa: E402
+from hpun_edge.quantization.fused_int8 import DEFAULT_PARTS, PARTS, SCHEME as OWN_KERNELS, scheme_settings  # noqa: E402
 from hpun_edge.quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
 from hpun_edge.quantization.pt2e import QAT_LOSSES, QATConfig  # noqa: E402
 from hpun_edge.rewrites import check_rewrites  # noqa: E402
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100"])
     p.add_argument("--methods", nargs="+", default=["ptq"], choices=["ptq", "qat"])
     p.add_argument("--fp32-parts", nargs="*", default=list(DEFAULT_FP32_PARTS))
+    p.add_argument("--int8-parts", nargs="+", default=list(DEFAULT_PARTS), choices=list(PARTS),
+                   help="--target executorch-fused: the scheme's int8 parts (default: what its kernels run)")
     p.add_argument("--target", default="executorch")
     p.add_argument("--rewrites", nargs="*", default=None,
                    help="exact rewrites applied before quantizing (default: the pipeline's for --target)")
@@ -176,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     calib = (args.calib_count, args.calib_patch)
 
     def part_names() -> list[str]:
-        return scheme_settings(None)["fp32_parts"] if fused else parts.names()
+        return scheme_settings(None, parts=args.int8_parts)["fp32_parts"] if fused else parts.names()
 
     if args.summary:
         print(summary_table(rows, part_names(), rewrites, (args.qat_steps, args.qat_lr, args.qat_loss),
@@ -218,13 +222,14 @@ def main(argv: list[str] | None = None) -> int:
                     from hpun_edge.data import resolve_data_root
 
                     train = resolve_data_root(args.data_root) / "train"
-                if fused:
-                    q = quantize(model, quantizer.name, method, cal)
+                ckpt = qat_ckpt_dir(args.qat_ckpt_root, model_name, scale, args.target, part_names(), rewrites,
+                                    calib) if method == "qat" else None
+                common = dict(qat=qat, train_folder=train, say=lambda line: print(line, flush=True), ckpt_dir=ckpt)
+                if fused:  # the scheme fixes its rewrites; its parts are --int8-parts
+                    q = quantize(model, quantizer.name, method, cal, parts=tuple(args.int8_parts), **common)
                 else:
-                    q = quantize(model, quantizer.name, method, cal, qat=qat, train_folder=train, fp32_parts=parts,
-                                 rewrites=tuple(rewrites), say=lambda line: print(line, flush=True),
-                                 ckpt_dir=qat_ckpt_dir(args.qat_ckpt_root, model_name, scale, args.target,
-                                                       parts.names(), rewrites, calib) if method == "qat" else None)
+                    q = quantize(model, quantizer.name, method, cal, fp32_parts=parts, rewrites=tuple(rewrites),
+                                 **common)
                 reference, q_qat = q.reference, getattr(q, "qat", None)
                 seconds = round(time.monotonic() - t0, 1)
                 for ds in todo:

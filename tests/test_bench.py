@@ -398,20 +398,20 @@ def test_fused_run_writes_records_against_the_executorch_reference(fused_run):
     assert census["depthwise"] == 8 and census["pointwise"] == 1 + 32 and census["grouped"] == 16
     if not int8:
         return
-    # int8: the same blocks with their SRDSC 1x1 convs in int8, every conv still accounted for
+    # int8 (QAT): the same blocks with their 1x1 convs in int8, every conv still accounted for
     q8 = rows[("hpun_s", "executorch-fused", "int8")]
     q8_native = rows[("hpun_s", "executorch-fused-native", "int8")]
     int8_ref = rows[("conv3x3_64to64", "executorch", "int8")]
     for r in (q8, q8_native):
         assert r["status"] == "ok", r["reason"]
         assert r["method"] == "qat" and r["dense_gmacs_per_s"] == int8_ref["gmacs_per_s"] > 0
-    own_q8 = ["hpun.fused_pub_q8.out", "hpun.pw_relu_pud_pw_add_q8.out"]
+    own_q8 = ["hpun.fused_pub_q8x2.out", "hpun.pw_relu_pud_pw_add_q8x2.out"]  # QAT: the PUD 1x1 convs int8 too
     assert q8["ops"]["fallback"] == ["dim_order_ops._clone_dim_order.out", *own_q8]
     sc8 = read_sidecar(q8["artifact"])
     assert sc8.precision == "int8" and sc8.problems == [] and sc8.kernels == sidecar.kernels
     assert sc8.details["own_ops"] == {k: 8 for k in own_q8}
     assert sc8.details["model_convolutions"] == census
-    assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16 + 1
+    assert sc8.quantization["family"] == "fused-int8" and len(sc8.quantization["int8_inputs"]) == 16 + 16 + 1
     assert sc8.quantization["qat_source"].startswith("shipped hpun_s_x2_fused-int8.safetensors")
     assert list(sc8.quantization["int8_outputs"]) == ["body_tail"]  # HPUN-S's one dense conv in the body
 

@@ -448,8 +448,9 @@ def test_op_keeps_the_input_layout():
 
 def test_pw_op_schemas_reference_and_layout():
     assert RUNTIME_OPS == ("hpun::fused_pud.out", "hpun::fused_pud_pw.out", "hpun::fused_pud_pw_add.out",
-                           "hpun::pw_relu_pud_pw_add.out", "hpun::fused_pub.out", "hpun::pw_relu_pud_pw_add_q8.out",
-                           "hpun::fused_pub_q8.out")
+                           "hpun::pw_relu_pud_pw_add.out", "hpun::fused_pub.out", "hpun::fused_pud_pw_add_q8.out",
+                           "hpun::pw_relu_pud_pw_add_q8.out", "hpun::fused_pub_q8.out",
+                           "hpun::pw_relu_pud_pw_add_q8x2.out", "hpun::fused_pub_q8x2.out")
     assert str(torch.ops.hpun.fused_pub.out._schema) == (
         "hpun::fused_pub.out(Tensor x, Tensor w, Tensor b, Tensor pw_w, Tensor pw_b, Tensor dw_w, Tensor dw_b, "
         "Tensor pw2_w, Tensor pw2_b, *, Tensor(a!) out) -> Tensor(a!)")

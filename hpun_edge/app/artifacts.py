@@ -33,7 +33,9 @@ from hpun_edge.converters.kernels import sources_sha256
 from hpun_edge.converters.sidecar import artifact_digest, file_sha256, tool_versions
 from hpun_edge.quantization import CalibrationData, FloatParts, QuantError, get_quantizer, load_calibration, quantize
 from hpun_edge.quantization.calibration import calibration_source
-from hpun_edge.quantization.fused_int8 import SCHEME as OWN_KERNELS, int8_module, ranges_from_settings, scheme_settings
+from hpun_edge.quantization.fused_int8 import (
+    SCHEME as OWN_KERNELS, int8_module, parts_from_settings, ranges_from_settings, scheme_settings,
+)
 from hpun_edge.quantization.finetune import QATConfig
 from hpun_edge.quantization.shipped import ShippedQAT, find_shipped, seed_checkpoint
 
@@ -237,5 +239,6 @@ class ArtifactMaker:
         """The fake-quant reference of an int8 artifact (own kernels' PTQ: rebuilt from its sidecar's
         ranges, no calibration; otherwise the quantization's, a QAT resumed from its last checkpoint)."""
         if get_target(job.target).quantizer == OWN_KERNELS and job.method == "ptq":
-            return int8_module(self.network, *ranges_from_settings(sidecar.quantization))
+            return int8_module(self.network, *ranges_from_settings(sidecar.quantization),
+                               parts_from_settings(sidecar.quantization))
         return self.quantized(job).reference

@@ -19,22 +19,24 @@ namespace hpun {
 namespace et {
 
 Tensor& run_pub(KernelRuntimeContext& ctx, const char* name, const Tensor& x, const Tensor& w,
-                const Tensor& b, const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w,
+                const Tensor& b, const Tensor* pw_w, const Tensor& pw_b, const Tensor& dw_w,
                 const Tensor& dw_b, const Tensor* pw2_w, const Tensor& pw2_b,
-                const PointwiseQ8* pw2_q8, Tensor& out) {
+                const PointwiseQ8* pw_q8, const PointwiseQ8* pw2_q8, Tensor& out) {
   if (!check_pud_io(ctx, name, x, w, b, out)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
   ET_KERNEL_CHECK_MSG(ctx, depthwise_weights(dw_w, dw_b, c, 5), InvalidArgument, out,
                       "%s: dw_w must be float32 (C, 1, 5, 5), dw_b (C)", name);
   ET_KERNEL_CHECK_MSG(
-      ctx, pointwise_weights(pw_w, pw_b, c) && (pw2_q8 || pointwise_weights(*pw2_w, pw2_b, c)),
+      ctx,
+      (pw_q8 || pointwise_weights(*pw_w, pw_b, c)) &&
+          (pw2_q8 || pointwise_weights(*pw2_w, pw2_b, c)),
       InvalidArgument, out, "%s: pw_w and pw2_w must be float32 (C, C, 1, 1), pw_b and pw2_b (C)",
       name);
   const float* xp = x.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
-  std::vector<float> kt(36 * c), pwt(c * c), dwt(25 * c), pw2t(pw2_q8 ? 0 : c * c);
+  std::vector<float> kt(36 * c), pwt(pw_q8 ? 0 : c * c), dwt(25 * c), pw2t(pw2_q8 ? 0 : c * c);
   fused_pud_nhwc_transpose_weights(w.const_data_ptr<float>(), c, kt.data());
-  conv1x1_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
+  if (!pw_q8) conv1x1_transpose_weights(pw_w->const_data_ptr<float>(), c, pwt.data());
   dw_transpose_weights(dw_w.const_data_ptr<float>(), c, 5, dwt.data());
   if (!pw2_q8) conv1x1_transpose_weights(pw2_w->const_data_ptr<float>(), c, pw2t.data());
   const int64_t image = h * wd * c;
@@ -45,7 +47,7 @@ Tensor& run_pub(KernelRuntimeContext& ctx, const char* name, const Tensor& x, co
         fused_pub_nhwc_band(xp + img * image, kt.data(), b.const_data_ptr<float>(), pwt.data(),
                             pw_b.const_data_ptr<float>(), dwt.data(), dw_b.const_data_ptr<float>(),
                             pw2t.data(), pw2_b.const_data_ptr<float>(), op + img * image, c, h, wd,
-                            r0, r1, scratch.data(), pw2_q8);
+                            r0, r1, scratch.data(), pw2_q8, pw_q8);
       },
       /*one_band_per_thread=*/true);
   ET_KERNEL_CHECK(ctx, ok, Internal, out);
@@ -57,8 +59,8 @@ namespace {
 Tensor& fused_pub_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b,
                       const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w,
                       const Tensor& dw_b, const Tensor& pw2_w, const Tensor& pw2_b, Tensor& out) {
-  return run_pub(ctx, "hpun::fused_pub", x, w, b, pw_w, pw_b, dw_w, dw_b, &pw2_w, pw2_b, nullptr,
-                 out);
+  return run_pub(ctx, "hpun::fused_pub", x, w, b, &pw_w, pw_b, dw_w, dw_b, &pw2_w, pw2_b, nullptr,
+                 nullptr, out);
 }
 
 }  // namespace

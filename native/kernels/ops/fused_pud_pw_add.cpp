@@ -14,7 +14,8 @@ namespace {
 Tensor& fused_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
                              const Tensor& b, const Tensor& pw_w, const Tensor& pw_b,
                              const Tensor& residual, Tensor& out) {
-  return run_fused_pud_pw(ctx, x, w, b, pw_w, pw_b, &residual, false, out);
+  return run_fused_pud_pw(ctx, "hpun::fused_pud_pw_add", x, w, b, &pw_w, pw_b, &residual, false,
+                          nullptr, out);
 }
 
 }  // namespace

@@ -69,21 +69,24 @@ bool parallel_rows(int64_t n, int64_t h, F f, bool one_band_per_thread = false) 
 }
 
 // Shared by an op and its variant (defined in the first one's file):
-// fused_pud_pw.cpp: fused_pud_pw and fused_pud_pw_add (residual may be null).
-Tensor& run_fused_pud_pw(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& w,
-                         const Tensor& b, const Tensor& pw_w, const Tensor& pw_b,
-                         const Tensor* residual, bool relu, Tensor& out);
-// pw_relu_pud_pw_add.cpp: the HPUN-S front block; x_q8 (its int8 form): the first 1x1 conv is that
-// int8 conv (x_w unused).
+// In their int8 forms (the _q8 ops) a 1x1 conv's PointwiseQ8 is given and its fp32 weights are
+// not (null); its bias is still passed (checked, and in the PointwiseQ8).
+// fused_pud_pw.cpp: fused_pud_pw and fused_pud_pw_add(_q8) (residual may be null; pw_q8: the PUD's
+// 1x1 conv int8).
+Tensor& run_fused_pud_pw(KernelRuntimeContext& ctx, const char* name, const Tensor& x,
+                         const Tensor& w, const Tensor& b, const Tensor* pw_w, const Tensor& pw_b,
+                         const Tensor* residual, bool relu, const PointwiseQ8* pw_q8, Tensor& out);
+// pw_relu_pud_pw_add.cpp: the HPUN-S front block; x_q8 / pw_q8: the first / the PUD's 1x1 conv
+// int8.
 Tensor& run_front(KernelRuntimeContext& ctx, const char* name, const Tensor& x, const Tensor* x_w,
-                  const Tensor& x_b, const Tensor& w, const Tensor& b, const Tensor& pw_w,
-                  const Tensor& pw_b, const PointwiseQ8* x_q8, Tensor& out);
-// fused_pub.cpp: a PUB with a folded SRDSC(5); pw2_q8 (its int8 form): the last 1x1 conv is that
-// int8 conv (pw2_w unused).
+                  const Tensor& x_b, const Tensor& w, const Tensor& b, const Tensor* pw_w,
+                  const Tensor& pw_b, const PointwiseQ8* x_q8, const PointwiseQ8* pw_q8,
+                  Tensor& out);
+// fused_pub.cpp: a PUB with a folded SRDSC(5); pw_q8 / pw2_q8: the PUD's / the last 1x1 conv int8.
 Tensor& run_pub(KernelRuntimeContext& ctx, const char* name, const Tensor& x, const Tensor& w,
-                const Tensor& b, const Tensor& pw_w, const Tensor& pw_b, const Tensor& dw_w,
+                const Tensor& b, const Tensor* pw_w, const Tensor& pw_b, const Tensor& dw_w,
                 const Tensor& dw_b, const Tensor* pw2_w, const Tensor& pw2_b,
-                const PointwiseQ8* pw2_q8, Tensor& out);
+                const PointwiseQ8* pw_q8, const PointwiseQ8* pw2_q8, Tensor& out);
 
 }  // namespace et
 }  // namespace hpun

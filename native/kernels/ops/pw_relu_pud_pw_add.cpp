@@ -17,19 +17,21 @@ namespace hpun {
 namespace et {
 
 Tensor& run_front(KernelRuntimeContext& ctx, const char* name, const Tensor& x, const Tensor* x_w,
-                  const Tensor& x_b, const Tensor& w, const Tensor& b, const Tensor& pw_w,
-                  const Tensor& pw_b, const PointwiseQ8* x_q8, Tensor& out) {
+                  const Tensor& x_b, const Tensor& w, const Tensor& b, const Tensor* pw_w,
+                  const Tensor& pw_b, const PointwiseQ8* x_q8, const PointwiseQ8* pw_q8,
+                  Tensor& out) {
   if (!check_pud_io(ctx, name, x, w, b, out)) return out;
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
   ET_KERNEL_CHECK_MSG(ctx,
-                      (x_q8 || pointwise_weights(*x_w, x_b, c)) && pointwise_weights(pw_w, pw_b, c),
+                      (x_q8 || pointwise_weights(*x_w, x_b, c)) &&
+                          (pw_q8 || pointwise_weights(*pw_w, pw_b, c)),
                       InvalidArgument, out,
                       "%s: x_w and pw_w must be float32 (C, C, 1, 1), x_b and pw_b (C)", name);
   const float* xp = x.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
-  std::vector<float> kt(36 * c), pwt(c * c), xt(x_q8 ? 0 : c * c);
+  std::vector<float> kt(36 * c), pwt(pw_q8 ? 0 : c * c), xt(x_q8 ? 0 : c * c);
   fused_pud_nhwc_transpose_weights(w.const_data_ptr<float>(), c, kt.data());
-  conv1x1_transpose_weights(pw_w.const_data_ptr<float>(), c, pwt.data());
+  if (!pw_q8) conv1x1_transpose_weights(pw_w->const_data_ptr<float>(), c, pwt.data());
   if (!x_q8) conv1x1_transpose_weights(x_w->const_data_ptr<float>(), c, xt.data());
   const int64_t image = h * wd * c;
   const bool ok = parallel_rows(n, h / 2, [&](int64_t img, int64_t r0, int64_t r1) {
@@ -37,7 +39,7 @@ Tensor& run_front(KernelRuntimeContext& ctx, const char* name, const Tensor& x, 
     pw_relu_pud_pw_add_nhwc_band(xp + img * image, xt.data(), x_b.const_data_ptr<float>(),
                                  kt.data(), b.const_data_ptr<float>(), pwt.data(),
                                  pw_b.const_data_ptr<float>(), op + img * image, c, h, wd, r0, r1,
-                                 scratch.data(), x_q8);
+                                 scratch.data(), x_q8, pw_q8);
   });
   ET_KERNEL_CHECK(ctx, ok, Internal, out);
   return out;
@@ -48,7 +50,8 @@ namespace {
 Tensor& pw_relu_pud_pw_add_out(KernelRuntimeContext& ctx, const Tensor& x, const Tensor& x_w,
                                const Tensor& x_b, const Tensor& w, const Tensor& b,
                                const Tensor& pw_w, const Tensor& pw_b, Tensor& out) {
-  return run_front(ctx, "hpun::pw_relu_pud_pw_add", x, &x_w, x_b, w, b, pw_w, pw_b, nullptr, out);
+  return run_front(ctx, "hpun::pw_relu_pud_pw_add", x, &x_w, x_b, w, b, &pw_w, pw_b, nullptr,
+                   nullptr, out);
 }
 
 }  // namespace

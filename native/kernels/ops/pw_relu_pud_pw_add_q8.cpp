@@ -4,7 +4,8 @@
 //
 // hpun::pw_relu_pud_pw_add with its first 1x1 conv the int8 conv of hpun/pw-q8.h (x quantized per
 // tensor by x_scale, x_zp; x_qw int8 (C, C, 1, 1) with per-output-channel scales x_ws (C); bias
-// x_b): the int8-fused HPUN-S's front block (converters/int8_ops.py). The work is
+// x_b), the PUD's 1x1 conv float32: the PTQ form of the int8-fused HPUN-S's front block
+// (quantization/int8_blocks.py; pw_relu_pud_pw_add_q8x2.cpp has both 1x1 convs int8). The work is
 // pw_relu_pud_pw_add.cpp's.
 #include <executorch/extension/kernel_util/make_boxed_from_unboxed_functor.h>
 
@@ -21,7 +22,7 @@ Tensor& pw_relu_pud_pw_add_q8_out(KernelRuntimeContext& ctx, const Tensor& x, co
   const char* name = "hpun::pw_relu_pud_pw_add_q8";
   if (x.dim() != 4 || !q8_params(ctx, name, x_qw, x_ws, x_b, x_scale, x_zp, x.size(1))) return out;
   const PointwiseQ8 q = q8_prepare(x_qw, x_ws, x_b, x_scale, x_zp);
-  return run_front(ctx, name, x, nullptr, x_b, w, b, pw_w, pw_b, &q, out);
+  return run_front(ctx, name, x, nullptr, x_b, w, b, &pw_w, pw_b, &q, nullptr, out);
 }
 
 }  // namespace

@@ -22,10 +22,16 @@
 // with a folded SRDSC(5) (w.f32 / b.f32 the PUD's grouped conv; dw_w: C*25 floats, (C, 1, 5, 5));
 // --nhwc; the registry path or --direct.
 //
-// --q8 qw.i8 w_scale.f32 SCALE ZP with --op pw_relu_pud_pw_add or fused_pub: their int8 forms
-// (hpun::pw_relu_pud_pw_add_q8.out, hpun::fused_pub_q8.out), the first / last 1x1 conv int8 (qw: C*C
-// int8, w_scale: C floats; its bias stays --pre's x_b / --post's pw2_b, whose weights file is then
-// not read); the registry path only.
+// The int8 forms (the registry path only; qw: C*C int8, w_scale: C floats, SCALE and ZP the conv's
+// input quantization; each int8 conv's bias stays the fp32 form's bias file, its weights file is
+// then not read):
+//   --q8-pw qw.i8 w_scale.f32 SCALE ZP   the PUD's 1x1 conv (--pw's) int8: with --pw --residual,
+//                                        hpun::fused_pud_pw_add_q8.out;
+//   --q8 qw.i8 w_scale.f32 SCALE ZP      with --op pw_relu_pud_pw_add or fused_pub: the first
+//                                        (--pre's) / last (--post's pw2) 1x1 conv int8,
+//                                        hpun::pw_relu_pud_pw_add_q8.out, hpun::fused_pub_q8.out
+//                                        (the PUD's 1x1 conv fp32); with --q8-pw both int8,
+//                                        hpun::pw_relu_pud_pw_add_q8x2.out, hpun::fused_pub_q8x2.out.
 //
 // Reads raw little-endian float32 files (x: N*C*H*W, w: C*36, b: C), runs the kernel and writes
 // the output raw. x and out are NCHW, or NHWC (channels-last dim order) with --nhwc. By default it looks `hpun::fused_pud.out` up in ExecuTorch's operator registry
@@ -81,6 +87,9 @@ int main(int argc, char** argv) {
   const char *q8_w_path = nullptr, *q8_s_path = nullptr;
   double q8_scale = 0;
   int64_t q8_zp = 0;
+  const char *q8pw_w_path = nullptr, *q8pw_s_path = nullptr;
+  double q8pw_scale = 0;
+  int64_t q8pw_zp = 0;
   for (int i = 9; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--direct")) direct = true;
     else if (!std::strcmp(argv[i], "--serial")) serial = true;
@@ -103,6 +112,11 @@ int main(int argc, char** argv) {
       q8_s_path = argv[++i];
       q8_scale = std::atof(argv[++i]);
       q8_zp = std::atoll(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--q8-pw") && i + 4 < argc) {
+      q8pw_w_path = argv[++i];
+      q8pw_s_path = argv[++i];
+      q8pw_scale = std::atof(argv[++i]);
+      q8pw_zp = std::atoll(argv[++i]);
     } else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
@@ -112,9 +126,12 @@ int main(int argc, char** argv) {
   std::vector<float> x = read_f32(argv[5], n * c * h * w);
   const bool dwpw = op_arg == "dw_pw_add", pwrelu = op_arg == "pw_relu";
   const bool front = op_arg == "pw_relu_pud_pw_add", pub = op_arg == "fused_pub";
-  const bool q8 = q8_w_path != nullptr;
-  if (q8 && (!(front || pub) || direct)) {
-    std::fprintf(stderr, "--q8 goes with --op pw_relu_pud_pw_add or fused_pub, the registry path\n");
+  const bool q8 = q8_w_path != nullptr, q8pw = q8pw_w_path != nullptr;
+  if ((q8 && !(front || pub)) || (q8pw && (front || pub) && !q8) ||
+      (q8pw && !(front || pub) && (op_arg != "fused_pud" || !pw_w_path || !res_path)) ||
+      ((q8 || q8pw) && direct)) {
+    std::fprintf(stderr, "--q8 goes with --op pw_relu_pud_pw_add or fused_pub; --q8-pw with --pw --residual "
+                         "(fused_pud_pw_add_q8), or with --q8 and one of those ops; the registry path only\n");
     return 2;
   }
   if ((!dwpw && !pwrelu && !front && !pub && op_arg != "fused_pud") ||
@@ -138,11 +155,15 @@ int main(int argc, char** argv) {
     if (!q8) prew = read_f32(pre_w_path, c * c);
     preb = read_f32(pre_b_path, c);
   }
-  std::vector<int8_t> q8w;
-  std::vector<float> q8s;
+  std::vector<int8_t> q8w, q8pww;
+  std::vector<float> q8s, q8pws;
   if (q8) {
     q8w = read_raw<int8_t>(q8_w_path, c * c);
     q8s = read_f32(q8_s_path, c);
+  }
+  if (q8pw) {
+    q8pww = read_raw<int8_t>(q8pw_w_path, c * c);
+    q8pws = read_f32(q8pw_s_path, c);
   }
   std::vector<float> dww, dwb, pw2w, pw2b;
   if (pub) {
@@ -152,7 +173,7 @@ int main(int argc, char** argv) {
     pw2b = read_f32(post_paths[3], c);
   }
   if (pw) {
-    pww = read_f32(pw_w_path, c * c);
+    if (!q8pw) pww = read_f32(pw_w_path, c * c);
     pwb = read_f32(pw_b_path, c);
     if (res_path) res = read_f32(res_path, x.size());
   } else if (relu || res_path) {
@@ -212,13 +233,25 @@ int main(int argc, char** argv) {
   TensorImpl q8wi(ScalarType::Char, 4, pws, q8 ? q8w.data() : nullptr, d4, pwst);
   TensorImpl q8si(ScalarType::Float, 1, bs, q8 ? q8s.data() : nullptr, d1, bst);
   EValue eq8w{Tensor(&q8wi)}, eq8s{Tensor(&q8si)}, eq8scale{q8_scale}, eq8zp{q8_zp};
+  TensorImpl q8pwwi(ScalarType::Char, 4, pws, q8pw ? q8pww.data() : nullptr, d4, pwst);
+  TensorImpl q8pwsi(ScalarType::Float, 1, bs, q8pw ? q8pws.data() : nullptr, d1, bst);
+  EValue eq8pww{Tensor(&q8pwwi)}, eq8pws{Tensor(&q8pwsi)}, eq8pwscale{q8pw_scale}, eq8pwzp{q8pw_zp};
   // the boxed stack: the schema's arguments, then out, then the return value
   std::vector<EValue*> stack_vec = {&ex, &ew, &eb};
-  if (front && q8) stack_vec = {&ex, &eq8w, &eq8s, &epreb, &eq8scale, &eq8zp, &ew, &eb, &epw, &epb};
+  if (front && q8 && q8pw)
+    stack_vec = {&ex,  &eq8w, &eq8s,   &epreb,     &eq8scale, &eq8zp,  &ew,
+                 &eb,  &eq8pww, &eq8pws, &epb,     &eq8pwscale, &eq8pwzp};
+  else if (front && q8)
+    stack_vec = {&ex, &eq8w, &eq8s, &epreb, &eq8scale, &eq8zp, &ew, &eb, &epw, &epb};
   else if (front) stack_vec = {&ex, &eprew, &epreb, &ew, &eb, &epw, &epb};
+  else if (pub && q8 && q8pw)
+    stack_vec = {&ex,    &ew,    &eb,     &eq8pww, &eq8pws,   &epb,   &eq8pwscale, &eq8pwzp,
+                 &edww,  &edwb,  &eq8w,   &eq8s,   &epw2b,    &eq8scale, &eq8zp};
   else if (pub && q8)
     stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &eq8w, &eq8s, &epw2b, &eq8scale, &eq8zp};
   else if (pub) stack_vec = {&ex, &ew, &eb, &epw, &epb, &edww, &edwb, &epw2w, &epw2b};
+  else if (q8pw)
+    stack_vec = {&ex, &ew, &eb, &eq8pww, &eq8pws, &epb, &eq8pwscale, &eq8pwzp, &eres};
   else if (pw && !pwrelu && !dwpw) {
     stack_vec.push_back(&epw);
     stack_vec.push_back(&epb);
@@ -227,9 +260,11 @@ int main(int argc, char** argv) {
   stack_vec.push_back(&eo);
   stack_vec.push_back(&eret);
   executorch::runtime::Span<EValue*> stack(stack_vec.data(), stack_vec.size());
-  const char* op_name = front ? (q8 ? "hpun::pw_relu_pud_pw_add_q8.out" : "hpun::pw_relu_pud_pw_add.out")
-                       : pub ? (q8 ? "hpun::fused_pub_q8.out" : "hpun::fused_pub.out")
+  const char* op_name = front ? (q8 ? (q8pw ? "hpun::pw_relu_pud_pw_add_q8x2.out" : "hpun::pw_relu_pud_pw_add_q8.out")
+                                  : "hpun::pw_relu_pud_pw_add.out")
+                       : pub ? (q8 ? (q8pw ? "hpun::fused_pub_q8x2.out" : "hpun::fused_pub_q8.out") : "hpun::fused_pub.out")
                        : !pw ? "hpun::fused_pud.out"
+                       : q8pw ? "hpun::fused_pud_pw_add_q8.out"
                              : (res.empty() ? "hpun::fused_pud_pw.out" : "hpun::fused_pud_pw_add.out");
 
   // dw_pw_add and pw_relu: the building blocks' row functions on row bands (no registered op)

@@ -20,8 +20,8 @@ struct PointwiseEpilogue {
   const float* pwb = nullptr;       // 1x1 bias (C)
   const float* residual = nullptr;  // added last; null: none
   bool relu = false;
-  // The int8 1x1 conv (hpun/pw-q8.h) in place of pwt / pwb: the HPUN-S front block's first 1x1
-  // conv and the PUB's last one (pw_relu_pud_pw_add_nhwc_band, fused_pub_nhwc_band).
+  // The int8 1x1 conv (hpun/pw-q8.h) in place of pwt / pwb: the int8 block ops' 1x1 convs (the
+  // PUD's, the HPUN-S front block's first one, the PUB's last one).
   const PointwiseQ8* q8 = nullptr;
   bool on() const { return pwt != nullptr || q8 != nullptr; }
 };

@@ -93,7 +93,7 @@ void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const 
                          const float* pwb, const float* dwt, const float* dwb, const float* pw2t,
                          const float* pw2b, float* out, std::int64_t channels, std::int64_t height,
                          std::int64_t width, std::int64_t row_begin, std::int64_t row_end,
-                         float* scratch, const PointwiseQ8* pw2_q8) {
+                         float* scratch, const PointwiseQ8* pw2_q8, const PointwiseQ8* pw_q8) {
   const i64 rowF = width * channels, h = height / 2;
   // the 5x5 conv reads two t rows beyond the band each side: one more half row of the PUD
   const i64 o0 = row_begin - 1 < 0 ? 0 : row_begin - 1, o1 = min_i64(h, row_end + 1);
@@ -103,8 +103,12 @@ void fused_pub_nhwc_band(const float* x, const float* kt, const float* b, const 
   float* dw0 = t_ring + kTRing * rowF;
   float* dw1 = dw0 + rowF;
   PointwiseEpilogue pw, pw2;
-  pw.pwt = pwt;
-  pw.pwb = pwb;
+  if (pw_q8) {
+    pw.q8 = pw_q8;
+  } else {
+    pw.pwt = pwt;
+    pw.pwb = pwb;
+  }
   if (pw2_q8) {
     pw2.q8 = pw2_q8;
   } else {

@@ -24,7 +24,8 @@ void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const floa
                                   const float* kt, const float* b, const float* pwt,
                                   const float* pwb, float* out, std::int64_t channels,
                                   std::int64_t height, std::int64_t width, std::int64_t row_begin,
-                                  std::int64_t row_end, float* scratch, const PointwiseQ8* pre_q8) {
+                                  std::int64_t row_end, float* scratch, const PointwiseQ8* pre_q8,
+                                  const PointwiseQ8* pw_q8) {
   const i64 rowF = width * channels;
   PudBand pud(kt, b, height, width, channels, row_begin, row_end, scratch);
   float* t = pud.scratch_end();  // one row
@@ -36,8 +37,12 @@ void pw_relu_pud_pw_add_nhwc_band(const float* x, const float* pre_t, const floa
     pre.pwt = pre_t;
     pre.pwb = pre_b;
   }
-  pw.pwt = pwt;
-  pw.pwb = pwb;
+  if (pw_q8) {
+    pw.q8 = pw_q8;
+  } else {
+    pw.pwt = pwt;
+    pw.pwb = pwb;
+  }
   const Conv1x1Row pre_conv(pre, channels), conv(pw, channels);
   const RowSource L{ring, rowF, kPreRing};
   i64 l_next = pud.first_input_row();  // L rows [.., l_next) are in the ring
