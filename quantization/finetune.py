@@ -71,7 +71,10 @@ def checkpoint_paths(ckpt_dir: Path) -> tuple[Path, Path]:
 def _save_state(ckpt_dir: Path, prepared, opt, step: int, cfg: QATConfig) -> None:
     from safetensors.torch import save
 
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in prepared.state_dict().items()}
+    # cloned: a fake-quant shared by two ops (a SharedQuantizationSpec) is in the state under both
+    # names, and safetensors refuses tensors that share memory
+    tensors = {f"model.{k}": v.detach().cpu().clone(memory_format=torch.contiguous_format)
+               for k, v in prepared.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
             if torch.is_tensor(v):
