@@ -7,7 +7,10 @@ lower the same quantizer's graph share one quantization. The quantizers:
   activations per tensor (affine, static), int8 weights per output channel (symmetric). Lowered by
   the ``executorch`` target (.pte) and by the ``onnx`` target (QuantizeLinear/DequantizeLinear
   pairs that onnxruntime fuses into its QLinear kernels); onnxruntime has no PT2E quantizer.
-* ``litert``: litert-torch's `PT2EQuantizer`, the scheme its TFLite int8 kernels expect.
+* ``litert``: litert-torch's `PT2EQuantizer`, the scheme its TFLite int8 kernels expect, plus the
+  bilinear upsampling on its input's grid (`share_grid_through_resize`): litert-torch's converter
+  always makes ``dequantize -> upsample`` an int8 RESIZE_BILINEAR whose output is rounded to its
+  input's scale, so the reference (and the QAT) round there too.
 * ``coreml-weights``: no PT2E. coremltools' PT2E quantizer imports
   ``torch.ao.quantization.quantizer``, which torch 2.13 no longer has, and W8A8 only pays off on the
   Neural Engine of A17 Pro / M4 and later. Core ML gets int8 *weights* (per-channel symmetric,
@@ -43,19 +46,17 @@ class QuantizerSpec:
     methods: tuple[str, ...]
     scheme: str
     main_method: str
-    # the quantizer whose QAT this one's is, step for step: the same prepared graph, fake-quants and
-    # losses, so its fine-tuned state is that one's (a pipeline fine-tunes once for both;
-    # tests/test_quantization.py::test_litert_qat_state_is_xnnpacks checks it bit for bit)
-    qat_as: str | None = None
 
 
 QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
     # PTQ loses 0.05 / 0.03 dB on HPUN-S x2 Set5 / Set14, QAT wins most of it back (docs/quantization.md)
     QuantizerSpec("xnnpack", "executorch", False, METHODS,
                   "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat"),
+    # its own QAT: XNNPACK's graph plus the rounding after each bilinear upsampling (LiteRT's int8
+    # RESIZE_BILINEAR), which HPUN-S x2 lost 0.03 dB to when it shared XNNPACK's QAT
     QuantizerSpec("litert", "litert", False, METHODS,
-                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat",
-                  qat_as="xnnpack"),
+                  "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric), "
+                  "bilinear upsampling in int8 on its input's grid", "qat"),
     QuantizerSpec("coreml-weights", "coreml", True, ("ptq",),
                   "int8 weights (per-channel symmetric), fp16 activations and compute", "ptq"),
     # QAT: 1000 steps of L1 (the state shipped for HPUN-S x2, hpun_edge/weights/qat) measured +0.022 / +0.010
@@ -93,17 +94,53 @@ def histogram_ranges(config):
                                output_activation=swap(config.output_activation))
 
 
-def _litert_with_filter(base_cls, annotate):
-    """litert-torch's PT2EQuantizer has no filter hook: one whose static annotators also ask `annotate`."""
+RESIZE_OPS = (torch.ops.aten.upsample_bilinear2d.vec, torch.ops.aten.upsample_bilinear2d.default)
 
-    class FilteredPT2EQuantizer(base_cls):
+
+def share_grid_through_resize(model: torch.fx.GraphModule, annotate=None) -> int:
+    """Annotate each bilinear upsampling whose input is quantized to output on its input's grid
+    (a `SharedQuantizationSpec`: the same scale and zero point), and return how many.
+
+    litert-torch's converter turns ``dequantize -> upsample_bilinear2d`` into an int8
+    RESIZE_BILINEAR followed by the dequantize, whatever the graph says (strict Q/DQ mode, identity
+    ops in between are folded away), and TFLite's int8 resize requires the input's scale at its
+    output: the interpolated values are rounded to that grid. With this annotation the reference
+    rounds there as well and QAT trains through it. `annotate` is the fp32-parts filter (True:
+    the node may be annotated)."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    made = 0
+    for node in model.graph.nodes:
+        if node.op != "call_function" or node.target not in RESIZE_OPS or (annotate and not annotate(node)):
+            continue
+        source = node.args[0]
+        given = source.meta.get("quantization_annotation") if isinstance(source, torch.fx.Node) else None
+        if given is None or given.output_qspec is None or node.meta.get("quantization_annotation"):
+            continue
+        shared = SharedQuantizationSpec(source)
+        node.meta["quantization_annotation"] = QuantizationAnnotation(
+            input_qspec_map={source: shared}, output_qspec=shared, _annotated=True)
+        made += 1
+    return made
+
+
+def _litert_quantizer(base_cls, annotate=None):
+    """litert-torch's PT2EQuantizer with the resize annotation (`share_grid_through_resize`) and,
+    where `annotate` is given, a filter on its static annotators (it has no filter hook)."""
+
+    class LiteRTQuantizer(base_cls):
+        def annotate(self, model):
+            model = super().annotate(model)
+            share_grid_through_resize(model, annotate)
+            return model
+
         def _annotate_all_static_patterns(self, model, quantization_config, filter_fn=None):
             def both(node):
-                return annotate(node) and (filter_fn is None or filter_fn(node))
+                return (annotate is None or annotate(node)) and (filter_fn is None or filter_fn(node))
 
             return super()._annotate_all_static_patterns(model, quantization_config, both)
 
-    return FilteredPT2EQuantizer()
+    return LiteRTQuantizer()
 
 
 def xnnpack_config(qat: bool = False):
@@ -135,8 +172,7 @@ def pt2e_quantizer(quantizer: str, qat: bool, fp32_parts=None):
                 # export a pattern function, torch.export wants a module). HPUN has no batch norm:
                 # annotate as for PTQ, with the QAT config's fake-quant specs (what QAT trains through).
                 config = dataclasses.replace(histogram_ranges(config), is_qat=False)
-            q = PT2EQuantizer() if annotate is None else _litert_with_filter(PT2EQuantizer, annotate)
-            return q.set_global(config)
+            return _litert_quantizer(PT2EQuantizer, annotate).set_global(config)
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
         config = xnnpack_config(qat)

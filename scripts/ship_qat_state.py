@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from hpun_edge.converters import get_target, read_sidecar
-from hpun_edge.quantization import get_quantizer
 from hpun_edge.quantization.finetune import checkpoint_paths
 from hpun_edge.quantization.shipped import ship_state, state_path
 from hpun_edge.zoo import pretrained_path
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.out}/results.json: no ok int8 QAT row of {args.target}")
     quant = read_sidecar(args.out / rows[0]["artifact"]).quantization
     target = get_target(args.target)
-    family = get_quantizer(target.quantizer).qat_as or target.quantizer
+    family = target.quantizer
     stem = f"{cfg['model']}_x{cfg['scale']}_{family}_"
     found = [d for d in sorted((args.out / "qat").glob(stem + "*"))
              if checkpoint_paths(d)[1].is_file()

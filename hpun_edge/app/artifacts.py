@@ -118,8 +118,7 @@ class ArtifactMaker:
                 "calib_count": self.cfg.calib_count, "qat": None}
 
     def qat_family(self, job: Job) -> str:
-        quantizer = get_target(job.target).quantizer
-        return get_quantizer(quantizer).qat_as or quantizer
+        return get_target(job.target).quantizer
 
     def shipped_qat(self, job: Job) -> ShippedQAT | None:
         """The QAT state shipped beside the weights that this job's QAT is (`quantization.shipped`),
@@ -220,7 +219,7 @@ class ArtifactMaker:
 
     def qat_dir(self, job: Job, settings: dict) -> Path:
         """Where a QAT checkpoints (and resumes): one folder per fine-tuning of these weights, shared
-        by the quantizers whose QAT is the same step for step (`QuantizerSpec.qat_as`)."""
+        by the targets that lower the same quantizer's graph (ExecuTorch's and ONNX's int8)."""
         family = self.qat_family(job)
         key = json.dumps({**settings, "family": family, "weights_sha256": self.weights_sha}, sort_keys=True)
         return Path(self.cfg.out) / "qat" / f"{self.stem}_{family}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"

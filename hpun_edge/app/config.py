@@ -32,8 +32,8 @@ class PipelineConfig:
     data_root: str | None = None
     calib_data: str | None = None  # folder of HR images or calibration .safetensors; None: <data root>/train
     calib_count: int = 64
-    # QAT: one fine-tuning per distinct QAT (XNNPACK's graph serves ExecuTorch, ONNX and LiteRT, whose
-    # QAT is XNNPACK's step for step: QuantizerSpec.qat_as). 300 steps of L1 to HR at lr 1e-4 is the
+    # QAT: one fine-tuning per quantizer (XNNPACK's graph serves ExecuTorch and ONNX; LiteRT's and the
+    # own kernels' have their own), shipped for the shipped weights (quantization.shipped). 300 steps of L1 to HR at lr 1e-4 is the
     # measured setting (HPUN-S x2 Set5/Set14 -0.013/-0.012 dB, PTQ -0.052/-0.033); 120 steps distilled
     # (distill_mse) measured -0.058/-0.036 in make run, no better than PTQ (docs/quantization.md)
     qat_steps: int = 300
