@@ -331,7 +331,7 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
     (On other data a value within rounding of a rounding boundary can land one step over.) Inputs
     saturate the int8 grid at both ends; zero points -9, 5, -128."""
     from hpun_edge.ops import (
-        fused_pub_q8_reference, fused_pub_q8x2_reference, fused_pud_pw_add_q8_reference, pw_relu_pud_pw_add_q8_reference,
+        dequantize_weight, fused_pub_q8_reference, fused_pub_q8x2_reference, fused_pud_pw_add_q8_reference, pw_relu_pud_pw_add_q8_reference,
         pw_relu_pud_pw_add_q8x2_reference,
     )
 
@@ -396,7 +396,9 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
         }
         for name, extra in cases.items():
             want = wants[name]
-            assert torch.equal(exact[name].float(), want), f"{name} {shape}: the test's data are not exact"
+            ptq = name.endswith("_ptq")
+            if not ptq:
+                assert torch.equal(exact[name].float(), want), f"{name} {shape}: the test's data are not exact"
             for flags in ((), ("--serial",)):
                 r = subprocess.run([str(exe), str(n), str(c), str(h), str(w), f["x"], f["gw"], f["gb"], f["o"],
                                     "--nhwc", *extra, *flags], capture_output=True, text=True, env={**os.environ, **env})
@@ -404,6 +406,16 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
                 assert isa == "native" or f"isa={isa}" in r.stdout, r.stdout
                 got = torch.from_numpy(np.fromfile(files["o"], dtype=np.float32)).reshape(n, h, w, c).permute(0, 3, 1, 2)
                 err = (got - want).abs()
+                if ptq:
+                    # the PUD's fp32 1x1 conv sums more bits than float32 holds: equal to float rounding,
+                    # except that the PUB's last int8 conv may see a value land one step over (a flip)
+                    tight = 1e-6 * max(1.0, want.abs().max().item())
+                    step = quant["pw2"][0] * dequantize_weight(convs["pw2"][0], convs["pw2"][1]).abs().max().item()
+                    off = int((err > tight).sum())
+                    flips = 0 if name == "front_ptq" else 4
+                    assert off <= flips * c and err.max().item() <= tight + step, \
+                        f"{name} {shape} {flags}: {off} values beyond {tight:.2g}, max abs error {err.max().item():.3g}"
+                    continue
                 assert torch.equal(got, want), \
                     f"{name} {shape} {flags}: {int((err > 0).sum())} values differ, max abs error {err.max().item():.3g}"
 
@@ -411,7 +423,7 @@ def test_int8_block_kernels_equal_their_references(kernels_build, tmp_path, isa)
 def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
     """HPUN-M's int8 program: the 9 QDenseConvs (8 HPUB 3x3 convs with their relu, the body tail) go
     into XNNPACK's delegate with their quantize/dequantize ops, so the only ops outside it are the
-    project's (8 fused_pud_pw_add_q8, 8 fused_pub_q8) and the input's layout copy; every conv counted."""
+    project's (8 fused_pud_pw_add_q8, 8 fused_pub_q8x2: QAT's parts) and the input's layout copy; every conv counted."""
     from hpun_edge.converters import ExportSpec, export
     from hpun_edge.quantization.fused_int8 import FusedInt8, int8_module
     from hpun_edge.zoo import create_model
@@ -421,7 +433,7 @@ def test_hpun_m_int8_program_keeps_its_dense_convs_in_the_delegate(tmp_path):
     q = FusedInt8(int8_module(model, ranges, out_ranges), ranges, out_ranges, "hpun_m", 2)
     sidecar = export(model, ExportSpec("executorch-fused", "hpun_m", 2, 32, "int8"), tmp_path / "m.pte", quantized=q)
     assert sidecar.problems == [] and sidecar.precision == "int8"
-    assert sidecar.ops["fallback_counts"] == {"dim_order_ops._clone_dim_order.out": 1, "hpun.fused_pub_q8.out": 8,
+    assert sidecar.ops["fallback_counts"] == {"dim_order_ops._clone_dim_order.out": 1, "hpun.fused_pub_q8x2.out": 8,
                                               "hpun.fused_pud_pw_add_q8.out": 8}, sidecar.ops["fallback_counts"]
     census = sidecar.details["model_convolutions"]
     assert census["dense"] == 3 + 8 and census["total"] == sum(v for k, v in census.items() if k != "total")
