@@ -3,8 +3,8 @@
     python scripts/fused_int8_latency.py --kernels BUILD/libhpun_kernels_py.so --out out/fused_int8_latency \\
         --model hpun_s --scale 2 --tile 256 --rounds 11 --calls 5 --threads 1 2 --json result.json
 
-Exports the fp32 program and the int8 one (PTQ with the pipeline's calibration, 64 patches of 48 px;
-the scheme's DEFAULT_PARTS), loads both in one process with the kernels, and in each round times
+Exports the fp32 program and the int8 one (the parts the pipeline's QAT ships, DEFAULT_PARTS,
+calibrated by PTQ with the pipeline's 64 patches of 48 px: the speed does not depend on the weights), loads both in one process with the kernels, and in each round times
 CALLS calls of each on the same tile (the order swapped every round); a round's figure per program is
 the median of its calls. Prints each round's int8 / fp32 ratio and their median, min and max: on a
 loaded machine the ratio of one round, both programs timed within seconds, is what to read.
@@ -31,7 +31,9 @@ def export_pair(model_name: str, scale: int, tile: int, out: Path, data_root: st
     if not paths["fp32"].exists():
         export(model, ExportSpec("executorch-fused", model_name, scale, tile, "fp32"), paths["fp32"])
     if not paths["int8"].exists():
-        q = quantize_fused(model, load_calibration(None, scale, count=64, data_root=data_root))
+        from hpun_edge.quantization.fused_int8 import DEFAULT_PARTS
+
+        q = quantize_fused(model, load_calibration(None, scale, count=64, data_root=data_root), parts=DEFAULT_PARTS)
         export(model, ExportSpec("executorch-fused", model_name, scale, tile, "int8"), paths["int8"], quantized=q)
     return paths
 

@@ -35,7 +35,7 @@ from hpun_edge.converters import get_target  # noqa: E402
 from hpun_edge.zoo import create_model  # noqa: E402
 from hpun_edge.quantization import get_quantizer, quantize  # noqa: E402
 from hpun_edge.quantization.calibration import load_calibration  # noqa: E402
-from hpun_edge.quantization.fused_int8 import DEFAULT_PARTS, PARTS, SCHEME as OWN_KERNELS, scheme_settings  # noqa: E402
+from hpun_edge.quantization.fused_int8 import METHOD_PARTS, PARTS, SCHEME as OWN_KERNELS, scheme_settings  # noqa: E402
 from hpun_edge.quantization.mixed import DEFAULT_FP32_PARTS, FloatParts  # noqa: E402
 from hpun_edge.quantization.pt2e import QAT_LOSSES, QATConfig  # noqa: E402
 from hpun_edge.rewrites import check_rewrites  # noqa: E402
@@ -136,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100"])
     p.add_argument("--methods", nargs="+", default=["ptq"], choices=["ptq", "qat"])
     p.add_argument("--fp32-parts", nargs="*", default=list(DEFAULT_FP32_PARTS))
-    p.add_argument("--int8-parts", nargs="+", default=list(DEFAULT_PARTS), choices=list(PARTS),
-                   help="--target executorch-fused: the scheme's int8 parts (default: what its kernels run)")
+    p.add_argument("--int8-parts", nargs="+", default=list(METHOD_PARTS["ptq"]), choices=list(PARTS),
+                   help="--target executorch-fused: the scheme's int8 parts (default: PTQ's; the pipeline's QAT "
+                        "adds pud_pw: quantization/fused_int8.METHOD_PARTS)")
     p.add_argument("--target", default="executorch")
     p.add_argument("--rewrites", nargs="*", default=None,
                    help="exact rewrites applied before quantizing (default: the pipeline's for --target)")
