@@ -19,6 +19,14 @@ each one against the original to float rounding. Which ones a target uses is cho
   ``(w + 1) x + b`` and folds into the 1x1 conv after it (``W diag(w + 1)``, bias ``W b + b_pw``),
   so HPUN-S's front SRDSC(1) becomes a single 1x1 conv. In int8 it also removes the quantized
   depthwise output (one rounding fewer per block).
+* ``pud_bias_apart``: a PUD's grouped conv ``g = G * m + b`` as the conv without its bias followed by
+  the bias added on its own (an ``aten.add`` of the per-channel bias), then the upsampling as before.
+  In an int8 model whose adds stay fp32 (the ``residual_adds`` part, `quantization.mixed`) the
+  upsampling then reads an fp32 add instead of the conv's int8 output. For LiteRT: litert-torch
+  makes every ``dequantize -> upsample`` an int8 RESIZE_BILINEAR rounded to its input's grid, and
+  with the bias apart nothing is rounded there (the upsampling runs in fp32, on the same
+  half-resolution map: the int8 -> fp32 convert moves from the upsampled map to it). A PUD whose
+  grouped conv has no bias has nothing to move apart and is left as it is.
 * `hpun_edge.lowering`'s PUD lowerings (``pud_phases``, ``pud_phases_split``, ``pud_shiftmax``,
   ``pud_sepmax``): other exact ways to compute a whole PUD, measured and not used by any target
   (benchmarks/measured/int8_runtimes.md). Each replaces the whole PUD, so at most one of them, and
@@ -35,7 +43,9 @@ from torch import nn
 from .lowering import LOWERINGS, LoweredPUD
 from .model import PUD, SRDSC
 
-REWRITES = ("pud_dilated", "bilinear_deconv", "srdsc_fold", *LOWERINGS)
+REWRITES = ("pud_dilated", "bilinear_deconv", "pud_bias_apart", "srdsc_fold", *LOWERINGS)
+# each replaces the whole PUD (pud_dilated and bilinear_deconv only together)
+WHOLE_PUD = ("pud_bias_apart", *LOWERINGS)
 
 
 def interleave_grouped_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -91,6 +101,25 @@ class RewrittenPUD(nn.Module):
         return self.pointwise(y + x)
 
 
+class BiasApartPUD(nn.Module):
+    """A PUD whose grouped conv's bias is added after the conv (``pud_bias_apart``); keeps the child
+    names ``grouped`` (now without bias) and ``pointwise``, and the bias as ``grouped_bias``."""
+
+    def __init__(self, pud: PUD):
+        super().__init__()
+        g = pud.grouped
+        self.grouped = nn.Conv2d(g.in_channels, g.out_channels, g.kernel_size, padding=g.padding,
+                                 groups=g.groups, bias=False)
+        self.grouped.weight = g.weight
+        self.grouped_bias = nn.Parameter(g.bias.detach().clone().reshape(1, -1, 1, 1))
+        self.pointwise = pud.pointwise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.grouped(F.max_pool2d(F.pixel_unshuffle(x, 2), kernel_size=3, stride=1, padding=1))
+        y = F.interpolate(y + self.grouped_bias, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.pointwise(y + x)
+
+
 class FoldedSRDSC(nn.Module):
     """An SRDSC ``pw(dw_k(x) + x)`` with the self-residual folded into the weights (see above).
 
@@ -130,8 +159,8 @@ def check_rewrites(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in REWRITES]
     if unknown:
         raise ValueError(f"unknown rewrite(s) {', '.join(unknown)}; valid: {', '.join(REWRITES)}")
-    whole_pud = sorted({n for n in names if n in LOWERINGS or n in ("pud_dilated", "bilinear_deconv")})
-    if any(n in LOWERINGS for n in whole_pud) and len(whole_pud) > 1:
+    whole_pud = sorted({n for n in names if n in WHOLE_PUD or n in ("pud_dilated", "bilinear_deconv")})
+    if any(n in WHOLE_PUD for n in whole_pud) and len(whole_pud) > 1:
         raise ValueError(f"rewrites {', '.join(whole_pud)} each replace the whole PUD: choose one")
     return tuple(n for n in REWRITES if n in names)
 
@@ -142,10 +171,13 @@ def apply_rewrites(model: nn.Module, names: tuple[str, ...] | list[str]) -> nn.M
     out = copy.deepcopy(model)
     dilated, deconv, fold = "pud_dilated" in names, "bilinear_deconv" in names, "srdsc_fold" in names
     lowering = next((n for n in names if n in LOWERINGS), None)
+    bias_apart = "pud_bias_apart" in names
     for parent in list(out.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, PUD) and lowering is not None:
                 setattr(parent, child_name, LoweredPUD(child, lowering))
+            elif isinstance(child, PUD) and bias_apart and child.grouped.bias is not None:
+                setattr(parent, child_name, BiasApartPUD(child))
             elif isinstance(child, PUD) and (dilated or deconv):
                 setattr(parent, child_name, RewrittenPUD(child, dilated, deconv))
             elif isinstance(child, SRDSC) and fold:

@@ -10,7 +10,8 @@ lower the same quantizer's graph share one quantization. The quantizers:
 * ``litert``: litert-torch's `PT2EQuantizer`, the scheme its TFLite int8 kernels expect, plus the
   bilinear upsampling on its input's grid (`share_grid_through_resize`): litert-torch's converter
   always makes ``dequantize -> upsample`` an int8 RESIZE_BILINEAR whose output is rounded to its
-  input's scale, so the reference (and the QAT) round there too.
+  input's scale, so the reference (and the QAT) round there too. The litert target's rewrites
+  (``pud_bias_apart``) give every upsampling an fp32 input, so in its artifacts none is int8.
 * ``coreml-weights``: no PT2E. coremltools' PT2E quantizer imports
   ``torch.ao.quantization.quantizer``, which torch 2.13 no longer has, and W8A8 only pays off on the
   Neural Engine of A17 Pro / M4 and later. Core ML gets int8 *weights* (per-channel symmetric,
@@ -56,7 +57,7 @@ QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
     # RESIZE_BILINEAR), which HPUN-S x2 lost 0.03 dB to when it shared XNNPACK's QAT
     QuantizerSpec("litert", "litert", False, METHODS,
                   "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric), "
-                  "bilinear upsampling in int8 on its input's grid", "qat"),
+                  "a bilinear upsampling of an int8 tensor in int8 on its input's grid", "qat"),
     QuantizerSpec("coreml-weights", "coreml", True, ("ptq",),
                   "int8 weights (per-channel symmetric), fp16 activations and compute", "ptq"),
     # QAT: 1000 steps of L1 (the state shipped for HPUN-S x2, hpun_edge/weights/qat) measured +0.022 / +0.010

@@ -113,7 +113,8 @@ def test_litert_int8_converts_the_pud_as_it_is_all_in_xnnpack(data_root, tmp_pat
     """HPUN-S x2 int8 as the pipeline makes it (the litert target's int8 rewrites, the pipeline's
     mixed precision) converted with torch's pixel_unshuffle (no pud_dilated): one XNNPACK partition
     holding every op, no STABLEHLO_* / MIRROR_PAD op (pud_dilated's dilated max-pool, which LiteRT
-    runs on its reference kernels), int8 MAX_POOL_2D and grouped CONV_2D, no tensor above rank 4.
+    runs on its reference kernels), int8 MAX_POOL_2D and grouped CONV_2D, no tensor above rank 4, the
+    bilinear upsampling in fp32 (``pud_bias_apart``) and no fp32 op fed an int8 round trip.
     That the artifact scores what its fake-quant reference scores is
     tests/test_quantization.py::test_int8_artifact_agrees_with_its_fake_quant_reference[litert]."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -145,3 +146,22 @@ def test_litert_int8_converts_the_pud_as_it_is_all_in_xnnpack(data_root, tmp_pat
         grouped = o["op_name"] == "CONV_2D" and tensors[o["inputs"][1]]["shape"][-1] != x["shape"][-1]
         if o["op_name"] in ("MAX_POOL_2D", "DEPTHWISE_CONV_2D") or grouped:
             assert x["dtype"] == np.int8, o
+        if o["op_name"] == "RESIZE_BILINEAR":  # pud_bias_apart: the upsampling reads an fp32 add
+            assert x["dtype"] == tensors[o["outputs"][0]]["dtype"] == np.float32, o
+    # no fp32 op reads an int8 copy of an fp32 tensor (QUANTIZE then DEQUANTIZE, through layout ops):
+    # litert-torch makes one for a tensor that an int8 op and an fp32 conv both read, which rounds what
+    # the reference leaves fp32 (it did for an fp32 1x1 conv reading a PUD's input)
+    made_by = {t: o for o in it._get_ops_details() for t in o["outputs"]}
+
+    def through_layout(t):
+        names = []
+        while t in made_by and made_by[t]["op_name"] in ("TRANSPOSE", "RESHAPE", "QUANTIZE", "DEQUANTIZE"):
+            names.append(made_by[t]["op_name"])
+            t = made_by[t]["inputs"][0]
+        return names
+
+    for o in it._get_ops_details():
+        if o["op_name"] in ("ADD", "CONV_2D", "RESIZE_BILINEAR") and tensors[o["outputs"][0]]["dtype"] == np.float32:
+            for t in o["inputs"][:2]:
+                names = through_layout(t)
+                assert not ("DEQUANTIZE" in names and "QUANTIZE" in names[names.index("DEQUANTIZE"):]), (o, names)

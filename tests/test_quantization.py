@@ -17,7 +17,7 @@ from hpun_edge.variants import get_variant
 from hpun_edge.zoo import create_model
 from hpun_edge.quantization.calibration import CalibrationData, check_calibration, load_calibration, save_calibration
 from hpun_edge.quantization.errors import QuantError
-from hpun_edge.rewrites import REWRITES, FoldedSRDSC, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
+from hpun_edge.rewrites import REWRITES, BiasApartPUD, FoldedSRDSC, RewrittenPUD, apply_rewrites, upsample_bilinear_x2, bilinear_kernel
 from hpun_edge.quantization.quantizers import get_quantizer, pt2e_quantizer
 
 
@@ -79,6 +79,27 @@ def test_srdsc_fold_is_exact(variant, bias):
     reference = torch.export.export(model, (x,)).graph_module.graph
     ref_adds = sum(1 for n in reference.nodes if n.op == "call_function" and "add" in str(n.target))
     assert ref_adds - adds == n_srdsc
+
+
+@pytest.mark.parametrize("variant,bias", [("hpun_s", True), ("hpun_m", True), ("hpun_s", False)])
+def test_pud_bias_apart_is_exact(variant, bias):
+    """The grouped conv's bias added on its own before the upsampling: the same function, the same
+    weights; a PUD without that bias is left as it is."""
+    torch.manual_seed(3)
+    model = HPUN(dataclasses.replace(get_variant(variant), block_bias=bias), 2).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    apart = apply_rewrites(model, ("pud_bias_apart", "srdsc_fold")).eval()
+    moved = [m for m in apart.modules() if isinstance(m, BiasApartPUD)]
+    assert len(moved) == (sum(isinstance(m, PUD) for m in model.modules()) if bias else 0)
+    assert all(m.grouped.bias is None for m in moved)
+    x = torch.rand(1, 3, 22, 30)
+    with torch.no_grad():
+        ref, got = model(x), apart(x)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max(), ((got - ref).abs().max(), ref.abs().max())
+    with pytest.raises(ValueError, match="each replace the whole PUD"):
+        apply_rewrites(model, ("pud_bias_apart", "pud_phases"))
 
 
 def test_unknown_rewrite_is_named():
@@ -373,7 +394,9 @@ def test_litert_rounds_the_bilinear_upsampling_on_its_inputs_grid(train_folder, 
     """LiteRT's int8 graph resizes in int8 (litert-torch makes every ``dequantize -> upsample`` an
     int8 RESIZE_BILINEAR, output on the input's scale), so its quantizer's reference rounds each
     upsampling's output to its input's grid and QAT trains through that; XNNPACK's keeps it fp32.
-    The fp32-parts filter still applies. (Two QAT steps: the checkpoint holds the shared fake-quants.)"""
+    The fp32-parts filter still applies, and with the litert target's rewrites (``pud_bias_apart``)
+    the upsampling reads an fp32 add and stays fp32. (Two QAT steps: the checkpoint holds the shared fake-quants.)"""
+    from hpun_edge.converters import get_target
     from hpun_edge.quantization import DEFAULT_FP32_PARTS, FloatParts
     from hpun_edge.quantization.calibration import patches_from_folder
     from hpun_edge.quantization.pt2e import QATConfig, quantize
@@ -400,11 +423,18 @@ def test_litert_rounds_the_bilinear_upsampling_on_its_inputs_grid(train_folder, 
         assert all("quantize" not in str(u.target) for u in node.users)
     for node in upsamplings("litert", FloatParts(modules=(r"pud$",))):  # the PUDs kept fp32: no rounding
         assert all("quantize" not in str(u.target) for u in node.users)
+    # the litert target's rewrites (pud_bias_apart): each upsampling reads the fp32 bias add, in fp32
+    ref = quantize(model, "litert", "ptq", cal, rewrites=get_target("litert").int8_rewrites, fp32_parts=parts).reference
+    ups = [n for n in ref.graph.nodes if "upsample_bilinear2d" in str(n.target)]
+    assert len(ups) == 16
+    for node in ups:
+        assert "add" in str(node.args[0].target) and all("quantize" not in str(u.target) for u in node.users)
 
 
-# dB per image between an int8 artifact and its fake-quant reference. LiteRT's reference rounds each
-# bilinear upsampling as its int8 RESIZE_BILINEAR does (quantizers.share_grid_through_resize); with
-# the upsampling in fp32 its first Set5 image differed by 0.064 dB.
+# dB per image between an int8 artifact and its fake-quant reference. LiteRT's upsampling reads an
+# fp32 add (the litert target's pud_bias_apart) and runs in fp32 in both; where it reads an int8
+# tensor the converter makes it an int8 RESIZE_BILINEAR, which its reference rounds as well
+# (quantizers.share_grid_through_resize; without that the first Set5 image differed by 0.064 dB).
 ARTIFACT_TOLERANCE_DB = 0.05
 
 
