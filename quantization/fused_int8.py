@@ -155,6 +155,11 @@ def dense_convs(folded: nn.Module) -> dict[str, nn.Module]:
     return found
 
 
+def int8_dense_convs(folded: nn.Module, parts=DEFAULT_PARTS) -> dict[str, nn.Module]:
+    """`dense_convs` where `parts` make them int8 (``dense``), else none."""
+    return dense_convs(folded) if "dense" in check_parts(parts) else {}
+
+
 def int8_convs(folded: nn.Module, parts=DEFAULT_PARTS) -> dict[str, nn.Module]:
     """Module path -> each conv this scheme runs in int8 with `parts`, in a model after
     ``srdsc_fold``: the 1x1 convs (the kernels'; ``srdsc_pw``, ``pud_pw``), the PUBs' depthwise convs
@@ -172,7 +177,7 @@ def int8_convs(folded: nn.Module, parts=DEFAULT_PARTS) -> dict[str, nn.Module]:
                 found[f"{path}.srdsc.pointwise"] = m.srdsc.pointwise
         if isinstance(m, PUD) and "pud_pw" in parts:
             found[f"{path}.pointwise"] = m.pointwise
-    return {**found, **(dense_convs(folded) if "dense" in parts else {})}
+    return {**found, **int8_dense_convs(folded, parts)}
 
 
 def _observer():
@@ -188,7 +193,7 @@ def observe(folded: nn.Module, cal: CalibrationData, batch: int = 8, parts=DEFAU
     """(input ranges of every int8 conv, output ranges of the dense ones): (scale, zero point) each,
     from the calibration patches run through `folded`."""
     convs = int8_convs(folded, parts)
-    dense = dense_convs(folded) if "dense" in check_parts(parts) else {}
+    dense = int8_dense_convs(folded, parts)
     if not any(isinstance(m, FoldedSRDSC) for m in folded.modules()):
         raise QuantError("no folded SRDSC: the fused int8 scheme needs an HPUN after srdsc_fold")
     ins = {path: _observer() for path in convs}
@@ -266,7 +271,7 @@ def check_ranges(folded: nn.Module, ranges: dict[str, tuple[float, int]],
     missing = sorted(set(int8_convs(folded, parts)) - set(ranges))
     if missing:
         raise QuantError(f"no int8 input range for {', '.join(missing)}")
-    dense = dense_convs(folded) if "dense" in check_parts(parts) else {}
+    dense = int8_dense_convs(folded, parts)
     missing = sorted(set(dense) - set(out_ranges))
     if missing:
         raise QuantError(f"no int8 output range for {', '.join(missing)}")
@@ -326,7 +331,7 @@ class FakeQuantHPUN(nn.Module):
             parametrize.register_parametrization(conv, "weight", _WeightFakeQuant())
             self._hooks.append(conv.register_forward_pre_hook(
                 lambda mod, args, r=ranges[path]: (_fq_ste(args[0], *r),)))
-        for path, conv in (dense_convs(self.model) if "dense" in check_parts(parts) else {}).items():
+        for path, conv in int8_dense_convs(self.model, parts).items():
             self._hooks.append(conv.register_forward_hook(
                 lambda mod, args, y, r=out_ranges[path]: _fq_ste(y, *r)))
 

@@ -43,6 +43,12 @@ class _Q8Pointwise(nn.Module):
         self.in_scale, self.in_zp = float(in_scale), int(in_zp)
 
 
+def pud_pointwise(conv: nn.Conv2d, pw_range: tuple[float, int] | None) -> tuple[nn.Conv2d | None, _Q8Pointwise | None]:
+    """A PUD's 1x1 conv as a block keeps it: (the fp32 conv, None), or (None, its int8 form) where
+    `pw_range` (its input's scale and zero point) is given."""
+    return (conv, None) if pw_range is None else (None, _Q8Pointwise(conv, *pw_range))
+
+
 class FusedFrontQ8(nn.Module):
     """An HPUN-S front block (its X a folded SRDSC(1)) as one call: the folded 1x1 conv in int8 (input:
     the block's input x), the PUD's 1x1 conv in int8 too where `pw_range` is given
@@ -53,10 +59,7 @@ class FusedFrontQ8(nn.Module):
         super().__init__()
         self.grouped = front.pud.grouped
         self.x_q8 = _Q8Pointwise(front.x.pointwise, *x_range)
-        if pw_range is None:
-            self.pointwise, self.pw_q8 = front.pud.pointwise, None
-        else:
-            self.pointwise, self.pw_q8 = None, _Q8Pointwise(front.pud.pointwise, *pw_range)
+        self.pointwise, self.pw_q8 = pud_pointwise(front.pud.pointwise, pw_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, q, p = self.grouped, self.x_q8, self.pw_q8
@@ -76,10 +79,7 @@ class FusedPUBQ8(nn.Module):
     def __init__(self, pub: nn.Module, pw_range: tuple[float, int] | None, pw2_range: tuple[float, int]):
         super().__init__()
         self.grouped, self.depthwise = pub.pud.grouped, pub.srdsc.depthwise
-        if pw_range is None:
-            self.pointwise, self.pw_q8 = pub.pud.pointwise, None
-        else:
-            self.pointwise, self.pw_q8 = None, _Q8Pointwise(pub.pud.pointwise, *pw_range)
+        self.pointwise, self.pw_q8 = pud_pointwise(pub.pud.pointwise, pw_range)
         self.pw2_q8 = _Q8Pointwise(pub.srdsc.pointwise, *pw2_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,10 +140,7 @@ class FusedFrontDenseQ8(nn.Module):
         if not x.relu:
             raise ValueError("FusedFrontDenseQ8 needs its X conv to apply the relu (QDenseConv(relu=True))")
         self.x, self.grouped = x, front.pud.grouped
-        if pw_range is None:
-            self.pointwise, self.pw_q8 = front.pud.pointwise, None
-        else:
-            self.pointwise, self.pw_q8 = None, _Q8Pointwise(front.pud.pointwise, *pw_range)
+        self.pointwise, self.pw_q8 = pud_pointwise(front.pud.pointwise, pw_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, p = self.grouped, self.pw_q8

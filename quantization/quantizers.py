@@ -53,8 +53,8 @@ QUANTIZERS: dict[str, QuantizerSpec] = {q.name: q for q in (
     # PTQ loses 0.05 / 0.03 dB on HPUN-S x2 Set5 / Set14, QAT wins most of it back (docs/quantization.md)
     QuantizerSpec("xnnpack", "executorch", False, METHODS,
                   "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric)", "qat"),
-    # its own QAT: XNNPACK's graph plus the rounding after each bilinear upsampling (LiteRT's int8
-    # RESIZE_BILINEAR), which HPUN-S x2 lost 0.03 dB to when it shared XNNPACK's QAT
+    # its own QAT: the litert target's graph (pud_bias_apart) is not XNNPACK's, and an upsampling of an
+    # int8 tensor is rounded as LiteRT's int8 RESIZE_BILINEAR rounds it (share_grid_through_resize)
     QuantizerSpec("litert", "litert", False, METHODS,
                   "int8 activations (per-tensor affine, static), int8 weights (per-channel symmetric), "
                   "a bilinear upsampling of an int8 tensor in int8 on its input's grid", "qat"),
