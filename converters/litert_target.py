@@ -312,6 +312,6 @@ SPEC = TargetSpec(
     # pud_bias_apart: the bilinear upsampling reads the grouped conv's bias add (fp32) instead of its int8
     # output, so the converter keeps it fp32 rather than an int8 RESIZE_BILINEAR rounded on its input's
     # grid: HPUN-S x2 PTQ -0.074 / -0.053 dB instead of -0.083 / -0.055 on Set5 / Set14, one 256 tile
-    # 284 ms instead of 266 (fp32: 629)
+    # 278 ms instead of 276 (fp32: 591): benchmarks/measured/litert_bias_apart.md
     int8_rewrites=("pud_bias_apart", "srdsc_fold"),
 )
